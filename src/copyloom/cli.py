@@ -1,0 +1,371 @@
+"""The command line: `copyloom init | tenant | experiment | learn | serve | worker | demo | settings`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+import numpy as np
+import uvicorn
+import yaml
+
+from copyloom import __version__
+from copyloom.domain import parse_experiment_definition
+from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
+from copyloom.server import build_app
+from copyloom.services import experiments as experiment_service
+from copyloom.services import tenants as tenant_service
+from copyloom.services.experiments import Action, ExperimentReport
+from copyloom.services.learning import learn_once
+from copyloom.settings import SETTINGS, Settings, env_name, load_settings
+from copyloom.storage import migrate
+from copyloom.storage.db import Store, open_store
+from copyloom.worker import learner_loop
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _emit(data: object, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
+
+
+def _handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a CopyloomError into a message on stderr (a JSON error body with --json) and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CopyloomError as exc:
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": {"code": exc.code, "message": exc.message}}), err=True)
+            else:
+                click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _store(settings: Settings) -> Store:
+    """The configured store, refusing to work on a database that `copyloom init` has not prepared."""
+    store = open_store(settings.database_url)
+    try:
+        current = migrate.current_revision(store)
+    except Exception as exc:  # any driver error here means the database cannot be reached
+        raise StoreUnavailable(f"store: cannot reach the database ({type(exc).__name__})") from exc
+    if current != migrate.head_revision():
+        raise InvalidInput("store: the database is not initialised or is out of date; run `copyloom init`")
+    return store
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="copyloom")
+def main() -> None:
+    """copyloom: dynamic language optimisation of marketing email with Braze.
+
+    Settings come from COPYLOOM_* environment variables; see `copyloom settings`.
+    """
+    logging.basicConfig(
+        level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@json_option
+@_handles_errors
+def init(as_json: bool) -> None:
+    """Create the database schema, or upgrade it to the newest version."""
+    settings = _settings()
+    store = open_store(settings.database_url)
+    try:
+        revision = migrate.upgrade(store)
+    except Exception as exc:
+        raise StoreUnavailable(f"store: cannot initialise the database ({type(exc).__name__})") from exc
+    _emit({"revision": revision}, as_json, f"database ready (schema revision {revision})")
+
+
+@main.command(name="settings")
+@json_option
+def show_settings(as_json: bool) -> None:
+    """Show every setting: its environment variable, current value and meaning."""
+    values = load_settings().redacted()
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+        return
+    for spec in SETTINGS:
+        click.echo(f"{env_name(spec.name)}={values[spec.name]}\n    {spec.help} (default: {spec.default})")
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants (one per Braze workspace) and their serving tokens."""
+
+
+@tenant.command(name="create")
+@click.argument("name")
+@json_option
+@_handles_errors
+def tenant_create(name: str, as_json: bool) -> None:
+    """Create a tenant and print its serving token (shown only this once)."""
+    created, token = tenant_service.create_tenant(_store(_settings()), name, time.time())
+    data = {"tenant_id": created.tenant_id, "name": created.name, "token": token}
+    _emit(data, as_json, f"tenant {created.name} ({created.tenant_id})\ntoken (shown only once): {token}")
+
+
+@tenant.command(name="rotate-token")
+@click.argument("name")
+@json_option
+@_handles_errors
+def tenant_rotate_token(name: str, as_json: bool) -> None:
+    """Revoke the tenant's tokens and print a new one (shown only this once)."""
+    token = tenant_service.rotate_token(_store(_settings()), name, time.time())
+    _emit({"name": name, "token": token}, as_json, f"new token (shown only once): {token}")
+
+
+@tenant.command(name="revoke")
+@click.argument("name")
+@json_option
+@_handles_errors
+def tenant_revoke(name: str, as_json: bool) -> None:
+    """Revoke every token of the tenant (serving stops within the cache refresh time)."""
+    revoked = tenant_service.revoke_tokens(_store(_settings()), name, time.time())
+    _emit({"name": name, "revoked": revoked}, as_json, f"revoked {revoked} token(s) of {name}")
+
+
+@tenant.command(name="set-id-transform")
+@click.argument("name")
+@click.argument("transform", type=click.Choice(["none", "sha256"]))
+@json_option
+@_handles_errors
+def tenant_set_id_transform(name: str, transform: str, as_json: bool) -> None:
+    """Hash content-endpoint recipients with SHA-256 first, when the Current hashes user ids (Braze's
+    field transformation), so that events still join their assignments."""
+    updated = tenant_service.set_id_transform(
+        _store(_settings()), name, "sha256" if transform == "sha256" else "none"
+    )
+    _emit({"name": name, "id_transform": updated.id_transform}, as_json, f"{name}: id transform {transform}")
+
+
+@tenant.command(name="list")
+@json_option
+@_handles_errors
+def tenant_list(as_json: bool) -> None:
+    """List tenants."""
+    found = tenant_service.list_tenants(_store(_settings()))
+    data = [{"tenant_id": t.tenant_id, "name": t.name, "id_transform": t.id_transform} for t in found]
+    _emit(data, as_json, "\n".join(f"{t.name}\t{t.tenant_id}" for t in found) or "no tenants")
+
+
+@main.group()
+def experiment() -> None:
+    """Experiments: wordings to optimise, their status and figures."""
+
+
+@experiment.command(name="create")
+@click.option("--tenant", "tenant_name", required=True, help="Name of the owning tenant.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@_handles_errors
+def experiment_create(tenant_name: str, file: Path, as_json: bool) -> None:
+    """Create a draft experiment from a YAML or JSON definition FILE."""
+    definition = parse_experiment_definition(_read_definition(file))
+    experiment_id = experiment_service.create_experiment(
+        _store(_settings()), tenant_name, definition, time.time()
+    )
+    _emit({"experiment_id": experiment_id}, as_json, f"created experiment {experiment_id} (draft)")
+
+
+def _read_definition(file: Path) -> Any:
+    text = file.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"{file.name}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
+
+
+def _status_command(action: Action) -> click.Command:
+    @click.argument("experiment_id")
+    @json_option
+    @_handles_errors
+    def command(experiment_id: str, as_json: bool, **extra: Any) -> None:
+        updated = experiment_service.change_status(
+            _store(_settings()), experiment_id, action, time.time(), winner=extra.get("winner")
+        )
+        data = {"experiment_id": updated.experiment_id, "status": updated.status, "winner": updated.winner}
+        _emit(data, as_json, f"{updated.experiment_id}: {updated.status}")
+
+    helps = {
+        "start": "Start (or resume) serving and learning.",
+        "pause": "Pause: serve the control, make no new assignments.",
+        "finish": "Finish: serve the winner (or the control) from now on.",
+    }
+    command.__doc__ = helps[action]
+    if action == "finish":
+        command = click.option("--winner", default=None, help="Variant to declare the winner.")(command)
+    return experiment.command(name=action)(command)
+
+
+_ACTIONS: tuple[Action, ...] = ("start", "pause", "finish")
+for _action in _ACTIONS:
+    _status_command(_action)
+
+
+@experiment.command(name="show")
+@click.argument("experiment_id")
+@json_option
+@_handles_errors
+def experiment_show(experiment_id: str, as_json: bool) -> None:
+    """Show status, winner and per-variant figures (unique clicks and opens per recipient and dispatch)."""
+    report = experiment_service.experiment_report(_store(_settings()), experiment_id)
+    _emit(report_json(report), as_json, _report_text(report))
+
+
+def report_json(report: ExperimentReport) -> dict[str, Any]:
+    return {
+        "experiment_id": report.experiment.experiment_id,
+        "name": report.experiment.definition.name,
+        "status": report.experiment.status,
+        "winner": report.experiment.winner,
+        "allocated_at": report.allocated_at,
+        "variants": [
+            {
+                "variant_id": v.variant_id,
+                "control": v.is_control,
+                "sends": v.sends,
+                "clicks": v.clicks,
+                "opens": v.opens,
+                "bot_clicks": v.bot_clicks,
+                "machine_opens": v.machine_opens,
+                "weight": round(v.weight, 6),
+                "p_best": round(v.p_best, 6),
+            }
+            for v in report.variants
+        ],
+    }
+
+
+def _report_text(report: ExperimentReport) -> str:
+    e = report.experiment
+    lines = [f"{e.experiment_id} {e.definition.name!r}: {e.status}, winner {e.winner or '-'}"]
+    lines.append(f"{'variant':<16}{'sends':>9}{'clicks':>8}{'opens':>8}{'weight':>9}{'P(best)':>9}")
+    for v in report.variants:
+        name = v.variant_id + (" (control)" if v.is_control else "")
+        lines.append(f"{name:<16}{v.sends:>9}{v.clicks:>8}{v.opens:>8}{v.weight:>9.3f}{v.p_best:>9.3f}")
+    return "\n".join(lines)
+
+
+@experiment.command(name="list")
+@click.option("--tenant", "tenant_name", default=None, help="Only this tenant's experiments.")
+@json_option
+@_handles_errors
+def experiment_list(tenant_name: str | None, as_json: bool) -> None:
+    """List experiments."""
+    found = experiment_service.list_experiments(_store(_settings()), tenant_name)
+    data = [
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.definition.name,
+            "status": e.status,
+            "mode": e.definition.mode,
+        }
+        for e in found
+    ]
+    text = "\n".join(f"{e.experiment_id}\t{e.status}\t{e.definition.name}" for e in found)
+    _emit(data, as_json, text or "no experiments")
+
+
+@main.command()
+@click.option(
+    "--once", is_flag=True, help="Run one pass and exit (default: loop every COPYLOOM_LEARN_INTERVAL_S)."
+)
+@click.option("--seed", type=int, default=None, help="Seed the Monte Carlo draws (reproducible weights).")
+@json_option
+@_handles_errors
+def learn(once: bool, seed: int | None, as_json: bool) -> None:
+    """Recompute the weights of every live experiment."""
+    settings = _settings()
+    store = _store(settings)
+    if not once:
+        loop = learner_loop(
+            store,
+            interval_s=settings.learn_interval_s,
+            samples=settings.learn_samples,
+            clock=time.time,
+            seed=seed,
+        )
+        asyncio.run(loop)
+        return
+    outcomes = learn_once(store, time.time(), np.random.default_rng(seed), settings.learn_samples)
+    data = [
+        {
+            "experiment_id": o.experiment_id,
+            "weights": o.allocation.weights if o.allocation else None,
+            "p_best": o.allocation.p_best if o.allocation else None,
+            "winner": o.allocation.winner if o.allocation else None,
+            "error": o.error,
+        }
+        for o in outcomes
+    ]
+    text = "\n".join(f"{d['experiment_id']}: {d['error'] or d['weights']}" for d in data)
+    _emit(data, as_json, text or "no live experiments")
+    if any(o.error for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default: COPYLOOM_HOST).")
+@click.option("--port", type=int, default=None, help="Listen port (default: COPYLOOM_PORT).")
+@click.option("--no-learner", is_flag=True, help="Serve only; run the learner elsewhere (`copyloom worker`).")
+@_handles_errors
+def serve(host: str | None, port: int | None, no_learner: bool) -> None:
+    """Run the HTTP API (content endpoint, pixel, events webhook) and the learner in one process."""
+    settings = _settings()
+    app = build_app(settings, _store(settings), with_learner=not no_learner)
+    uvicorn.run(
+        app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level.lower()
+    )
+
+
+@main.command()
+@_handles_errors
+def worker() -> None:
+    """Run the background loops without the HTTP API: the learner, every COPYLOOM_LEARN_INTERVAL_S."""
+    settings = _settings()
+    store = _store(settings)
+    asyncio.run(
+        learner_loop(
+            store, interval_s=settings.learn_interval_s, samples=settings.learn_samples, clock=time.time
+        )
+    )
+
+
+@main.command()
+@click.option("--recipients", type=int, default=20_000, show_default=True, help="Size of the simulated send.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
+@json_option
+@_handles_errors
+def demo(recipients: int, seed: int, as_json: bool) -> None:
+    """Show the whole loop on a temporary SQLite database with a simulated Braze broadcast."""
+    from copyloom.demo import run_demo  # noqa: PLC0415 - keeps the simulator out of every other command
+
+    result = run_demo(recipients=recipients, seed=seed, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))

@@ -1,0 +1,257 @@
+"""Value types shared by every layer, the experiment-definition rules, and pseudonymisation.
+
+Pure: no IO, clock, environment or global random state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NewType, TypeVar, get_args
+
+from copyloom.errors import InvalidInput
+
+TenantId = NewType("TenantId", str)
+ExperimentId = NewType("ExperimentId", str)
+VariantId = str
+RecipientKey = NewType("RecipientKey", str)
+"""Hex HMAC-SHA-256 of a raw recipient id under the tenant's key: the only form a recipient is kept in."""
+
+Mode = Literal["broadcast", "triggered"]
+Metric = Literal["click", "open"]
+RecipientField = Literal["user_id", "external_user_id"]
+StickyScope = Literal["recipient", "dispatch"]
+Status = Literal["draft", "live", "paused", "finished"]
+IdTransform = Literal["none", "sha256"]
+EngagementKind = Literal["click", "open", "bot_click", "machine_open"]
+EventKind = Literal[
+    "Send",
+    "Delivery",
+    "Open",
+    "Click",
+    "Bounce",
+    "SoftBounce",
+    "MarkAsSpam",
+    "Unsubscribe",
+    "Abort",
+    "Deferral",
+    "Retry",
+    "Other",
+]
+
+_T = TypeVar("_T", bound=str)
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+METRICS: tuple[Metric, ...] = get_args(Metric)
+RECIPIENT_FIELDS: tuple[RecipientField, ...] = get_args(RecipientField)
+STICKY_SCOPES: tuple[StickyScope, ...] = get_args(StickyScope)
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+MIN_VARIANTS = 2
+MAX_VARIANTS = 10
+MAX_TEXT_CHARS = 2000
+MAX_ID_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    tenant_id: TenantId
+    name: str
+    pseudonym_key: bytes
+    id_transform: IdTransform = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    variant_id: VariantId
+    texts: Mapping[str, str]
+    is_control: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDefinition:
+    name: str
+    mode: Mode
+    metric: Metric
+    recipient_field: RecipientField
+    sticky: StickyScope
+    variants: tuple[Variant, ...]
+
+    @property
+    def placements(self) -> tuple[str, ...]:
+        return tuple(self.variants[0].texts)
+
+    @property
+    def control(self) -> Variant:
+        return next(v for v in self.variants if v.is_control)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    experiment_id: ExperimentId
+    tenant_id: TenantId
+    definition: ExperimentDefinition
+    status: Status
+    winner: VariantId | None
+    created_at: float
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == "live"
+
+    @property
+    def variant_ids(self) -> tuple[VariantId, ...]:
+        return tuple(v.variant_id for v in self.definition.variants)
+
+    def variant(self, variant_id: VariantId) -> Variant:
+        return next(v for v in self.definition.variants if v.variant_id == variant_id)
+
+    def fixed_variant(self) -> Variant:
+        """The wording served without assignment when not live: the winner if any, else the control."""
+        if self.winner is not None:
+            return self.variant(self.winner)
+        return self.definition.control
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEvent:
+    """One Braze email engagement event, already stripped of PII and pseudonymised at the edge."""
+
+    event_id: str
+    kind: EventKind
+    time_s: int
+    user_key: RecipientKey | None
+    external_user_key: RecipientKey | None
+    dispatch_id: str | None
+    campaign_id: str | None
+    canvas_step_id: str | None
+    is_suspected_bot_click: bool = False
+    is_machine_open: bool = False
+
+    def recipient_key(self, field: RecipientField) -> RecipientKey | None:
+        return self.user_key if field == "user_id" else self.external_user_key
+
+    @property
+    def engagement_kind(self) -> EngagementKind | None:
+        """The engagement this event records, or None for events that are not clicks or opens."""
+        if self.kind == "Click":
+            return "bot_click" if self.is_suspected_bot_click else "click"
+        if self.kind == "Open":
+            return "machine_open" if self.is_machine_open else "open"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class VariantCounts:
+    variant_id: VariantId
+    sends: int
+    clicks: int
+    opens: int
+    bot_clicks: int
+    machine_opens: int
+
+
+def pseudonymise(key: bytes, raw_id: str, transform: IdTransform = "none") -> RecipientKey:
+    """Keyed HMAC-SHA-256 of a recipient id, the only form in which a recipient is ever kept.
+
+    Args:
+        key: the tenant's secret pseudonymisation key.
+        raw_id: the id as the caller holds it.
+        transform: "sha256" when Braze's Currents field transformation hashes user ids, so that the
+            id given to the content endpoint must be hashed the same way before keying; the ids in
+            events are then already hashed and must be passed with transform "none".
+
+    Returns:
+        64 lower-case hex characters.
+    """
+    value = hashlib.sha256(raw_id.encode()).hexdigest() if transform == "sha256" else raw_id
+    return RecipientKey(hmac.new(key, value.encode(), hashlib.sha256).hexdigest())
+
+
+def parse_experiment_definition(raw: object) -> ExperimentDefinition:
+    """Validate a decoded YAML/JSON experiment definition.
+
+    Raises:
+        InvalidInput: naming the offending field, e.g. ``variants[2].id: duplicate id 'v1'``.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("definition: expected an object with name, mode, metric and variants")
+    unknown = sorted(set(raw) - {"name", "mode", "metric", "recipient_field", "sticky", "variants"})
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown field")
+    name = _required_text(raw, "name", "name")
+    mode = _choice(raw.get("mode", "broadcast"), MODES, "mode")
+    metric = _choice(raw.get("metric", "click"), METRICS, "metric")
+    recipient_field = _choice(raw.get("recipient_field", "user_id"), RECIPIENT_FIELDS, "recipient_field")
+    default_sticky: StickyScope = "recipient" if mode == "broadcast" else "dispatch"
+    sticky = _choice(raw.get("sticky", default_sticky), STICKY_SCOPES, "sticky")
+    variants = _parse_variants(raw.get("variants"))
+    return ExperimentDefinition(name, mode, metric, recipient_field, sticky, variants)
+
+
+def _parse_variants(raw: object) -> tuple[Variant, ...]:
+    if not isinstance(raw, list):
+        raise InvalidInput("variants: expected a list of 2 to 10 variants")
+    if not MIN_VARIANTS <= len(raw) <= MAX_VARIANTS:
+        raise InvalidInput(f"variants: expected 2 to 10 variants, got {len(raw)}")
+    variants = tuple(_parse_variant(item, f"variants[{i}]") for i, item in enumerate(raw))
+    seen: set[str] = set()
+    for i, variant in enumerate(variants):
+        if variant.variant_id in seen:
+            raise InvalidInput(f"variants[{i}].id: duplicate id '{variant.variant_id}'")
+        seen.add(variant.variant_id)
+    placements = set(variants[0].texts)
+    for i, variant in enumerate(variants[1:], start=1):
+        if set(variant.texts) != placements:
+            raise InvalidInput(
+                f"variants[{i}]: placements {sorted(variant.texts)} differ from "
+                f"variants[0]'s {sorted(placements)}"
+            )
+    controls = [v.variant_id for v in variants if v.is_control]
+    if len(controls) != 1:
+        found = "none" if not controls else ", ".join(controls)
+        raise InvalidInput(f"variants: exactly one variant needs control: true (found {found})")
+    return variants
+
+
+def _parse_variant(raw: object, where: str) -> Variant:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{where}: expected an object with id, placement texts and control")
+    variant_id = _required_text(raw, "id", f"{where}.id")
+    if len(variant_id) > MAX_ID_CHARS or not variant_id.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput(f"{where}.id: use up to 64 letters, digits, '-' or '_'")
+    control = raw.get("control", False)
+    if not isinstance(control, bool):
+        raise InvalidInput(f"{where}.control: expected true or false")
+    texts: dict[str, str] = {}
+    for placement, text in raw.items():
+        if placement in ("id", "control"):
+            continue
+        field = f"{where}.{placement}"
+        if placement in ("experiment_id", "variant_id", "pixel_url"):
+            raise InvalidInput(f"{field}: '{placement}' is reserved for the response")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"{field}: empty text")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidInput(f"{field}: text longer than {MAX_TEXT_CHARS} characters")
+        texts[str(placement)] = text
+    if not texts:
+        raise InvalidInput(f"{where}: no placement texts (e.g. subject, preheader, cta)")
+    return Variant(variant_id, texts, control)
+
+
+def _required_text(raw: Mapping[str, object], key: str, field: str) -> str:
+    value = raw.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field}: required, a non-empty text")
+    return value.strip()
+
+
+def _choice(value: object, allowed: tuple[_T, ...], field: str) -> _T:
+    for option in allowed:
+        if value == option:
+            return option
+    raise InvalidInput(f"{field}: expected one of {', '.join(allowed)}, got {value!r}")

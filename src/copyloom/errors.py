@@ -1,0 +1,49 @@
+"""The one exception hierarchy. `web/errors.py` alone maps it to HTTP; the CLI maps it to exit codes."""
+
+from __future__ import annotations
+
+
+class CopyloomError(Exception):
+    """Base class: an expected failure with a stable machine-readable code and a human message."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(CopyloomError):
+    """The caller sent something malformed: a bad field, a bad definition, a bad body."""
+
+    code = "invalid_input"
+
+
+class Unauthorized(CopyloomError):
+    """No credential, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class NotFound(CopyloomError):
+    """The thing does not exist, or belongs to another tenant (never say which)."""
+
+    code = "not_found"
+
+
+class Conflict(CopyloomError):
+    """The request is valid but clashes with current state (a name taken, a status change not allowed)."""
+
+    code = "conflict"
+
+
+class PayloadTooLarge(CopyloomError):
+    """A request body over the configured limit."""
+
+    code = "payload_too_large"
+
+
+class StoreUnavailable(CopyloomError):
+    """The database could not be reached."""
+
+    code = "store_unavailable"

@@ -1,0 +1,1 @@
+"""Use cases: each combines the pure core with storage and returns values."""

@@ -1,0 +1,182 @@
+"""Sticky assignment of recipients to variants, written with group commit.
+
+A new recipient gets a variant by a deterministic draw on the current weights, keyed by the experiment
+and the recipient (and the dispatch, for per-dispatch stickiness), so two API workers that see the
+first call for the same recipient at once almost always agree; when they do not, the store's unique
+key on (experiment, recipient, dispatch) decides and both answer with the stored row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+
+from copyloom.domain import Experiment, RecipientKey, TenantId, VariantId
+from copyloom.storage import assignments as repo
+from copyloom.storage.assignments import AssignmentRow, NewAssignment
+from copyloom.storage.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def choose_variant(
+    variant_ids: Sequence[VariantId],
+    weights: Sequence[float],
+    experiment_id: str,
+    recipient_key: str,
+    salt: str = "",
+) -> VariantId:
+    """The variant a new recipient gets: a deterministic draw from `weights`.
+
+    The draw is uniform on [0, 1) from the first 8 bytes of SHA-256(experiment | recipient | salt), so it
+    is the same in every process given the same weights.
+    """
+    digest = hashlib.sha256(f"{experiment_id}|{recipient_key}|{salt}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    cumulative: list[float] = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    index = bisect.bisect_right(cumulative, u * total)
+    return variant_ids[min(index, len(variant_ids) - 1)]
+
+
+def cohort_start(assigned_at: float, width_s: int) -> int:
+    return int(assigned_at // width_s) * width_s
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRequest:
+    tenant_id: TenantId
+    experiment: Experiment
+    recipient_key: RecipientKey
+    dispatch_id: str
+    proposed: VariantId
+    requested_at: float
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: AssignmentRequest
+    future: asyncio.Future[AssignmentRow] = field(repr=False)
+
+
+def assign_batch(
+    store: Store, requests: Sequence[AssignmentRequest], cohort_width_s: int
+) -> list[AssignmentRow]:
+    """Get or create the assignment of every request in one transaction; results in request order."""
+    with store.write() as conn:
+        by_experiment: dict[str, list[AssignmentRequest]] = {}
+        for r in requests:
+            by_experiment.setdefault(r.experiment.experiment_id, []).append(r)
+        new_rows: list[NewAssignment] = []
+        for experiment_id, group in by_experiment.items():
+            existing = repo.assignments_of_recipients(conn, experiment_id, [r.recipient_key for r in group])
+            new_rows.extend(_missing_rows(group, existing, cohort_width_s))
+        repo.insert_assignments(conn, new_rows)
+        stored: dict[tuple[str, str, str], AssignmentRow] = {}
+        for experiment_id, group in by_experiment.items():
+            for row in repo.assignments_of_recipients(conn, experiment_id, [r.recipient_key for r in group]):
+                stored[(row.experiment_id, row.recipient_key, row.dispatch_id)] = row
+    return [stored[(r.experiment.experiment_id, r.recipient_key, r.dispatch_id)] for r in requests]
+
+
+def _missing_rows(
+    group: Sequence[AssignmentRequest], existing: Sequence[AssignmentRow], cohort_width_s: int
+) -> list[NewAssignment]:
+    have = {(row.recipient_key, row.dispatch_id) for row in existing}
+    # Per-recipient stickiness: a new dispatch of a known recipient keeps the first variant it got.
+    first_variant: dict[str, VariantId] = {}
+    for row in sorted(existing, key=lambda r: (r.assigned_at, r.assignment_id)):
+        first_variant.setdefault(row.recipient_key, row.variant_id)
+    rows: list[NewAssignment] = []
+    for r in group:
+        key = (r.recipient_key, r.dispatch_id)
+        if key in have:
+            continue
+        have.add(key)
+        sticky = r.experiment.definition.sticky == "recipient"
+        variant = first_variant.get(r.recipient_key, r.proposed) if sticky else r.proposed
+        first_variant.setdefault(r.recipient_key, variant)
+        rows.append(
+            NewAssignment(
+                tenant_id=r.tenant_id,
+                experiment_id=r.experiment.experiment_id,
+                recipient_key=r.recipient_key,
+                dispatch_id=r.dispatch_id,
+                variant_id=variant,
+                assigned_at=r.requested_at,
+                cohort_s=cohort_start(r.requested_at, cohort_width_s),
+            )
+        )
+    return rows
+
+
+class GroupCommitWriter:
+    """Collects concurrent assignment requests and commits them together.
+
+    Each `submit` waits until the transaction holding its row has committed, so an answered assignment
+    is always durable. While one batch commits, the next one fills: under load, batches grow by
+    themselves; `window_ms` adds a short wait so that light traffic also shares transactions.
+    """
+
+    def __init__(self, store: Store, *, window_ms: float, max_batch: int, cohort_width_s: int) -> None:
+        self._store = store
+        self._window_s = window_ms / 1000
+        self._max_batch = max_batch
+        self._cohort_width_s = cohort_width_s
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.rows = 0
+
+    async def submit(self, request: AssignmentRequest) -> AssignmentRow:
+        if self._queue is None:
+            self.start()
+        assert self._queue is not None
+        future: asyncio.Future[AssignmentRow] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(request, future))
+        return await future
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            if self._window_s > 0:
+                await asyncio.sleep(self._window_s)
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        requests = [p.request for p in batch]
+        try:
+            rows = await anyio.to_thread.run_sync(assign_batch, self._store, requests, self._cohort_width_s)
+        except Exception as exc:  # every waiter must hear about the failure, whatever it was
+            log.exception("group commit of %d assignments failed", len(batch))
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.rows += len(batch)
+        for p, row in zip(batch, rows, strict=True):
+            if not p.future.done():
+                p.future.set_result(row)

@@ -1,0 +1,168 @@
+"""Experiments: create from a definition, change status, and report per-variant figures."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from copyloom.domain import (
+    Experiment,
+    ExperimentDefinition,
+    ExperimentId,
+    Status,
+    TenantId,
+    VariantId,
+)
+from copyloom.errors import Conflict, InvalidInput, NotFound
+from copyloom.storage import experiments as repo
+from copyloom.storage import tenants as tenant_repo
+from copyloom.storage.assignments import cohort_counts
+from copyloom.storage.db import Store
+from copyloom.storage.experiments import StoredAllocation
+
+Action = Literal["start", "pause", "finish"]
+_TRANSITIONS: dict[Action, tuple[set[Status], Status]] = {
+    "start": ({"draft", "paused", "live"}, "live"),
+    "pause": ({"live", "paused"}, "paused"),
+    "finish": ({"draft", "live", "paused"}, "finished"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VariantReport:
+    variant_id: VariantId
+    is_control: bool
+    sends: int
+    clicks: int
+    opens: int
+    bot_clicks: int
+    machine_opens: int
+    weight: float
+    p_best: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentReport:
+    experiment: Experiment
+    variants: tuple[VariantReport, ...]
+    allocated_at: float | None
+    leader: VariantId | None
+
+
+def create_experiment(
+    store: Store, tenant_name: str, definition: ExperimentDefinition, now: float
+) -> ExperimentId:
+    """Store a validated definition as a new draft experiment of the tenant."""
+    experiment_id = ExperimentId("ex_" + secrets.token_hex(8))
+    with store.write() as conn:
+        tenant = tenant_repo.tenant_by_name(conn, tenant_name)
+        if tenant is None:
+            raise NotFound(f"tenant: no tenant named '{tenant_name}'")
+        repo.insert_experiment(conn, experiment_id, tenant.tenant_id, definition, now)
+    return experiment_id
+
+
+def get_experiment(store: Store, experiment_id: str, tenant_id: TenantId | None = None) -> Experiment:
+    """An experiment, optionally only if it belongs to `tenant_id`.
+
+    Raises:
+        NotFound: it does not exist, or belongs to another tenant (the message does not say which).
+    """
+    with store.read() as conn:
+        experiment = repo.load_experiment(conn, experiment_id)
+    if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
+        raise NotFound(f"experiment: no experiment '{experiment_id}'")
+    return experiment
+
+
+def list_experiments(store: Store, tenant_name: str | None = None) -> list[Experiment]:
+    with store.read() as conn:
+        if tenant_name is None:
+            return repo.all_experiments(conn)
+        tenant = tenant_repo.tenant_by_name(conn, tenant_name)
+        if tenant is None:
+            raise NotFound(f"tenant: no tenant named '{tenant_name}'")
+        return repo.experiments_of_tenant(conn, tenant.tenant_id)
+
+
+def change_status(
+    store: Store,
+    experiment_id: str,
+    action: Action,
+    now: float,
+    *,
+    winner: VariantId | None = None,
+    tenant_id: TenantId | None = None,
+) -> Experiment:
+    """Start, pause or finish an experiment.
+
+    Starting a draft stores an even initial allocation. Finishing fixes the winner: the one given, else
+    the one the learner declared, else none (the control is then served).
+
+    Raises:
+        NotFound: unknown experiment (or another tenant's).
+        Conflict: the experiment is finished, or `winner` is given for an action other than finish.
+        InvalidInput: `winner` is not one of its variants.
+    """
+    allowed, target = _TRANSITIONS[action]
+    with store.write() as conn:
+        experiment = repo.load_experiment(conn, experiment_id)
+        if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
+            raise NotFound(f"experiment: no experiment '{experiment_id}'")
+        if experiment.status not in allowed:
+            raise Conflict(f"status: cannot {action} an experiment that is {experiment.status}")
+        if winner is not None and action != "finish":
+            raise Conflict("winner: a winner can only be named when finishing")
+        if winner is not None and winner not in experiment.variant_ids:
+            raise InvalidInput(f"winner: '{winner}' is not a variant of this experiment")
+        if action == "finish" and winner is None:
+            latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
+            winner = latest.winner if latest else None
+        if experiment.status == "draft" and target == "live":
+            repo.insert_allocation(conn, _even_allocation(experiment, now))
+        repo.update_status(conn, experiment.experiment_id, target, winner, now)
+        updated = repo.load_experiment(conn, experiment.experiment_id)
+    assert updated is not None
+    return updated
+
+
+def experiment_report(
+    store: Store, experiment_id: str, tenant_id: TenantId | None = None
+) -> ExperimentReport:
+    """Per-variant sends, unique clicks and opens (per recipient and dispatch), weight and P(best)."""
+    with store.read() as conn:
+        experiment = repo.load_experiment(conn, experiment_id)
+        if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
+            raise NotFound(f"experiment: no experiment '{experiment_id}'")
+        counts = cohort_counts(conn, experiment.experiment_id)
+        allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
+    allocation = allocation or _even_allocation(experiment, experiment.created_at)
+    totals: dict[VariantId, dict[str, int]] = {v: {} for v in experiment.variant_ids}
+    for cohort in counts:
+        bucket = totals.setdefault(cohort.variant_id, {})
+        bucket["sends"] = bucket.get("sends", 0) + cohort.sends
+        for kind, n in cohort.engagements.items():
+            bucket[kind] = bucket.get(kind, 0) + n
+    reports = tuple(
+        VariantReport(
+            variant_id=v.variant_id,
+            is_control=v.is_control,
+            sends=totals[v.variant_id].get("sends", 0),
+            clicks=totals[v.variant_id].get("click", 0),
+            opens=totals[v.variant_id].get("open", 0),
+            bot_clicks=totals[v.variant_id].get("bot_click", 0),
+            machine_opens=totals[v.variant_id].get("machine_open", 0),
+            weight=float(allocation.weights.get(v.variant_id, 0.0)),
+            p_best=float(allocation.p_best.get(v.variant_id, 0.0)),
+        )
+        for v in experiment.definition.variants
+    )
+    leader = max(reports, key=lambda r: r.p_best).variant_id if allocation.reason != "initial" else None
+    return ExperimentReport(experiment, reports, allocation.computed_at, leader)
+
+
+def _even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
+    share = 1.0 / len(experiment.variant_ids)
+    even = dict.fromkeys(experiment.variant_ids, share)
+    return StoredAllocation(experiment.experiment_id, now, even, even, None, "initial")

@@ -1,0 +1,146 @@
+"""Assignments (one per experiment, recipient and dispatch), engagements, and the counts built on them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
+from copyloom.storage.db import insert_ignoring_conflicts
+from copyloom.storage.tables import assignments, engagements, experiments
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRow:
+    assignment_id: int
+    experiment_id: str
+    recipient_key: RecipientKey
+    dispatch_id: str
+    variant_id: VariantId
+    assigned_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewAssignment:
+    tenant_id: TenantId
+    experiment_id: str
+    recipient_key: RecipientKey
+    dispatch_id: str
+    variant_id: VariantId
+    assigned_at: float
+    cohort_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class CohortCount:
+    """Sends of one variant in one send-time bucket, with their unique engagements by kind."""
+
+    variant_id: VariantId
+    cohort_s: int
+    sends: int
+    engagements: dict[EngagementKind, int]
+
+
+_ROW_COLUMNS = (
+    assignments.c.assignment_id,
+    assignments.c.experiment_id,
+    assignments.c.recipient_key,
+    assignments.c.dispatch_id,
+    assignments.c.variant_id,
+    assignments.c.assigned_at,
+)
+
+
+def assignments_of_recipients(
+    conn: Connection, experiment_id: str, recipient_keys: Sequence[str]
+) -> list[AssignmentRow]:
+    """Every assignment (any dispatch) of these recipients in one experiment."""
+    if not recipient_keys:
+        return []
+    query = sa.select(*_ROW_COLUMNS).where(
+        assignments.c.experiment_id == experiment_id,
+        assignments.c.recipient_key.in_(sorted(set(recipient_keys))),
+    )
+    return [AssignmentRow(*row) for row in conn.execute(query)]
+
+
+def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> int:
+    """Insert new assignments; a row whose (experiment, recipient, dispatch) exists is left as it was."""
+    values = [
+        {
+            "tenant_id": r.tenant_id,
+            "experiment_id": r.experiment_id,
+            "recipient_key": r.recipient_key,
+            "dispatch_id": r.dispatch_id,
+            "variant_id": r.variant_id,
+            "assigned_at": r.assigned_at,
+            "cohort_s": r.cohort_s,
+        }
+        for r in rows
+    ]
+    return insert_ignoring_conflicts(
+        conn, assignments, values, ("experiment_id", "recipient_key", "dispatch_id")
+    )
+
+
+def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | None:
+    row = conn.execute(sa.select(*_ROW_COLUMNS).where(assignments.c.assignment_id == assignment_id)).first()
+    return AssignmentRow(*row) if row else None
+
+
+def assignments_for_event(
+    conn: Connection, tenant_id: TenantId, keys: dict[RecipientField, RecipientKey], dispatch_id: str
+) -> list[AssignmentRow]:
+    """The assignments an engagement of this recipient in this dispatch belongs to.
+
+    An email may carry several experiments (subject and call to action), so there can be more than one.
+    Each experiment joins on its own recipient field (Braze id or external id).
+    """
+    conditions = [
+        sa.and_(experiments.c.recipient_field == field, assignments.c.recipient_key == key)
+        for field, key in keys.items()
+    ]
+    if not conditions:
+        return []
+    query = (
+        sa.select(*_ROW_COLUMNS)
+        .join(experiments, experiments.c.experiment_id == assignments.c.experiment_id)
+        .where(
+            assignments.c.recipient_key.in_(list(keys.values())),
+            assignments.c.dispatch_id == dispatch_id,
+            assignments.c.tenant_id == tenant_id,
+            sa.or_(*conditions),
+        )
+    )
+    return [AssignmentRow(*row) for row in conn.execute(query)]
+
+
+def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind, occurred_at: float) -> bool:
+    """Record a unique engagement; False when this assignment already had one of this kind."""
+    row = {"assignment_id": assignment_id, "kind": kind, "occurred_at": occurred_at}
+    return insert_ignoring_conflicts(conn, engagements, [row], ("assignment_id", "kind")) == 1
+
+
+def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
+    """Sends and unique engagements per variant and send-time bucket."""
+    sends_query = (
+        sa.select(assignments.c.variant_id, assignments.c.cohort_s, sa.func.count())
+        .where(assignments.c.experiment_id == experiment_id)
+        .group_by(assignments.c.variant_id, assignments.c.cohort_s)
+    )
+    engaged_query = (
+        sa.select(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind, sa.func.count())
+        .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
+        .where(assignments.c.experiment_id == experiment_id)
+        .group_by(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind)
+    )
+    counts = {
+        (variant, cohort): CohortCount(variant, cohort, sends, {})
+        for variant, cohort, sends in conn.execute(sends_query)
+    }
+    for variant, cohort, kind, n in conn.execute(engaged_query):
+        counts[(variant, cohort)].engagements[kind] = n
+    return sorted(counts.values(), key=lambda c: (c.cohort_s, c.variant_id))

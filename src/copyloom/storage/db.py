@@ -1,0 +1,107 @@
+"""The store: one SQLAlchemy engine, with read and write transactions that behave alike on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from copyloom.errors import StoreUnavailable
+
+_WRITE = "copyloom_write"
+
+
+class Store:
+    """A database reached through SQLAlchemy Core.
+
+    SQLite runs in WAL mode with `synchronous=FULL` (an acknowledged commit survives `kill -9` and power
+    loss) and write transactions start with `BEGIN IMMEDIATE`, so that concurrent writers queue on the
+    busy timeout instead of failing when a read lock cannot be upgraded.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on any exception."""
+        with self._connect(write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (rolled back at the end)."""
+        with self._connect(write=False) as conn, conn.begin() as tx:
+            yield conn
+            tx.rollback()
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect().execution_options(**{_WRITE: write})
+        except DBAPIError as exc:
+            raise StoreUnavailable(f"store: cannot connect ({type(exc.orig).__name__})") from exc
+        with conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, pool_size: int = 10) -> Store:
+    """Create the engine for a database URL (sqlite:///path or postgresql+psycopg://...)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+    else:
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return Store(engine)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own is deferred and late).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> int:
+    """INSERT rows, skipping any that clash with the unique key `keys`; returns how many were inserted."""
+    if not rows:
+        return 0
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    inserted = 0
+    for row in rows:
+        inserted += conn.execute(stmt, row).rowcount
+    return inserted
+
+
+def add_to_counter(conn: Connection, table: sa.Table, key: dict[str, Any], column: str, amount: int) -> None:
+    """Upsert `table[key].column += amount`."""
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    stmt = dialect_insert(table).values(**key, **{column: amount})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={column: table.c[column] + stmt.excluded[column]}
+    )
+    conn.execute(stmt)

@@ -1,0 +1,179 @@
+"""Experiments with their variants, and the allocation history the learner writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from copyloom.domain import (
+    Experiment,
+    ExperimentDefinition,
+    ExperimentId,
+    Status,
+    TenantId,
+    Variant,
+    VariantId,
+)
+from copyloom.storage.tables import allocations, experiments, variants
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAllocation:
+    experiment_id: ExperimentId
+    computed_at: float
+    weights: Mapping[VariantId, float]
+    p_best: Mapping[VariantId, float]
+    winner: VariantId | None
+    reason: str
+
+
+def insert_experiment(
+    conn: Connection,
+    experiment_id: ExperimentId,
+    tenant_id: TenantId,
+    definition: ExperimentDefinition,
+    now: float,
+) -> None:
+    conn.execute(
+        experiments.insert().values(
+            experiment_id=experiment_id,
+            tenant_id=tenant_id,
+            name=definition.name,
+            mode=definition.mode,
+            metric=definition.metric,
+            recipient_field=definition.recipient_field,
+            sticky=definition.sticky,
+            status="draft",
+            winner=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        variants.insert(),
+        [
+            {
+                "experiment_id": experiment_id,
+                "variant_id": v.variant_id,
+                "position": i,
+                "is_control": v.is_control,
+                "texts_json": json.dumps(dict(v.texts), ensure_ascii=False),
+            }
+            for i, v in enumerate(definition.variants)
+        ],
+    )
+
+
+def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
+    found = load_experiments(conn, sa.select(experiments).where(experiments.c.experiment_id == experiment_id))
+    return found[0] if found else None
+
+
+def experiments_of_tenant(conn: Connection, tenant_id: TenantId) -> list[Experiment]:
+    query = sa.select(experiments).where(experiments.c.tenant_id == tenant_id)
+    return load_experiments(conn, query.order_by(experiments.c.created_at))
+
+
+def experiments_with_status(conn: Connection, statuses: Iterable[Status]) -> list[Experiment]:
+    query = sa.select(experiments).where(experiments.c.status.in_(list(statuses)))
+    return load_experiments(conn, query.order_by(experiments.c.created_at))
+
+
+def all_experiments(conn: Connection) -> list[Experiment]:
+    return load_experiments(conn, sa.select(experiments).order_by(experiments.c.created_at))
+
+
+def load_experiments(conn: Connection, query: sa.Select[tuple[object, ...]]) -> list[Experiment]:
+    rows = list(conn.execute(query).mappings())
+    if not rows:
+        return []
+    ids = [row["experiment_id"] for row in rows]
+    variant_rows = conn.execute(
+        sa.select(variants).where(variants.c.experiment_id.in_(ids)).order_by(variants.c.position)
+    ).mappings()
+    by_experiment: dict[str, list[Variant]] = {i: [] for i in ids}
+    for v in variant_rows:
+        texts = json.loads(v["texts_json"])
+        by_experiment[v["experiment_id"]].append(Variant(v["variant_id"], texts, bool(v["is_control"])))
+    return [_experiment(row, by_experiment[row["experiment_id"]]) for row in rows]
+
+
+def update_status(
+    conn: Connection, experiment_id: ExperimentId, status: Status, winner: VariantId | None, now: float
+) -> None:
+    conn.execute(
+        experiments.update()
+        .where(experiments.c.experiment_id == experiment_id)
+        .values(status=status, winner=winner, updated_at=now)
+    )
+
+
+def insert_allocation(conn: Connection, allocation: StoredAllocation) -> None:
+    conn.execute(
+        allocations.insert().values(
+            experiment_id=allocation.experiment_id,
+            computed_at=allocation.computed_at,
+            weights_json=json.dumps(dict(allocation.weights)),
+            p_best_json=json.dumps(dict(allocation.p_best)),
+            winner=allocation.winner,
+            reason=allocation.reason,
+        )
+    )
+
+
+def latest_allocations(conn: Connection, experiment_ids: list[str]) -> dict[str, StoredAllocation]:
+    """The newest allocation of each experiment that has one."""
+    if not experiment_ids:
+        return {}
+    newest = (
+        sa.select(allocations.c.experiment_id, sa.func.max(allocations.c.allocation_id).label("newest"))
+        .where(allocations.c.experiment_id.in_(experiment_ids))
+        .group_by(allocations.c.experiment_id)
+        .subquery()
+    )
+    query = sa.select(allocations).join(newest, allocations.c.allocation_id == newest.c.newest)
+    return {row["experiment_id"]: _allocation(row) for row in conn.execute(query).mappings()}
+
+
+def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000) -> list[StoredAllocation]:
+    query = (
+        sa.select(allocations)
+        .where(allocations.c.experiment_id == experiment_id)
+        .order_by(allocations.c.allocation_id)
+        .limit(limit)
+    )
+    return [_allocation(row) for row in conn.execute(query).mappings()]
+
+
+def _experiment(row: RowMapping, variant_list: list[Variant]) -> Experiment:
+    definition = ExperimentDefinition(
+        name=row["name"],
+        mode=row["mode"],
+        metric=row["metric"],
+        recipient_field=row["recipient_field"],
+        sticky=row["sticky"],
+        variants=tuple(variant_list),
+    )
+    return Experiment(
+        experiment_id=ExperimentId(row["experiment_id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        definition=definition,
+        status=row["status"],
+        winner=row["winner"],
+        created_at=row["created_at"],
+    )
+
+
+def _allocation(row: RowMapping) -> StoredAllocation:
+    return StoredAllocation(
+        experiment_id=ExperimentId(row["experiment_id"]),
+        computed_at=row["computed_at"],
+        weights=json.loads(row["weights_json"]),
+        p_best=json.loads(row["p_best_json"]),
+        winner=row["winner"],
+        reason=row["reason"],
+    )

@@ -1,0 +1,122 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under `migrations/` must match it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+settings_table = sa.Table(
+    "install_settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("pseudonym_key", sa.String(64), nullable=False),
+    sa.Column("id_transform", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(16), nullable=False),
+    sa.Column("recipient_field", sa.String(32), nullable=False),
+    sa.Column("sticky", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("winner", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+variants = sa.Table(
+    "variants",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("variant_id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Column("is_control", sa.Boolean(), nullable=False),
+    sa.Column("texts_json", sa.Text(), nullable=False),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("assignment_id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(32), nullable=False),
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), nullable=False),
+    sa.Column("recipient_key", sa.String(64), nullable=False),
+    sa.Column("dispatch_id", sa.String(128), nullable=False),
+    sa.Column("variant_id", sa.String(64), nullable=False),
+    sa.Column("assigned_at", sa.Double(), nullable=False),
+    sa.Column("cohort_s", sa.BigInteger(), nullable=False),
+    sa.UniqueConstraint("experiment_id", "recipient_key", "dispatch_id", name="uq_assignments_send"),
+    sa.Index("ix_assignments_recipient_dispatch", "recipient_key", "dispatch_id"),
+)
+
+engagements = sa.Table(
+    "engagements",
+    metadata,
+    sa.Column("assignment_id", _BigId, sa.ForeignKey("assignments.assignment_id"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("occurred_at", sa.Double(), nullable=False),
+)
+
+seen_events = sa.Table(
+    "seen_events",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("seen_at", sa.Double(), nullable=False),
+)
+
+unattributed = sa.Table(
+    "unattributed_events",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("allocation_id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), nullable=False),
+    sa.Column("computed_at", sa.Double(), nullable=False),
+    sa.Column("weights_json", sa.Text(), nullable=False),
+    sa.Column("p_best_json", sa.Text(), nullable=False),
+    sa.Column("winner", sa.String(64), nullable=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Index("ix_allocations_experiment_time", "experiment_id", "computed_at"),
+)

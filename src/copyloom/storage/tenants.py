@@ -1,0 +1,83 @@
+"""Tenants, their serving tokens (stored as SHA-256 hashes only) and install-wide settings."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from copyloom.domain import IdTransform, Tenant, TenantId
+from copyloom.storage.db import insert_ignoring_conflicts
+from copyloom.storage.tables import settings_table, tenants, tokens
+
+
+def insert_tenant(conn: Connection, tenant: Tenant, now: float) -> None:
+    conn.execute(
+        tenants.insert().values(
+            tenant_id=tenant.tenant_id,
+            name=tenant.name,
+            pseudonym_key=tenant.pseudonym_key.hex(),
+            id_transform=tenant.id_transform,
+            created_at=now,
+        )
+    )
+
+
+def tenant_by_name(conn: Connection, name: str) -> Tenant | None:
+    row = conn.execute(sa.select(tenants).where(tenants.c.name == name)).mappings().first()
+    return _tenant(row) if row else None
+
+
+def tenant_by_id(conn: Connection, tenant_id: TenantId) -> Tenant | None:
+    row = conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id)).mappings().first()
+    return _tenant(row) if row else None
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    rows = conn.execute(sa.select(tenants).order_by(tenants.c.name)).mappings()
+    return [_tenant(row) for row in rows]
+
+
+def set_id_transform(conn: Connection, tenant_id: TenantId, transform: IdTransform) -> None:
+    conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(id_transform=transform))
+
+
+def tenant_by_token_hash(conn: Connection, token_hash: str) -> Tenant | None:
+    query = (
+        sa.select(tenants)
+        .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
+        .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
+    )
+    row = conn.execute(query).mappings().first()
+    return _tenant(row) if row else None
+
+
+def insert_token(conn: Connection, tenant_id: TenantId, token_hash: str, now: float) -> None:
+    conn.execute(tokens.insert().values(token_hash=token_hash, tenant_id=tenant_id, created_at=now))
+
+
+def revoke_tokens(conn: Connection, tenant_id: TenantId, now: float) -> int:
+    """Revoke every active token of a tenant; returns how many were active."""
+    result = conn.execute(
+        tokens.update()
+        .where(tokens.c.tenant_id == tenant_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount
+
+
+def get_setting(conn: Connection, key: str) -> str | None:
+    value = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
+def put_setting_if_absent(conn: Connection, key: str, value: str) -> None:
+    insert_ignoring_conflicts(conn, settings_table, [{"key": key, "value": value}], ["key"])
+
+
+def _tenant(row: RowMapping) -> Tenant:
+    return Tenant(
+        tenant_id=TenantId(row["tenant_id"]),
+        name=row["name"],
+        pseudonym_key=bytes.fromhex(row["pseudonym_key"]),
+        id_transform=row["id_transform"],
+    )

@@ -1,0 +1,49 @@
+"""The Starlette application: routes, error mapping and background tasks for one API process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from copyloom.services.serving import ServingRuntime
+from copyloom.web.errors import EXCEPTION_HANDLERS
+from copyloom.web.routes import Endpoints
+
+BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
+
+
+def create_app(
+    runtime: ServingRuntime,
+    *,
+    public_base_url: str,
+    max_body_bytes: int,
+    max_events_per_post: int,
+    background: Sequence[BackgroundTask] = (),
+) -> Starlette:
+    """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
+    endpoints = Endpoints(runtime, public_base_url, max_body_bytes, max_events_per_post)
+    routes = [
+        Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),
+        Route("/v1/events", endpoints.events, methods=["POST"]),
+        Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
+        Route("/healthz", endpoints.health, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        runtime.writer.start()
+        tasks = [asyncio.create_task(task(), name="background") for task in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.stop()
+
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

@@ -1,0 +1,66 @@
+"""The one place where exceptions become HTTP answers: `{"error": {"code": ..., "message": ...}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from copyloom.errors import (
+    Conflict,
+    CopyloomError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[CopyloomError], int] = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    StoreUnavailable: 503,
+}
+_CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="copyloom"'} if status == 401 else None
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def status_of(exc: CopyloomError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def on_copyloom_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CopyloomError)
+    return error_response(status_of(exc), exc.code, exc.message)
+
+
+async def on_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the details are in the server log")
+
+
+EXCEPTION_HANDLERS = {
+    CopyloomError: on_copyloom_error,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}

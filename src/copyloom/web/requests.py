@@ -1,0 +1,73 @@
+"""Reading requests at the edge: bearer tokens, size-capped bodies, and request parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from copyloom.errors import InvalidInput, PayloadTooLarge
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refusing anything over `max_bytes` before reading it all.
+
+    Raises:
+        PayloadTooLarge: declared or actual size over the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"body: {declared} bytes is over the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body: over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def request_params(request: Request, max_bytes: int) -> Mapping[str, str]:
+    """Query parameters, overlaid with a JSON or form body for POST (Braze's POST mode sends either)."""
+    params = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(body.decode("utf-8", "replace")))
+        return params
+    try:
+        decoded = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"body: not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(decoded, dict):
+        raise InvalidInput("body: expected a JSON object")
+    for key, value in decoded.items():
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            params[str(key)] = str(value)
+        elif value is not None:
+            raise InvalidInput(f"{key}: expected a string")
+    return params
+
+
+def text_param(params: Mapping[str, str], name: str, *, max_chars: int, required: bool) -> str:
+    value = params.get(name, "").strip()
+    if required and not value:
+        raise InvalidInput(f"{name}: required")
+    if len(value) > max_chars:
+        raise InvalidInput(f"{name}: longer than {max_chars} characters")
+    return value

@@ -1,0 +1,81 @@
+"""The public endpoints: Connected Content, the open pixel, the Currents webhook and health."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from copyloom.domain import pseudonymise
+from copyloom.errors import CopyloomError, InvalidInput
+from copyloom.ingest.currents_http import parse_currents_batch
+from copyloom.services.serving import Served, ServingRuntime
+from copyloom.web.requests import bearer_token, read_body, request_params, text_param
+
+log = logging.getLogger(__name__)
+
+# A transparent 1x1 GIF, the smallest image every mail client renders.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+MAX_RECIPIENT_CHARS = 256
+MAX_DISPATCH_CHARS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    runtime: ServingRuntime
+    public_base_url: str
+    max_body_bytes: int
+    max_events_per_post: int
+
+    async def content(self, request: Request) -> Response:
+        """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
+        tenant = await self.runtime.authenticate(bearer_token(request))
+        params = await request_params(request, self.max_body_bytes)
+        recipient = text_param(params, "recipient", max_chars=MAX_RECIPIENT_CHARS, required=True)
+        dispatch = text_param(params, "dispatch", max_chars=MAX_DISPATCH_CHARS, required=False)
+        served = await self.runtime.serve(tenant, request.path_params["experiment_id"], recipient, dispatch)
+        return JSONResponse(self._content_body(served))
+
+    def _content_body(self, served: Served) -> dict[str, str]:
+        pixel = served.pixel_token or "-"
+        return {
+            "experiment_id": served.experiment.experiment_id,
+            "variant_id": served.variant.variant_id,
+            **served.variant.texts,
+            "pixel_url": f"{self.public_base_url.rstrip('/')}/v1/pixel/{pixel}.gif",
+        }
+
+    async def events(self, request: Request) -> Response:
+        """POST /v1/events: a Braze Custom HTTP Currents batch."""
+        tenant = await self.runtime.authenticate(bearer_token(request))
+        body = await read_body(request, self.max_body_bytes)
+        if not body.strip():
+            return JSONResponse(
+                {"received": 0, "accepted": 0, "duplicate": 0, "ignored": 0, "unattributed": 0}
+            )
+        events = parse_currents_batch(
+            body,
+            lambda raw: pseudonymise(tenant.pseudonym_key, raw),
+            max_events=self.max_events_per_post,
+        )
+        tally = await self.runtime.record_events(tenant, events)
+        return JSONResponse(tally.as_dict())
+
+    async def pixel(self, request: Request) -> Response:
+        """GET /v1/pixel/{token}.gif: always the GIF; a valid token records a unique open."""
+        token = request.path_params["token"]
+        try:
+            await self.runtime.record_open(token)
+        except CopyloomError as exc:  # a mail client must never see an error; the open is lost
+            log.warning("pixel open not recorded: %s", exc.code)
+        return Response(PIXEL_GIF, media_type="image/gif", headers=_PIXEL_HEADERS)
+
+    async def health(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def not_allowed(self, request: Request) -> Response:
+        raise InvalidInput(f"{request.method}: not supported here")

@@ -1,0 +1,66 @@
+"""Test helpers: a standard experiment definition, a tenant with a started experiment, an HTTP client."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from copyloom.domain import ExperimentDefinition, ExperimentId, Tenant, parse_experiment_definition
+from copyloom.services import experiments as experiment_service
+from copyloom.services import tenants as tenant_service
+from copyloom.storage.db import Store
+
+DEFINITION = {
+    "name": "Black Friday subject",
+    "mode": "broadcast",
+    "metric": "click",
+    "variants": [
+        {"id": "control", "control": True, "subject": "Our Black Friday sale", "preheader": "Ends Sunday"},
+        {"id": "v1", "subject": "Black Friday: 30% off everything", "preheader": "Three days only"},
+        {"id": "v2", "subject": "Your Black Friday early access", "preheader": "Members first"},
+    ],
+}
+
+
+def make_definition(**changes: object) -> ExperimentDefinition:
+    return parse_experiment_definition({**DEFINITION, **changes})
+
+
+@dataclass
+class Workspace:
+    """A tenant with its token and one experiment, in a store."""
+
+    store: Store
+    tenant: Tenant
+    token: str
+    experiment_id: ExperimentId
+
+    def start(self) -> None:
+        experiment_service.change_status(self.store, self.experiment_id, "start", time.time())
+
+
+def make_workspace(store: Store, name: str, *, start: bool = True, **changes: object) -> Workspace:
+    tenant, token = tenant_service.create_tenant(store, name, time.time())
+    experiment_id = experiment_service.create_experiment(store, name, make_definition(**changes), time.time())
+    workspace = Workspace(store, tenant, token, experiment_id)
+    if start:
+        workspace.start()
+    return workspace
+
+
+@dataclass
+class Api:
+    """A real HTTP server on a loopback port, and a client for it."""
+
+    url: str
+    client: httpx.Client
+
+    def content(self, token: str, experiment_id: str, **params: str) -> httpx.Response:
+        return self.client.get(
+            f"/v1/content/{experiment_id}", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def events(self, token: str, body: object) -> httpx.Response:
+        return self.client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"})

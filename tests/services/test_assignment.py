@@ -1,0 +1,112 @@
+"""Sticky assignment: deterministic choice, batch get-or-create, and group commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from copyloom.domain import RecipientKey, TenantId
+from copyloom.services.assignment import (
+    AssignmentRequest,
+    GroupCommitWriter,
+    assign_batch,
+    choose_variant,
+    cohort_start,
+)
+from copyloom.services.experiments import get_experiment
+from copyloom.storage.db import Store
+from copyloom.storage.tables import assignments
+from tests.helpers import Workspace, make_workspace
+
+
+def test_choice_follows_the_weights() -> None:
+    picks = Counter(
+        choose_variant(["a", "b", "c"], [0.7, 0.2, 0.1], "ex_1", f"recipient-{i}") for i in range(20_000)
+    )
+
+    assert picks["a"] / 20_000 == pytest.approx(0.7, abs=0.015)
+    assert picks["b"] / 20_000 == pytest.approx(0.2, abs=0.015)
+    assert picks["c"] / 20_000 == pytest.approx(0.1, abs=0.015)
+
+
+def test_choice_is_deterministic_and_never_picks_a_zero_weight() -> None:
+    first = [choose_variant(["a", "b"], [0.0, 1.0], "ex", f"r{i}") for i in range(500)]
+
+    assert first == [choose_variant(["a", "b"], [0.0, 1.0], "ex", f"r{i}") for i in range(500)]
+    assert set(first) == {"b"}
+
+
+def test_cohort_start_buckets_send_times() -> None:
+    assert cohort_start(1_764_338_459.9, 60) == 1_764_338_400
+    assert cohort_start(1_764_338_460.0, 60) == 1_764_338_460
+
+
+def request(
+    workspace: Workspace, recipient: str, dispatch: str, proposed: str, at: float = 1000.0
+) -> AssignmentRequest:
+    experiment = get_experiment(workspace.store, workspace.experiment_id)
+    return AssignmentRequest(
+        TenantId(workspace.tenant.tenant_id), experiment, RecipientKey(recipient), dispatch, proposed, at
+    )
+
+
+def test_batch_creates_once_and_then_returns_the_stored_row(workspace: Workspace) -> None:
+    first = assign_batch(workspace.store, [request(workspace, "r1", "d1", "v1")], 60)
+    again = assign_batch(workspace.store, [request(workspace, "r1", "d1", "v2")], 60)
+
+    assert first[0].variant_id == again[0].variant_id == "v1"
+    assert first[0].assignment_id == again[0].assignment_id
+
+
+def test_duplicates_inside_one_batch_share_one_row(workspace: Workspace) -> None:
+    rows = assign_batch(
+        workspace.store,
+        [
+            request(workspace, "r1", "d1", "v1"),
+            request(workspace, "r1", "d1", "v2"),
+            request(workspace, "r2", "d1", "v2"),
+        ],
+        60,
+    )
+
+    assert [r.variant_id for r in rows] == ["v1", "v1", "v2"]
+    assert rows[0].assignment_id == rows[1].assignment_id
+
+
+def test_per_recipient_stickiness_carries_the_variant_to_a_new_dispatch(workspace: Workspace) -> None:
+    assign_batch(workspace.store, [request(workspace, "r1", "d1", "v1")], 60)
+
+    rows = assign_batch(workspace.store, [request(workspace, "r1", "d2", "v2")], 60)
+
+    assert rows[0].variant_id == "v1"
+    assert rows[0].dispatch_id == "d2"
+
+
+def test_per_dispatch_stickiness_follows_the_current_choice(store: Store) -> None:
+    triggered = make_workspace(store, "acme", mode="triggered")
+    assign_batch(store, [request(triggered, "r1", "d1", "v1")], 60)
+
+    rows = assign_batch(store, [request(triggered, "r1", "d2", "v2")], 60)
+
+    assert rows[0].variant_id == "v2"
+
+
+def test_group_commit_shares_transactions_and_answers_every_request(workspace: Workspace) -> None:
+    async def run() -> tuple[list[str], int]:
+        writer = GroupCommitWriter(workspace.store, window_ms=5, max_batch=64, cohort_width_s=60)
+        writer.start()
+        rows = await asyncio.gather(
+            *(writer.submit(request(workspace, f"r{i}", "d", "v1" if i % 2 else "v2")) for i in range(200))
+        )
+        await writer.stop()
+        return [r.variant_id for r in rows], writer.batches
+
+    variant_ids, batches = asyncio.run(run())
+
+    assert variant_ids == ["v1" if i % 2 else "v2" for i in range(200)]
+    assert batches < 50, "200 concurrent requests should share a handful of transactions"
+    with workspace.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar() == 200

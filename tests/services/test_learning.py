@@ -1,0 +1,80 @@
+"""The learner: cohorts from stored counts, stored allocations, failures isolated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from copyloom.domain import RecipientKey, TenantId
+from copyloom.services import experiments as experiment_service
+from copyloom.services.assignment import AssignmentRequest, assign_batch
+from copyloom.services.learning import learn_once
+from copyloom.storage import assignments as assignment_repo
+from copyloom.storage.db import Store
+from copyloom.storage.experiments import allocation_history
+from tests.helpers import Workspace, make_workspace
+
+
+def fill(workspace: Workspace, rates: dict[str, float], per_variant: int) -> None:
+    """Store `per_variant` sends of each variant and clicks on the first `rate` share of them."""
+    experiment = experiment_service.get_experiment(workspace.store, workspace.experiment_id)
+    requests = [
+        AssignmentRequest(
+            TenantId(workspace.tenant.tenant_id), experiment, RecipientKey(f"{v}-{i}"), "d", v, 1000.0 + i
+        )
+        for v in rates
+        for i in range(per_variant)
+    ]
+    rows = assign_batch(workspace.store, requests, 60)
+    with workspace.store.write() as conn:
+        for row in rows:
+            index = int(row.recipient_key.rsplit("-", 1)[1])
+            if index < rates[row.variant_id] * per_variant:
+                assignment_repo.insert_engagement(conn, row.assignment_id, "click", 2000.0)
+            if index < per_variant // 2:  # bot clicks must not count
+                assignment_repo.insert_engagement(conn, row.assignment_id, "bot_click", 2000.0)
+
+
+def test_learner_moves_weight_to_the_better_variant_and_stores_it(workspace: Workspace) -> None:
+    fill(workspace, {"control": 0.02, "v1": 0.02, "v2": 0.08}, per_variant=1000)
+
+    outcomes = learn_once(workspace.store, 5000.0, np.random.default_rng(1), samples=4000)
+
+    assert [o.error for o in outcomes] == [None]
+    allocation = outcomes[0].allocation
+    assert allocation is not None
+    assert max(allocation.weights, key=lambda v: allocation.weights[v]) == "v2"
+    assert sum(allocation.weights.values()) == pytest.approx(1.0)
+    with workspace.store.read() as conn:
+        history = allocation_history(conn, workspace.experiment_id)
+    assert history[0].reason == "initial"
+    assert history[-1].weights == pytest.approx(allocation.weights)
+    report = experiment_service.experiment_report(workspace.store, workspace.experiment_id)
+    assert {v.variant_id: v.clicks for v in report.variants} == {"control": 20, "v1": 20, "v2": 80}
+
+
+def test_only_live_experiments_are_learned(store: Store) -> None:
+    make_workspace(store, "acme", start=False)
+    live = make_workspace(store, "globex")
+
+    outcomes = learn_once(store, 5000.0, np.random.default_rng(1), samples=1000)
+
+    assert [o.experiment_id for o in outcomes] == [live.experiment_id]
+
+
+def test_one_failing_experiment_never_stops_the_others(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = make_workspace(store, "acme")
+    healthy = make_workspace(store, "globex")
+    real = assignment_repo.cohort_counts
+
+    def failing(conn: object, experiment_id: str) -> object:
+        if experiment_id == broken.experiment_id:
+            raise RuntimeError("corrupt counts")
+        return real(conn, experiment_id)  # type: ignore[arg-type]
+
+    # The failure is injected: no real store fault is this selective.
+    monkeypatch.setattr("copyloom.services.learning.cohort_counts", failing)
+    outcomes = {o.experiment_id: o for o in learn_once(store, 5000.0, np.random.default_rng(1), samples=1000)}
+
+    assert outcomes[broken.experiment_id].error == "RuntimeError: corrupt counts"
+    assert outcomes[healthy.experiment_id].allocation is not None

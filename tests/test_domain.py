@@ -1,0 +1,54 @@
+"""Domain rules: definitions, pseudonymisation, what an event counts as."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from copyloom.domain import EmailEvent, RecipientKey, pseudonymise
+from tests.helpers import make_definition
+
+
+def test_a_definition_defaults_to_clicks_braze_ids_and_per_person_stickiness() -> None:
+    definition = make_definition()
+
+    assert (definition.mode, definition.metric, definition.recipient_field, definition.sticky) == (
+        "broadcast",
+        "click",
+        "user_id",
+        "recipient",
+    )
+    assert definition.placements == ("subject", "preheader")
+    assert definition.control.variant_id == "control"
+
+
+def test_triggered_experiments_default_to_per_dispatch_stickiness() -> None:
+    assert make_definition(mode="triggered").sticky == "dispatch"
+    assert make_definition(mode="triggered", sticky="recipient").sticky == "recipient"
+
+
+def test_pseudonymise_is_keyed_hmac_sha256() -> None:
+    key = b"k" * 32
+
+    assert pseudonymise(key, "user-1") == hmac.new(key, b"user-1", hashlib.sha256).hexdigest()
+    assert pseudonymise(key, "user-1") != pseudonymise(b"j" * 32, "user-1")
+
+
+def test_sha256_transform_matches_ids_braze_already_hashed() -> None:
+    key = b"k" * 32
+    hashed_by_braze = hashlib.sha256(b"user-1").hexdigest()
+
+    assert pseudonymise(key, "user-1", "sha256") == pseudonymise(key, hashed_by_braze)
+
+
+def event(kind: str, **flags: bool) -> EmailEvent:
+    return EmailEvent("e1", kind, 0, RecipientKey("a"), None, "d", None, None, **flags)  # type: ignore[arg-type]
+
+
+def test_engagement_kinds_keep_bots_and_machine_opens_apart() -> None:
+    assert event("Click").engagement_kind == "click"
+    assert event("Click", is_suspected_bot_click=True).engagement_kind == "bot_click"
+    assert event("Open").engagement_kind == "open"
+    assert event("Open", is_machine_open=True).engagement_kind == "machine_open"
+    assert event("Send").engagement_kind is None
+    assert event("Other").engagement_kind is None

@@ -1,0 +1,153 @@
+"""Every rejected input, with its exact message: definitions, settings and HTTP requests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from copyloom.domain import parse_experiment_definition
+from copyloom.errors import InvalidInput
+from copyloom.settings import load_settings
+from tests.helpers import DEFINITION, Api, Workspace
+
+
+def changed(**changes: Any) -> dict[str, Any]:
+    definition = copy.deepcopy(DEFINITION)
+    definition.update(changes)
+    return definition
+
+
+def variants_with(index: int, **changes: Any) -> list[dict[str, Any]]:
+    variants = copy.deepcopy(DEFINITION["variants"])
+    assert isinstance(variants, list)
+    variants[index].update(changes)
+    return [{k: v for k, v in variant.items() if v is not None} for variant in variants]
+
+
+REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
+    ([1, 2], "definition: expected an object with name, mode, metric and variants"),
+    (changed(name=""), "name: required, a non-empty text"),
+    (changed(mode="weekly"), "mode: expected one of broadcast, triggered, got 'weekly'"),
+    (changed(metric="conversions"), "metric: expected one of click, open, got 'conversions'"),
+    (
+        changed(recipient_field="email"),
+        "recipient_field: expected one of user_id, external_user_id, got 'email'",
+    ),
+    (changed(sticky="forever"), "sticky: expected one of recipient, dispatch, got 'forever'"),
+    (changed(colour="red"), "colour: unknown field"),
+    (changed(variants="control"), "variants: expected a list of 2 to 10 variants"),
+    (changed(variants=DEFINITION["variants"][:1]), "variants: expected 2 to 10 variants, got 1"),  # type: ignore[index]
+    (
+        changed(variants=[{"id": f"v{i}", "subject": "s", "control": i == 0} for i in range(11)]),
+        "variants: expected 2 to 10 variants, got 11",
+    ),
+    (
+        changed(variants=variants_with(1, control=None, id="control")),
+        "variants[1].id: duplicate id 'control'",
+    ),
+    (
+        changed(variants=variants_with(0, control=False)),
+        "variants: exactly one variant needs control: true (found none)",
+    ),
+    (
+        changed(variants=variants_with(1, control=True)),
+        "variants: exactly one variant needs control: true (found control, v1)",
+    ),
+    (
+        changed(variants=variants_with(2, preheader=None, cta="Shop")),
+        "variants[2]: placements ['cta', 'subject'] differ from variants[0]'s ['preheader', 'subject']",
+    ),
+    (changed(variants=variants_with(1, subject="  ")), "variants[1].subject: empty text"),
+    (
+        changed(variants=variants_with(1, subject="x" * 2001)),
+        "variants[1].subject: text longer than 2000 characters",
+    ),
+    (
+        changed(variants=variants_with(1, id="has space")),
+        "variants[1].id: use up to 64 letters, digits, '-' or '_'",
+    ),
+    (changed(variants=variants_with(1, control="yes")), "variants[1].control: expected true or false"),
+    (
+        changed(variants=variants_with(1, pixel_url="x")),
+        "variants[1].pixel_url: 'pixel_url' is reserved for the response",
+    ),
+    (
+        changed(variants=[{"id": "a", "control": True}, {"id": "b"}]),
+        "variants[0]: no placement texts (e.g. subject, preheader, cta)",
+    ),
+    (changed(variants=["a", "b"]), "variants[0]: expected an object with id, placement texts and control"),
+]
+
+
+@pytest.mark.parametrize(("definition", "message"), REJECTED_DEFINITIONS)
+def test_rejected_definitions(definition: Any, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_experiment_definition(definition)
+    assert caught.value.message == message
+
+
+REJECTED_SETTINGS = [
+    ({"COPYLOOM_PORT": "eighty"}, "COPYLOOM_PORT: expected int, got 'eighty'"),
+    ({"COPYLOOM_LEARN_INTERVAL_S": "0"}, "COPYLOOM_LEARN_INTERVAL_S: must be greater than 0"),
+    ({"COPYLOOM_MAX_BODY_BYTES": "-1"}, "COPYLOOM_MAX_BODY_BYTES: must be greater than 0"),
+    ({"COPYLOOM_GROUP_COMMIT_WINDOW_MS": "-2"}, "COPYLOOM_GROUP_COMMIT_WINDOW_MS: must be 0 or more"),
+    (
+        {"COPYLOOM_PUBLIC_BASE_URL": "cl.example.com"},
+        "COPYLOOM_PUBLIC_BASE_URL: must start with http:// or https://",
+    ),
+]
+
+
+@pytest.mark.parametrize(("environ", "message"), REJECTED_SETTINGS)
+def test_rejected_settings(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_settings(environ)
+    assert caught.value.message == message
+
+
+def test_rejected_content_requests(api: Api, workspace: Workspace) -> None:
+    url = f"/v1/content/{workspace.experiment_id}"
+    auth = {"Authorization": f"Bearer {workspace.token}"}
+    cases = [
+        (api.client.get(url, params={"dispatch": "d"}, headers=auth), 400, "recipient: required"),
+        (
+            api.client.get(url, params={"recipient": "r" * 257}, headers=auth),
+            400,
+            "recipient: longer than 256 characters",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "dispatch": "d" * 129}, headers=auth),
+            400,
+            "dispatch: longer than 128 characters",
+        ),
+        (
+            api.client.post(url, content=b"{oops", headers={**auth, "Content-Type": "application/json"}),
+            400,
+            "body: not valid JSON (JSONDecodeError)",
+        ),
+        (api.client.post(url, json=["r"], headers=auth), 400, "body: expected a JSON object"),
+        (
+            api.client.post(url, json={"recipient": {"id": 1}}, headers=auth),
+            400,
+            "recipient: expected a string",
+        ),
+        (api.client.get(url, params={"recipient": "r"}), 401, "Authorization: missing bearer token"),
+        (
+            api.client.get(url, params={"recipient": "r"}, headers={"Authorization": "Basic abc"}),
+            401,
+            "Authorization: missing bearer token",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r"}, headers={"Authorization": "Bearer nope"}),
+            401,
+            "Authorization: unknown or revoked token",
+        ),
+        (api.client.delete(url, headers=auth), 405, "Method Not Allowed"),
+        (api.client.get("/v1/nothing-here", headers=auth), 404, "Not Found"),
+    ]
+    for response, status, message in cases:
+        assert (response.status_code, response.json()["error"]["message"]) == (status, message)
+        assert set(response.json()) == {"error"}
+        assert set(response.json()["error"]) == {"code", "message"}

@@ -1,0 +1,161 @@
+"""The Currents webhook over real HTTP: attribution, uniqueness, duplicates, bots, errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from copyloom.services.experiments import experiment_report
+from tests.helpers import Api, Workspace, make_workspace
+
+
+def braze_event(kind: str, user_id: str, dispatch_id: str, **properties: Any) -> dict[str, Any]:
+    """One event as Braze's Custom HTTP Currents connector posts it."""
+    return {
+        "event_type": f"users.messages.email.{kind}",
+        "id": str(uuid.uuid4()),
+        "time": 1764338400,
+        "user": {"user_id": user_id, "external_user_id": f"ext-{user_id}", "timezone": "Europe/London"},
+        "properties": {
+            "campaign_id": "camp-1",
+            "dispatch_id": dispatch_id,
+            "email_address": f"{user_id}@example.com",
+            "user_agent": "Mozilla/5.0 (test)",
+            **properties,
+        },
+    }
+
+
+def served_variant(api: Api, workspace: Workspace, user_id: str, dispatch_id: str = "d-1") -> str:
+    body = api.content(
+        workspace.token, workspace.experiment_id, recipient=user_id, dispatch=dispatch_id
+    ).json()
+    return str(body["variant_id"])
+
+
+def counts(workspace: Workspace) -> dict[str, tuple[int, int]]:
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    return {v.variant_id: (v.clicks, v.opens) for v in report.variants}
+
+
+def test_click_is_attributed_to_the_served_variant(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+
+    response = api.events(workspace.token, {"events": [braze_event("Click", "u-1", "d-1")]})
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 1, "accepted": 1, "duplicate": 0, "ignored": 0, "unattributed": 0}
+    assert counts(workspace)[variant] == (1, 0)
+
+
+def test_clicks_are_unique_per_recipient_and_dispatch(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+    clicks = [braze_event("Click", "u-1", "d-1", url=f"https://shop.example/{i}") for i in range(3)]
+
+    api.events(workspace.token, {"events": clicks})
+
+    assert counts(workspace)[variant] == (1, 0)
+
+
+def test_same_event_id_counts_once_across_batches(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+    click = braze_event("Click", "u-1", "d-1")
+
+    first = api.events(workspace.token, {"events": [click]}).json()
+    second = api.events(workspace.token, {"events": [click, click]}).json()
+
+    assert first["accepted"] == 1
+    assert second == {"received": 2, "accepted": 0, "duplicate": 2, "ignored": 0, "unattributed": 0}
+    assert counts(workspace)[variant] == (1, 0)
+
+
+def test_bot_clicks_and_machine_opens_stay_out_of_the_optimisation_counts(
+    api: Api, workspace: Workspace
+) -> None:
+    variant = served_variant(api, workspace, "u-1")
+    events = [
+        braze_event("Click", "u-1", "d-1", is_suspected_bot_click=True),
+        braze_event("Open", "u-1", "d-1", machine_open="true"),
+    ]
+
+    api.events(workspace.token, {"events": events})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    row = next(v for v in report.variants if v.variant_id == variant)
+    assert (row.clicks, row.opens, row.bot_clicks, row.machine_opens) == (0, 0, 1, 1)
+
+
+def test_other_event_types_are_ignored_and_unknown_recipients_unattributed(
+    api: Api, workspace: Workspace
+) -> None:
+    served_variant(api, workspace, "u-1")
+    events = [
+        braze_event("Send", "u-1", "d-1"),
+        braze_event("Delivery", "u-1", "d-1"),
+        {**braze_event("Click", "u-1", "d-1"), "event_type": "users.messages.pushnotification.Open"},
+        braze_event("Click", "stranger", "d-1"),
+        braze_event("Click", "u-1", "another-dispatch"),
+    ]
+
+    body = api.events(workspace.token, {"events": events}).json()
+
+    assert body == {"received": 5, "accepted": 0, "duplicate": 0, "ignored": 3, "unattributed": 2}
+
+
+def test_external_user_id_experiments_join_on_external_id(api: Api, workspace: Workspace) -> None:
+    external = make_workspace(workspace.store, "initech", recipient_field="external_user_id")
+    variant = served_variant(api, external, "ext-u-5")
+
+    body = api.events(external.token, {"events": [braze_event("Click", "u-5", "d-1")]}).json()
+
+    assert body["accepted"] == 1
+    assert counts(external)[variant] == (1, 0)
+
+
+def test_an_empty_batch_is_a_no_op_that_still_checks_the_token(api: Api, workspace: Workspace) -> None:
+    assert api.events(workspace.token, {"events": []}).json()["received"] == 0
+    assert api.events("cl_wrong", {"events": []}).status_code == 401
+
+
+def test_events_of_another_tenant_never_touch_this_tenants_counts(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+    other = make_workspace(workspace.store, "globex")
+
+    body = api.events(other.token, {"events": [braze_event("Click", "u-1", "d-1")]}).json()
+
+    assert body["unattributed"] == 1
+    assert counts(workspace)[variant] == (0, 0)
+
+
+def test_malformed_json_is_400_with_a_message(api: Api, workspace: Workspace) -> None:
+    response = api.client.post(
+        "/v1/events", content=b"{not json", headers={"Authorization": f"Bearer {workspace.token}"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert response.json()["error"]["message"].startswith("body: not valid JSON")
+
+
+def test_malformed_event_is_400_naming_it_and_nothing_is_counted(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+    broken = braze_event("Click", "u-1", "d-1")
+    del broken["id"]
+
+    response = api.events(workspace.token, {"events": [braze_event("Click", "u-1", "d-1"), broken]})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("events[1].id")
+    assert counts(workspace)[variant] == (0, 0)
+
+
+def test_body_over_the_limit_is_413(api: Api, workspace: Workspace) -> None:
+    huge = json.dumps({"events": [braze_event("Click", f"u-{i}", "d") for i in range(400)]})
+
+    response = api.client.post(
+        "/v1/events", content=huge.encode(), headers={"Authorization": f"Bearer {workspace.token}"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
