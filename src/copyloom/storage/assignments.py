@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
-from copyloom.storage.db import insert_ignoring_conflicts
+from copyloom.storage.db import insert_ignoring_conflicts, insert_many_ignoring_conflicts
 from copyloom.storage.tables import assignments, engagements, experiments
 
 
@@ -67,7 +67,7 @@ def assignments_of_recipients(
     return [AssignmentRow(*row) for row in conn.execute(query)]
 
 
-def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> int:
+def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> None:
     """Insert new assignments; a row whose (experiment, recipient, dispatch) exists is left as it was."""
     values = [
         {
@@ -81,7 +81,7 @@ def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> int:
         }
         for r in rows
     ]
-    return insert_ignoring_conflicts(
+    insert_many_ignoring_conflicts(
         conn, assignments, values, ("experiment_id", "recipient_key", "dispatch_id")
     )
 

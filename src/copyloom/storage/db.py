@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from copyloom.errors import StoreUnavailable
 
@@ -47,11 +47,11 @@ class Store:
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Connection]:
         try:
-            conn = self.engine.connect().execution_options(**{_WRITE: write})
-        except DBAPIError as exc:
-            raise StoreUnavailable(f"store: cannot connect ({type(exc.orig).__name__})") from exc
-        with conn:
-            yield conn
+            with self.engine.connect().execution_options(**{_WRITE: write}) as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            # The server is down, unreachable or locked past the busy timeout: not a bug in the caller.
+            raise StoreUnavailable(f"store: unavailable ({type(exc.orig).__name__})") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -89,18 +89,30 @@ def insert_ignoring_conflicts(
     """INSERT rows, skipping any that clash with the unique key `keys`; returns how many were inserted."""
     if not rows:
         return 0
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    inserted = 0
-    for row in rows:
-        inserted += conn.execute(stmt, row).rowcount
-    return inserted
+    # RETURNING, not rowcount: drivers report -1 for a conflict-skipping INSERT in some modes.
+    stmt = (
+        _dialect_insert(conn, table)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(table.c[keys[0]])
+    )
+    return sum(len(conn.execute(stmt, row).all()) for row in rows)
+
+
+def insert_many_ignoring_conflicts(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Like `insert_ignoring_conflicts` but in one batched statement, without counting the inserts."""
+    if rows:
+        conn.execute(_dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+
+
+def _dialect_insert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    return sqlite.insert(table) if conn.dialect.name == "sqlite" else postgresql.insert(table)
 
 
 def add_to_counter(conn: Connection, table: sa.Table, key: dict[str, Any], column: str, amount: int) -> None:
     """Upsert `table[key].column += amount`."""
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    stmt = dialect_insert(table).values(**key, **{column: amount})
+    stmt = _dialect_insert(conn, table).values(**key, **{column: amount})
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_={column: table.c[column] + stmt.excluded[column]}
     )
