@@ -84,6 +84,8 @@ def main() -> None:
     logging.basicConfig(
         level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("httpx", "httpcore"):  # a line per request would drown the demo and the logs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @main.command()

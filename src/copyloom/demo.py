@@ -13,6 +13,9 @@ import asyncio
 import dataclasses
 import functools
 import heapq
+import logging
+import multiprocessing
+import multiprocessing.queues
 import tempfile
 import time
 import uuid
@@ -58,10 +61,11 @@ class _SimClock:
 
     start: float
     scale: float
-    real_start: float = dataclasses.field(default_factory=time.monotonic)
+    real_start: float = dataclasses.field(default_factory=time.time)
 
     def __call__(self) -> float:
-        return self.start + (time.monotonic() - self.real_start) * self.scale
+        # Wall time, not monotonic: the simulated Braze runs in another process and must agree.
+        return self.start + (time.time() - self.real_start) * self.scale
 
     def real_seconds_until(self, sim_t: float) -> float:
         return max(0.0, (sim_t - self()) / self.scale)
@@ -80,6 +84,7 @@ class _Tally:
 def run_demo(*, recipients: int, seed: int, quiet: bool, duration_s: float = 60.0) -> dict[str, Any]:
     """Run the demo and return its result (also printed as a table unless `quiet`)."""
     console = Console(stderr=quiet, quiet=quiet)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="copyloom-demo-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'demo.db'}")
         migrate.upgrade(store)
@@ -97,18 +102,8 @@ def run_demo(*, recipients: int, seed: int, quiet: bool, duration_s: float = 60.
             console.print(
                 f"copyloom demo: API on {server.url}, experiment {experiment_id}, {recipients:,} recipients"
             )
-            tally = asyncio.run(
-                _simulate(
-                    server.url,
-                    token,
-                    experiment_id,
-                    recipients,
-                    clock,
-                    seed=seed,
-                    store=store,
-                    console=console,
-                )
-            )
+            setup = _BrazeSetup(server.url, token, experiment_id, recipients, clock, seed)
+            tally = _run_braze(setup, store, console)
         learn_once(store, clock(), np.random.default_rng(seed), settings.learn_samples)
         report = experiment_service.experiment_report(store, experiment_id)
         store.dispose()
@@ -218,30 +213,46 @@ class _Simulation:
             await self.client.get(httpx.URL(pixel_url).path)
 
 
-async def _simulate(
-    url: str,
-    token: str,
-    experiment_id: str,
-    recipients: int,
-    clock: _SimClock,
-    *,
-    seed: int,
-    store: Store,
-    console: Console,
-) -> _Tally:
-    headers = {"Authorization": f"Bearer {token}"}
+@dataclasses.dataclass(frozen=True)
+class _BrazeSetup:
+    """What the simulated Braze needs: where to call, with which token, for how many recipients."""
+
+    url: str
+    token: str
+    experiment_id: str
+    recipients: int
+    clock: _SimClock
+    seed: int
+
+
+def _run_braze(setup: _BrazeSetup, store: Store, console: Console) -> _Tally:
+    """Run the simulated Braze in its own process (the API keeps this one), showing progress meanwhile."""
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.queues.Queue[_Tally] = context.Queue()
+    braze = context.Process(target=_braze_main, args=(setup, results), name="simulated-braze", daemon=True)
+    braze.start()
+    progress = functools.partial(_progress_table, store, setup.experiment_id, setup.clock)
+    with Live(progress(), console=console, refresh_per_second=2) as live:
+        while braze.is_alive() and results.empty():
+            time.sleep(0.5)
+            live.update(progress())
+    tally = results.get(timeout=60)
+    braze.join(timeout=30)
+    return tally
+
+
+def _braze_main(setup: _BrazeSetup, results: multiprocessing.queues.Queue[_Tally]) -> None:
+    results.put(asyncio.run(_simulate(setup)))
+
+
+async def _simulate(setup: _BrazeSetup) -> _Tally:
+    headers = {"Authorization": f"Bearer {setup.token}"}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
-        simulation = _Simulation(client, experiment_id, clock, seed)
-        sender = asyncio.create_task(simulation.send_all(recipients))
-        shipper = asyncio.create_task(simulation.ship_events(sender))
-        progress = functools.partial(_progress_table, store, experiment_id, clock, simulation.tally)
-        with Live(progress(), console=console, refresh_per_second=4) as live:
-            while not shipper.done():
-                await asyncio.sleep(0.5)
-                live.update(progress())
+    async with httpx.AsyncClient(base_url=setup.url, headers=headers, limits=limits, timeout=30) as client:
+        simulation = _Simulation(client, setup.experiment_id, setup.clock, setup.seed)
+        sender = asyncio.create_task(simulation.send_all(setup.recipients))
+        await simulation.ship_events(sender)
         await sender
-        await shipper
     return simulation.tally
 
 
@@ -269,10 +280,11 @@ def _pop_due(heap: list[tuple[float, int, Any]], horizon: float) -> list[Any]:
     return due
 
 
-def _progress_table(store: Store, experiment_id: str, clock: _SimClock, tally: _Tally) -> Table:
+def _progress_table(store: Store, experiment_id: str, clock: _SimClock) -> Table:
     report = experiment_service.experiment_report(store, experiment_id)
-    elapsed_h = max(0.0, (clock() - clock.start) / 3600)
-    table = Table(title=f"simulated send: {elapsed_h:4.1f} h of 6 h, {sum(tally.sends.values()):,} sent")
+    elapsed_h = min(6.0, max(0.0, (clock() - clock.start) / 3600))
+    sent = sum(v.sends for v in report.variants)
+    table = Table(title=f"simulated send: {elapsed_h:4.1f} h of 6 h, {sent:,} sent")
     for column in ("variant", "true rate", "sends", "clicks (counted)", "weight", "P(best)"):
         table.add_column(column, justify="right")
     for v in report.variants:

@@ -1,0 +1,80 @@
+"""How a policy allocates and when it declares a winner: one frozen, self-validating value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from copyloom.domain import MODES, Mode
+from copyloom.engine.checks import is_finite_number, is_integer
+from copyloom.engine.policies import policy_names
+
+MAX_SAMPLES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Settings of one allocation; every field is checked on construction.
+
+    Attributes:
+        policy: a registered policy name (see `policy_names()`).
+        mode: "broadcast" concentrates traffic on a declared winner; "triggered" keeps probability
+            matching, since a winner can change over the weeks a triggered experiment runs.
+        floor: minimum share of every variant; `allocate` also requires floor * len(variants) < 1.
+        control_holdout: share reserved for the control before the policy splits the rest, so the
+            control always gets at least this much (plus its floor); 0 for none.
+        min_sends_per_variant: warm-up; the split stays even until every variant has this many sends.
+        samples: Monte Carlo draws from the posterior per allocation.
+        prior_alpha: Beta prior successes added to every variant.
+        prior_beta: Beta prior failures added to every variant.
+        win_probability: P(best) the leader needs to be declared the winner. With two equal variants,
+            one look declares a false winner about 2 * (1 - win_probability) of the time.
+        max_expected_loss: the leader's expected loss must also be below this fraction of its mean rate.
+
+    Raises:
+        ValueError: "<field>: expected …, got …" for the first field out of range.
+    """
+
+    policy: str = "thompson"
+    mode: Mode = "broadcast"
+    floor: float = 0.01
+    control_holdout: float = 0.0
+    min_sends_per_variant: int = 100
+    samples: int = 10_000
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
+    win_probability: float = 0.95
+    max_expected_loss: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check_choice("policy", self.policy, policy_names())
+        _check_choice("mode", self.mode, MODES)
+        _check_number("floor", self.floor, "0 <= floor < 1", lambda x: 0 <= x < 1)
+        _check_number(
+            "control_holdout", self.control_holdout, "0 <= control_holdout < 1", lambda x: 0 <= x < 1
+        )
+        _check_integer("min_sends_per_variant", self.min_sends_per_variant, "an integer >= 0", 0, None)
+        _check_integer("samples", self.samples, f"an integer from 1 to {MAX_SAMPLES}", 1, MAX_SAMPLES)
+        _check_number("prior_alpha", self.prior_alpha, "prior_alpha > 0", lambda x: x > 0)
+        _check_number("prior_beta", self.prior_beta, "prior_beta > 0", lambda x: x > 0)
+        _check_number(
+            "win_probability", self.win_probability, "0.5 < win_probability <= 1", lambda x: 0.5 < x <= 1
+        )
+        _check_number(
+            "max_expected_loss", self.max_expected_loss, "0 < max_expected_loss <= 1", lambda x: 0 < x <= 1
+        )
+
+
+def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field}: expected one of {', '.join(allowed)}, got {value!r}")
+
+
+def _check_number(field: str, value: object, rule: str, is_valid: Callable[[float], bool]) -> None:
+    if not is_finite_number(value) or not is_valid(value):
+        raise ValueError(f"{field}: expected a number with {rule}, got {value!r}")
+
+
+def _check_integer(field: str, value: object, rule: str, low: int, high: int | None) -> None:
+    if not is_integer(value) or value < low or (high is not None and value > high):
+        raise ValueError(f"{field}: expected {rule}, got {value!r}")

@@ -1,0 +1,62 @@
+"""The engine's public value types: the cohorts it reads and the allocation it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from copyloom.domain import VariantId
+from copyloom.engine.checks import is_finite_number, is_integer
+
+Reason = Literal["warm_up", "probability_matching", "winner", "uniform"]
+"""Why the weights are what they are: every reason any policy can give, in one place."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    """The sends of one variant in one send-time bucket, with the successes attributed to them so far.
+
+    Attributes:
+        variant: the variant id.
+        sent_at: start of the send-time bucket, epoch seconds.
+        sends: recipients sent this variant in the bucket.
+        clicks: unique successes of the experiment metric (clicks or opens) among those sends.
+
+    Raises:
+        ValueError: naming the field, when sends < 0, clicks is outside 0..sends, or sent_at is not finite.
+    """
+
+    variant: VariantId
+    sent_at: float
+    sends: int
+    clicks: int
+
+    def __post_init__(self) -> None:
+        where = f"(variant {self.variant!r})"
+        if not isinstance(self.variant, str):
+            raise ValueError(f"variant: expected a text, got {self.variant!r}")
+        if not is_finite_number(self.sent_at):
+            raise ValueError(f"sent_at: expected finite epoch seconds, got {self.sent_at!r} {where}")
+        if not is_integer(self.sends) or self.sends < 0:
+            raise ValueError(f"sends: expected an integer >= 0, got {self.sends!r} {where}")
+        if not is_integer(self.clicks) or not 0 <= self.clicks <= self.sends:
+            raise ValueError(
+                f"clicks: expected an integer from 0 to sends ({self.sends}), got {self.clicks!r} {where}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The engine's answer for one experiment at one moment.
+
+    Attributes:
+        weights: variant -> share of new traffic; every variant present, shares sum to 1.
+        p_best: variant -> posterior probability that its rate is the highest; sums to 1.
+        winner: the variant that meets the decision rule, else None.
+        reason: why the weights are what they are (see `Reason`).
+    """
+
+    weights: dict[VariantId, float]
+    p_best: dict[VariantId, float]
+    winner: VariantId | None
+    reason: Reason
