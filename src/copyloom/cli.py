@@ -360,14 +360,32 @@ def worker() -> None:
 
 
 @main.command()
-@click.option("--recipients", type=int, default=20_000, show_default=True, help="Size of the simulated send.")
+@click.option(
+    "--recipients",
+    type=click.IntRange(100, 1_000_000),
+    default=20_000,
+    show_default=True,
+    help="Size of the simulated send.",
+)
+@click.option(
+    "--duration-s",
+    type=click.FloatRange(5, 3600),
+    default=60.0,
+    show_default=True,
+    help="Real seconds the simulated 6-hour send is compressed into.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
 @json_option
 @_handles_errors
-def demo(recipients: int, seed: int, as_json: bool) -> None:
-    """Show the whole loop on a temporary SQLite database with a simulated Braze broadcast."""
+def demo(recipients: int, duration_s: float, seed: int, as_json: bool) -> None:
+    """Show the whole loop on a temporary SQLite database with a simulated Braze broadcast.
+
+    A real HTTP server on a free loopback port serves a 4-variant experiment with known true click rates;
+    a simulated Braze sends to every recipient through the content endpoint, loads open pixels and posts
+    delayed clicks (some twice) to /v1/events; the learner moves the weights as it goes.
+    """
     from copyloom.demo import run_demo  # noqa: PLC0415 - keeps the simulator out of every other command
 
-    result = run_demo(recipients=recipients, seed=seed, quiet=as_json)
+    result = run_demo(recipients=recipients, seed=seed, quiet=as_json, duration_s=duration_s)
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -1,0 +1,85 @@
+"""`copyloom serve` as a real process: the API and the learner together, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from copyloom.server import free_port
+from copyloom.services.experiments import experiment_report
+from copyloom.storage.db import Store
+from tests.helpers import Workspace
+
+
+@pytest.fixture
+def served(store: Store, database_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_PORT": str(port),
+        "COPYLOOM_PUBLIC_BASE_URL": "https://cl.example.test",
+        "COPYLOOM_LEARN_INTERVAL_S": "0.3",
+        "COPYLOOM_CACHE_REFRESH_S": "0.2",
+        "COPYLOOM_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "copyloom", "serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "copyloom serve exited"
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("copyloom serve did not come up in 30 s")
+
+
+def test_serve_answers_and_its_learner_moves_the_weights(served: str, workspace: Workspace) -> None:
+    headers = {"Authorization": f"Bearer {workspace.token}"}
+    with httpx.Client(base_url=served, headers=headers) as client:
+        served_variant = {
+            f"u{i}": client.get(
+                f"/v1/content/{workspace.experiment_id}", params={"recipient": f"u{i}", "dispatch": "d"}
+            ).json()["variant_id"]
+            for i in range(400)
+        }
+        v2_users = [user for user, variant in served_variant.items() if variant == "v2"]
+        clicks = [
+            {
+                "event_type": "users.messages.email.Click",
+                "id": f"click-{user}",
+                "time": 1764338400,
+                "user": {"user_id": user},
+                "properties": {"dispatch_id": "d"},
+            }
+            for user in v2_users[:60]
+        ]
+        assert client.post("/v1/events", json={"events": clicks}).json()["accepted"] == 60
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        report = experiment_report(workspace.store, workspace.experiment_id)
+        weights = {v.variant_id: v.weight for v in report.variants}
+        if weights["v2"] > 0.9:
+            break
+        time.sleep(0.2)
+    assert weights["v2"] > 0.9, weights
+    assert report.leader == "v2"
+    assert sum(v.sends for v in report.variants) == 400
