@@ -15,6 +15,7 @@ import functools
 import heapq
 import logging
 import multiprocessing
+import multiprocessing.process
 import multiprocessing.queues
 import tempfile
 import time
@@ -46,7 +47,7 @@ OPEN_RATE = 0.22
 DUPLICATE_SHARE = 0.05
 RERENDER_SHARE = 0.1
 CONCURRENCY = 24
-TRUE_RATES = {"control": 0.030, "urgency": 0.036, "benefit": 0.046, "question": 0.039}
+TRUE_RATES = {"control": 0.030, "urgency": 0.035, "benefit": 0.050, "question": 0.038}
 TEXTS = {
     "control": ("Our winter sale starts today", "Warm up with up to 40% off"),
     "urgency": ("48 hours only: winter sale", "Up to 40% off ends Sunday"),
@@ -231,14 +232,37 @@ def _run_braze(setup: _BrazeSetup, store: Store, console: Console) -> _Tally:
     results: multiprocessing.queues.Queue[_Tally] = context.Queue()
     braze = context.Process(target=_braze_main, args=(setup, results), name="simulated-braze", daemon=True)
     braze.start()
-    progress = functools.partial(_progress_table, store, setup.experiment_id, setup.clock)
-    with Live(progress(), console=console, refresh_per_second=2) as live:
-        while braze.is_alive() and results.empty():
-            time.sleep(0.5)
-            live.update(progress())
+    if console.is_terminal:
+        progress = functools.partial(_progress_table, store, setup.experiment_id, setup.clock)
+        with Live(progress(), console=console, refresh_per_second=2) as live:
+            while braze.is_alive() and results.empty():
+                time.sleep(0.5)
+                live.update(progress())
+    else:
+        _log_progress(store, setup, braze, results, console)
     tally = results.get(timeout=60)
     braze.join(timeout=30)
     return tally
+
+
+def _log_progress(
+    store: Store,
+    setup: _BrazeSetup,
+    braze: multiprocessing.process.BaseProcess,
+    results: multiprocessing.queues.Queue[_Tally],
+    console: Console,
+) -> None:
+    """Without a terminal: one plain line per simulated half hour."""
+    next_line_at = setup.clock.start
+    while braze.is_alive() and results.empty():
+        time.sleep(0.2)
+        if setup.clock() < next_line_at:
+            continue
+        next_line_at += 1800
+        report = experiment_service.experiment_report(store, setup.experiment_id)
+        hours = min(6.0, (setup.clock() - setup.clock.start) / 3600)
+        weights = "  ".join(f"{v.variant_id} {v.weight:5.1%}" for v in report.variants)
+        console.print(f"{hours:4.1f} h  sent {sum(v.sends for v in report.variants):>7,}  weights  {weights}")
 
 
 def _braze_main(setup: _BrazeSetup, results: multiprocessing.queues.Queue[_Tally]) -> None:
