@@ -85,6 +85,8 @@ class _Tally:
 def run_demo(*, recipients: int, seed: int, quiet: bool, duration_s: float = 60.0) -> dict[str, Any]:
     """Run the demo and return its result (also printed as a table unless `quiet`)."""
     console = Console(stderr=quiet, quiet=quiet)
+    if not console.is_terminal:
+        console.width = 120  # plain progress lines: one per line, not wrapped at 80 columns
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="copyloom-demo-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'demo.db'}")
