@@ -90,7 +90,8 @@ def test_no_email_user_agent_or_raw_user_id_is_stored(
     distinct = api.events(workspace.token, {"events": events})
 
     assert as_sent.status_code == distinct.status_code == 200
-    assert distinct.json()["accepted"] == 2, distinct.json()  # the Click and the Open are attributed
+    # Click, Open, Send, Delivery, Bounce, Unsubscribe and MarkAsSpam are attributed; the rest ignored.
+    assert (distinct.json()["accepted"], distinct.json()["ignored"]) == (7, 4), distinct.json()
     stored = database_text(workspace.store, database_url)
     forbidden = {"example@braze.com", "Mozilla/5.0"}
     for i in range(len(events)):

@@ -16,12 +16,14 @@ import click
 import numpy as np
 import uvicorn
 import yaml
+from rich.console import Console
 
-from copyloom import __version__
+from copyloom import __version__, cli_ingest
 from copyloom.domain import parse_experiment_definition
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
 from copyloom.server import build_app
 from copyloom.services import experiments as experiment_service
+from copyloom.services import ingestion
 from copyloom.services import tenants as tenant_service
 from copyloom.services.experiments import Action, ExperimentReport
 from copyloom.services.learning import learn_once
@@ -84,7 +86,7 @@ def main() -> None:
     logging.basicConfig(
         level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for chatty in ("httpx", "httpcore"):  # a line per request would drown the demo and the logs
+    for chatty in ("httpx", "httpcore", "alembic"):  # a line per request or per check would drown the logs
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
@@ -174,6 +176,81 @@ def tenant_list(as_json: bool) -> None:
     _emit(data, as_json, "\n".join(f"{t.name}\t{t.tenant_id}" for t in found) or "no tenants")
 
 
+@tenant.command(name="set-source")
+@click.argument("name")
+@click.argument("source")
+@click.option("--credentials-ref", default=None, help="AWS profile to read an s3:// source with.")
+@json_option
+@_handles_errors
+def tenant_set_source(name: str, source: str, credentials_ref: str | None, as_json: bool) -> None:
+    """Store the tenant's Currents source (s3://bucket/prefix or a folder), polled by `copyloom worker`."""
+    stored = ingestion.set_source(_store(_settings()), name, source, credentials_ref, time.time())
+    data = {"name": name, "source": stored.uri, "credentials_ref": stored.credentials_ref}
+    _emit(data, as_json, f"{name}: source {stored.uri}")
+
+
+@main.group(cls=cli_ingest._SourceOrCommand)
+def ingest() -> None:
+    """Braze Currents Avro files from S3 or a folder: `copyloom ingest SOURCE --tenant NAME`.
+
+    SOURCE is s3://bucket/prefix (AWS settings: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_REGION) or a local folder laid out like a Currents bucket.
+    """
+
+
+@ingest.command(name="run", hidden=True)
+@click.argument("source")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant whose events these are.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Ingest what is there and exit (default: poll every COPYLOOM_INGEST_INTERVAL_S).",
+)
+@click.option("--credentials-ref", default=None, help="AWS profile to read an s3:// source with.")
+@json_option
+@_handles_errors
+def ingest_run(source: str, tenant_name: str, once: bool, credentials_ref: str | None, as_json: bool) -> None:
+    """Ingest every new file under SOURCE."""
+    settings = _settings()
+    store = _store(settings)
+    console = Console(stderr=True)
+    while True:
+        summary = cli_ingest.run_ingest(
+            store,
+            cli_ingest.check_source_option(source),
+            tenant_name,
+            credentials_ref=credentials_ref,
+            console=console,
+        )
+        _emit(summary, as_json, cli_ingest.summary_text(summary))
+        if once:
+            return
+        time.sleep(settings.ingest_interval_s)
+
+
+@ingest.command(name="status")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant to report on.")
+@json_option
+@_handles_errors
+def ingest_status(tenant_name: str, as_json: bool) -> None:
+    """Counts of files, events, duplicates, unattributed and quarantined files, and the newest event time."""
+    status = cli_ingest.status_json(ingestion.ingest_status(_store(_settings()), tenant_name))
+    text = "\n".join(f"{k}: {v}" for k, v in status.items() if k != "quarantined_files")
+    text += "".join(f"\nquarantined {q['key']}: {q['reason']}" for q in status["quarantined_files"])
+    _emit(status, as_json, text)
+
+
+@ingest.command(name="retry")
+@click.argument("key")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant the file belongs to.")
+@json_option
+@_handles_errors
+def ingest_retry(key: str, tenant_name: str, as_json: bool) -> None:
+    """Take a file out of quarantine so that the next ingest reads it again."""
+    ingestion.retry_quarantined(_store(_settings()), tenant_name, key)
+    _emit({"key": key, "retry": True}, as_json, f"{key} will be read again by the next ingest")
+
+
 @main.group()
 def experiment() -> None:
     """Experiments: wordings to optimise, their status and figures."""
@@ -256,6 +333,10 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
                 "opens": v.opens,
                 "bot_clicks": v.bot_clicks,
                 "machine_opens": v.machine_opens,
+                "delivered": v.delivered,
+                "bounced": v.bounced,
+                "unsubscribed": v.unsubscribed,
+                "spam": v.spam,
                 "weight": round(v.weight, 6),
                 "p_best": round(v.p_best, 6),
             }

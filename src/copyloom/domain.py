@@ -25,7 +25,11 @@ RecipientField = Literal["user_id", "external_user_id"]
 StickyScope = Literal["recipient", "dispatch"]
 Status = Literal["draft", "live", "paused", "finished"]
 IdTransform = Literal["none", "sha256"]
-EngagementKind = Literal["click", "open", "bot_click", "machine_open"]
+EngagementKind = Literal[
+    "click", "open", "bot_click", "machine_open", "braze_send", "delivery", "bounce", "unsubscribe", "spam"
+]
+"""What an event records about one assignment, at most once each: clicks and opens (bots and machine
+opens apart), and the delivery outcomes counted per variant."""
 EventKind = Literal[
     "Send",
     "Delivery",
@@ -134,22 +138,21 @@ class EmailEvent:
 
     @property
     def engagement_kind(self) -> EngagementKind | None:
-        """The engagement this event records, or None for events that are not clicks or opens."""
+        """What this event counts as for its assignment, or None for event types that are not counted."""
         if self.kind == "Click":
             return "bot_click" if self.is_suspected_bot_click else "click"
         if self.kind == "Open":
             return "machine_open" if self.is_machine_open else "open"
-        return None
+        return _OUTCOME_KINDS.get(self.kind)
 
 
-@dataclass(frozen=True, slots=True)
-class VariantCounts:
-    variant_id: VariantId
-    sends: int
-    clicks: int
-    opens: int
-    bot_clicks: int
-    machine_opens: int
+_OUTCOME_KINDS: dict[EventKind, EngagementKind] = {
+    "Send": "braze_send",
+    "Delivery": "delivery",
+    "Bounce": "bounce",
+    "Unsubscribe": "unsubscribe",
+    "MarkAsSpam": "spam",
+}
 
 
 def pseudonymise(key: bytes, raw_id: str, transform: IdTransform = "none") -> RecipientKey:

@@ -47,3 +47,15 @@ class StoreUnavailable(CopyloomError):
     """The database could not be reached."""
 
     code = "store_unavailable"
+
+
+class CorruptFile(CopyloomError):
+    """An event file that cannot be read: truncated, corrupt, not Avro, or with an invalid record."""
+
+    code = "corrupt_file"
+
+
+class SourceUnavailable(CopyloomError):
+    """An event source (S3 bucket or folder) that cannot be listed or read: missing, or access denied."""
+
+    code = "source_unavailable"

@@ -43,6 +43,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("cohort_width_s", 60, "Width of a send-time cohort bucket, in seconds"),
     SettingSpec("learn_samples", 10_000, "Monte Carlo draws per learner pass and experiment"),
+    SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
     SettingSpec("log_level", "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -61,6 +62,7 @@ class Settings:
     cache_refresh_s: float
     cohort_width_s: int
     learn_samples: int
+    ingest_interval_s: float
     log_level: str
 
     def redacted(self) -> dict[str, object]:
@@ -103,7 +105,13 @@ def _parse(spec: SettingSpec, raw: str | None) -> object:
 
 
 def _check(settings: Settings) -> None:
-    positive = ("learn_interval_s", "max_body_bytes", "max_events_per_post", "group_commit_max_batch")
+    positive = (
+        "learn_interval_s",
+        "ingest_interval_s",
+        "max_body_bytes",
+        "max_events_per_post",
+        "group_commit_max_batch",
+    )
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:
             raise InvalidInput(f"{env_name(name)}: must be greater than 0")

@@ -38,6 +38,10 @@ class VariantReport:
     opens: int
     bot_clicks: int
     machine_opens: int
+    delivered: int
+    bounced: int
+    unsubscribed: int
+    spam: int
     weight: float
     p_best: float
 
@@ -153,6 +157,10 @@ def experiment_report(
             opens=totals[v.variant_id].get("open", 0),
             bot_clicks=totals[v.variant_id].get("bot_click", 0),
             machine_opens=totals[v.variant_id].get("machine_open", 0),
+            delivered=totals[v.variant_id].get("delivery", 0),
+            bounced=totals[v.variant_id].get("bounce", 0),
+            unsubscribed=totals[v.variant_id].get("unsubscribe", 0),
+            spam=totals[v.variant_id].get("spam", 0),
             weight=float(allocation.weights.get(v.variant_id, 0.0)),
             p_best=float(allocation.p_best.get(v.variant_id, 0.0)),
         )

@@ -44,6 +44,8 @@ class CohortCount:
     engagements: dict[EngagementKind, int]
 
 
+_PAIRS_PER_QUERY = 2000
+
 _ROW_COLUMNS = (
     assignments.c.assignment_id,
     assignments.c.experiment_id,
@@ -91,31 +93,48 @@ def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | No
     return AssignmentRow(*row) if row else None
 
 
-def assignments_for_event(
-    conn: Connection, tenant_id: TenantId, keys: dict[RecipientField, RecipientKey], dispatch_id: str
-) -> list[AssignmentRow]:
-    """The assignments an engagement of this recipient in this dispatch belongs to.
+@dataclass(frozen=True, slots=True)
+class AttributionRow:
+    assignment_id: int
+    recipient_key: RecipientKey
+    dispatch_id: str
+    recipient_field: RecipientField
 
-    An email may carry several experiments (subject and call to action), so there can be more than one.
-    Each experiment joins on its own recipient field (Braze id or external id).
-    """
-    conditions = [
-        sa.and_(experiments.c.recipient_field == field, assignments.c.recipient_key == key)
-        for field, key in keys.items()
-    ]
-    if not conditions:
-        return []
-    query = (
-        sa.select(*_ROW_COLUMNS)
-        .join(experiments, experiments.c.experiment_id == assignments.c.experiment_id)
-        .where(
-            assignments.c.recipient_key.in_(list(keys.values())),
-            assignments.c.dispatch_id == dispatch_id,
-            assignments.c.tenant_id == tenant_id,
-            sa.or_(*conditions),
+
+def assignments_for_events(
+    conn: Connection, tenant_id: TenantId, pairs: Sequence[tuple[RecipientKey, str]]
+) -> list[AttributionRow]:
+    """The assignments of a tenant matching any (pseudonymised recipient, dispatch) pair, with the
+    recipient field their experiment joins on. An email may carry several experiments (subject and call
+    to action), so one pair can match more than one assignment."""
+    found: list[AttributionRow] = []
+    unique = sorted(set(pairs))
+    for start in range(0, len(unique), _PAIRS_PER_QUERY):
+        chunk = unique[start : start + _PAIRS_PER_QUERY]
+        query = (
+            sa.select(
+                assignments.c.assignment_id,
+                assignments.c.recipient_key,
+                assignments.c.dispatch_id,
+                experiments.c.recipient_field,
+            )
+            .join(experiments, experiments.c.experiment_id == assignments.c.experiment_id)
+            .where(
+                sa.tuple_(assignments.c.recipient_key, assignments.c.dispatch_id).in_(chunk),
+                assignments.c.tenant_id == tenant_id,
+            )
         )
-    )
-    return [AssignmentRow(*row) for row in conn.execute(query)]
+        found.extend(AttributionRow(*row) for row in conn.execute(query))
+    return found
+
+
+def insert_engagements(conn: Connection, rows: Sequence[tuple[int, EngagementKind, float]]) -> None:
+    """Record unique engagements (assignment, kind, time); an existing (assignment, kind) is left alone."""
+    values = [{"assignment_id": a, "kind": k, "occurred_at": t} for a, k, t in rows]
+    for start in range(0, len(values), _PAIRS_PER_QUERY):
+        insert_many_ignoring_conflicts(
+            conn, engagements, values[start : start + _PAIRS_PER_QUERY], ("assignment_id", "kind")
+        )
 
 
 def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind, occurred_at: float) -> bool:

@@ -91,7 +91,7 @@ def insert_ignoring_conflicts(
         return 0
     # RETURNING, not rowcount: drivers report -1 for a conflict-skipping INSERT in some modes.
     stmt = (
-        _dialect_insert(conn, table)
+        dialect_insert(conn, table)
         .on_conflict_do_nothing(index_elements=list(keys))
         .returning(table.c[keys[0]])
     )
@@ -103,16 +103,17 @@ def insert_many_ignoring_conflicts(
 ) -> None:
     """Like `insert_ignoring_conflicts` but in one batched statement, without counting the inserts."""
     if rows:
-        conn.execute(_dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys)), rows)
 
 
-def _dialect_insert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+def dialect_insert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with the dialect's ON CONFLICT support."""
     return sqlite.insert(table) if conn.dialect.name == "sqlite" else postgresql.insert(table)
 
 
 def add_to_counter(conn: Connection, table: sa.Table, key: dict[str, Any], column: str, amount: int) -> None:
     """Upsert `table[key].column += amount`."""
-    stmt = _dialect_insert(conn, table).values(**key, **{column: amount})
+    stmt = dialect_insert(conn, table).values(**key, **{column: amount})
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_={column: table.c[column] + stmt.excluded[column]}
     )

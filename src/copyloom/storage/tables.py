@@ -120,3 +120,30 @@ allocations = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Index("ix_allocations_experiment_time", "experiment_id", "computed_at"),
 )
+
+event_sources = sa.Table(
+    "event_sources",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), primary_key=True),
+    sa.Column("uri", sa.String(1024), nullable=False),
+    sa.Column("credentials_ref", sa.String(128), nullable=True),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+ingested_files = sa.Table(
+    "ingested_files",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), primary_key=True),
+    sa.Column("source_uri", sa.String(1024), primary_key=True),
+    sa.Column("object_key", sa.String(1024), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    sa.Column("events", sa.BigInteger(), nullable=False),
+    sa.Column("accepted", sa.BigInteger(), nullable=False),
+    sa.Column("duplicates", sa.BigInteger(), nullable=False),
+    sa.Column("ignored", sa.BigInteger(), nullable=False),
+    sa.Column("unattributed", sa.BigInteger(), nullable=False),
+    sa.Column("newest_event_s", sa.BigInteger(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("finished_at", sa.Double(), nullable=False),
+)
