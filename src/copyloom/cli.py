@@ -30,7 +30,7 @@ from copyloom.services.learning import learn_once
 from copyloom.settings import SETTINGS, Settings, env_name, load_settings
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
-from copyloom.worker import learner_loop
+from copyloom.worker import ingest_loop, learner_loop
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -417,11 +417,12 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
 @click.option("--host", default=None, help="Listen address (default: COPYLOOM_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (default: COPYLOOM_PORT).")
 @click.option("--no-learner", is_flag=True, help="Serve only; run the learner elsewhere (`copyloom worker`).")
+@click.option("--no-ingest", is_flag=True, help="Do not poll the tenants' Currents sources here.")
 @_handles_errors
-def serve(host: str | None, port: int | None, no_learner: bool) -> None:
-    """Run the HTTP API (content endpoint, pixel, events webhook) and the learner in one process."""
+def serve(host: str | None, port: int | None, no_learner: bool, no_ingest: bool) -> None:
+    """Run the HTTP API (content endpoint, pixel, events webhook), the learner and the ingest poller."""
     settings = _settings()
-    app = build_app(settings, _store(settings), with_learner=not no_learner)
+    app = build_app(settings, _store(settings), with_learner=not no_learner, with_ingest=not no_ingest)
     uvicorn.run(
         app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level.lower()
     )
@@ -430,14 +431,20 @@ def serve(host: str | None, port: int | None, no_learner: bool) -> None:
 @main.command()
 @_handles_errors
 def worker() -> None:
-    """Run the background loops without the HTTP API: the learner, every COPYLOOM_LEARN_INTERVAL_S."""
+    """Run the background loops without the HTTP API: the learner (every COPYLOOM_LEARN_INTERVAL_S) and
+    the poller of every tenant's Currents source (every COPYLOOM_INGEST_INTERVAL_S)."""
     settings = _settings()
     store = _store(settings)
-    asyncio.run(
-        learner_loop(
+
+    async def both() -> None:
+        learner = learner_loop(
             store, interval_s=settings.learn_interval_s, samples=settings.learn_samples, clock=time.time
         )
-    )
+        await asyncio.gather(
+            learner, ingest_loop(store, interval_s=settings.ingest_interval_s, clock=time.time)
+        )
+
+    asyncio.run(both())
 
 
 @main.command()

@@ -16,7 +16,7 @@ from copyloom.services.serving import ServingRuntime
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
 from copyloom.web.app import BackgroundTask, create_app
-from copyloom.worker import learner_loop
+from copyloom.worker import ingest_loop, learner_loop
 
 
 def build_app(
@@ -24,10 +24,11 @@ def build_app(
     store: Store,
     *,
     with_learner: bool,
+    with_ingest: bool = False,
     clock: Callable[[], float] = time.time,
     seed: int | None = None,
 ) -> Starlette:
-    """The API app for these settings, with the learner loop inside when `with_learner`."""
+    """The API app for these settings, with the learner and the ingest poller inside when asked."""
     runtime = ServingRuntime(
         store,
         cache_refresh_s=settings.cache_refresh_s,
@@ -47,6 +48,10 @@ def build_app(
             seed=seed,
         )
         background.append(loop)
+    if with_ingest:
+        background.append(
+            functools.partial(ingest_loop, store, interval_s=settings.ingest_interval_s, clock=clock)
+        )
     return create_app(
         runtime,
         public_base_url=settings.public_base_url,

@@ -1,4 +1,4 @@
-"""Background loops: the learner (and, later, the ingest poller), run by `serve` or `worker`."""
+"""Background loops: the learner and the Currents ingest poller, run by `serve` or `worker`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 import anyio.to_thread
 import numpy as np
 
+from copyloom.services.ingestion import poll_sources
 from copyloom.services.learning import LearnOutcome, learn_once
 from copyloom.storage.db import Store
 
@@ -37,4 +38,14 @@ async def learner_loop(
         else:
             if on_pass is not None:
                 on_pass(outcomes)
+        await asyncio.sleep(interval_s)
+
+
+async def ingest_loop(store: Store, *, interval_s: float, clock: Callable[[], float]) -> None:
+    """Poll every tenant's stored Currents source every `interval_s` seconds, until cancelled."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(poll_sources, store, clock)
+        except Exception:  # the loop must outlive a store outage
+            log.exception("ingest pass failed")
         await asyncio.sleep(interval_s)

@@ -1,0 +1,240 @@
+"""Ingesting Currents files from a folder: attribution, exactly once, quarantine, status, no PII."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from copyloom.domain import TenantId, pseudonymise
+from copyloom.ingest.sources import LocalSource
+from copyloom.services import ingestion
+from copyloom.services.assignment import AssignmentRequest, assign_batch
+from copyloom.services.experiments import experiment_report, get_experiment
+from copyloom.storage.db import Store
+from copyloom.storage.tables import metadata
+from tests import currents_files as cf
+from tests.helpers import Workspace
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    """A folder laid out like a Currents bucket (apart from the SQLite file in tmp_path)."""
+    folder = tmp_path / "bucket"
+    folder.mkdir()
+    return folder
+
+
+def assign(workspace: Workspace, users: list[str], dispatch: str = "d-1") -> dict[str, str]:
+    """Serve the users (as the content endpoint would) and return user -> variant."""
+    experiment = get_experiment(workspace.store, workspace.experiment_id)
+    requests = [
+        AssignmentRequest(
+            TenantId(workspace.tenant.tenant_id),
+            experiment,
+            pseudonymise(workspace.tenant.pseudonym_key, user),
+            dispatch,
+            ["control", "v1", "v2"][i % 3],
+            1_764_338_400.0 + i,
+        )
+        for i, user in enumerate(users)
+    ]
+    rows = assign_batch(workspace.store, requests, 60)
+    return {user: row.variant_id for user, row in zip(users, rows, strict=True)}
+
+
+def run(workspace: Workspace, folder: Path) -> list[ingestion.FileOutcome]:
+    source = LocalSource(folder)
+    pending = ingestion.pending_objects(workspace.store, workspace.tenant, source)
+    return ingestion.ingest_objects(workspace.store, workspace.tenant, source, pending, time.time)
+
+
+def per_variant(workspace: Workspace) -> dict[str, dict[str, int]]:
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    return {
+        v.variant_id: {
+            "clicks": v.clicks,
+            "opens": v.opens,
+            "delivered": v.delivered,
+            "bounced": v.bounced,
+            "unsubscribed": v.unsubscribed,
+            "spam": v.spam,
+            "bot_clicks": v.bot_clicks,
+        }
+        for v in report.variants
+    }
+
+
+def test_the_real_sample_files_ingest_without_error(workspace: Workspace, bucket: Path) -> None:
+    for kind in cf.KINDS:
+        target = bucket / cf.key_for(kind)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cf.SAMPLES / f"users.messages.email.{kind}.avro", target)
+
+    outcomes = run(workspace, bucket)
+
+    assert [o.status for o in outcomes] == ["done"] * 11
+    status = ingestion.ingest_status(workspace.store, "acme")
+    assert (status.files, status.events, status.duplicates) == (11, 11, 10)  # Braze's samples share one id
+
+
+def test_clicks_opens_and_outcomes_are_attributed_per_variant(workspace: Workspace, bucket: Path) -> None:
+    served = assign(workspace, [f"user-{i}" for i in range(30)])
+    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1") for u in served])
+    cf.write(bucket / cf.key_for("Open"), "Open", [cf.record("Open", u, "d-1") for u in list(served)[:9]])
+    cf.write(bucket / cf.key_for("Delivery"), "Delivery", [cf.record("Delivery", u, "d-1") for u in served])
+    cf.write(bucket / cf.key_for("Bounce"), "Bounce", [cf.record("Bounce", "user-0", "d-1")])
+    cf.write(bucket / cf.key_for("Unsubscribe"), "Unsubscribe", [cf.record("Unsubscribe", "user-1", "d-1")])
+    cf.write(bucket / cf.key_for("MarkAsSpam"), "MarkAsSpam", [cf.record("MarkAsSpam", "user-2", "d-1")])
+
+    run(workspace, bucket)
+
+    counts = per_variant(workspace)
+    assert {v: c["clicks"] for v, c in counts.items()} == {"control": 10, "v1": 10, "v2": 10}
+    assert {v: c["opens"] for v, c in counts.items()} == {"control": 3, "v1": 3, "v2": 3}
+    assert {v: c["delivered"] for v, c in counts.items()} == {"control": 10, "v1": 10, "v2": 10}
+    assert (counts["control"]["bounced"], counts["v1"]["unsubscribed"], counts["v2"]["spam"]) == (1, 1, 1)
+
+
+def test_every_event_duplicated_across_two_files_counts_once(workspace: Workspace, bucket: Path) -> None:
+    served = assign(workspace, [f"user-{i}" for i in range(12)])
+    clicks = [cf.record("Click", u, "d-1") for u in served]
+    cf.write(bucket / cf.key_for("Click", offset=1), "Click", clicks)
+    cf.write(bucket / cf.key_for("Click", offset=2), "Click", list(reversed(clicks)))
+
+    outcomes = run(workspace, bucket)
+
+    assert [(o.tally.accepted, o.tally.duplicate) for o in outcomes] == [(12, 0), (0, 12)]
+    assert sum(c["clicks"] for c in per_variant(workspace).values()) == 12
+
+
+def test_a_re_listed_file_is_skipped(workspace: Workspace, bucket: Path) -> None:
+    served = assign(workspace, ["user-1"])
+    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1") for u in served])
+
+    assert len(run(workspace, bucket)) == 1
+    assert run(workspace, bucket) == []
+
+
+def test_a_corrupt_file_is_quarantined_and_the_rest_ingested(workspace: Workspace, bucket: Path) -> None:
+    served = assign(workspace, [f"user-{i}" for i in range(6)])
+    good = cf.to_bytes("Click", [cf.record("Click", u, "d-1") for u in served])
+    (bucket / "a-good.avro").write_bytes(good[: len(good) // 2] + b"\x00" * 10)  # truncated by a crash
+    cf.write(bucket / "b-good.avro", "Click", [cf.record("Click", u, "d-1") for u in served][:3])
+    (bucket / "c-notes.txt").write_text("not an avro file")
+
+    outcomes = {o.key: o for o in run(workspace, bucket)}
+
+    assert {k: o.status for k, o in outcomes.items()} == {
+        "a-good.avro": "quarantined",
+        "b-good.avro": "done",
+        "c-notes.txt": "quarantined",
+    }
+    assert "cannot read header" in (outcomes["c-notes.txt"].reason or "")
+    status = ingestion.ingest_status(workspace.store, "acme")
+    assert {q.key for q in status.quarantined} == {"a-good.avro", "c-notes.txt"}
+    assert sum(c["clicks"] for c in per_variant(workspace).values()) == 3
+    assert run(workspace, bucket) == [], "quarantined files wait for an explicit retry"
+
+
+def test_retry_reads_a_repaired_file_again(workspace: Workspace, bucket: Path) -> None:
+    served = assign(workspace, ["user-1", "user-2"])
+    (bucket / "late.avro").write_bytes(b"partial upload")
+    run(workspace, bucket)
+    cf.write(bucket / "late.avro", "Click", [cf.record("Click", u, "d-1") for u in served])
+
+    ingestion.retry_quarantined(workspace.store, "acme", "late.avro")
+    outcomes = run(workspace, bucket)
+
+    assert [(o.key, o.status, o.tally.accepted) for o in outcomes] == [("late.avro", "done", 2)]
+    assert ingestion.ingest_status(workspace.store, "acme").quarantined == ()
+
+
+def test_status_reports_counts_and_the_newest_event_time(workspace: Workspace, bucket: Path) -> None:
+    assign(workspace, ["user-1"])
+    rows = [cf.record("Click", "user-1", "d-1", time_s=1_764_340_000), cf.record("Click", "stranger", "d-1")]
+    cf.write(bucket / cf.key_for("Click"), "Click", rows)
+    cf.write(bucket / cf.key_for("Retry"), "Retry", [cf.record("Retry", "user-1", "d-1")])
+
+    run(workspace, bucket)
+    status = ingestion.ingest_status(workspace.store, "acme")
+
+    assert (status.files, status.events, status.accepted, status.ignored, status.unattributed) == (
+        2,
+        3,
+        1,
+        1,
+        1,
+    )
+    assert status.newest_event_s == 1_764_340_000
+
+
+def test_personal_data_in_files_is_never_stored(
+    workspace: Workspace, bucket: Path, database_url: str
+) -> None:
+    users = [f"braze-id-{i:04d}-secret" for i in range(5)]
+    assign(workspace, users)
+    pii = {
+        "email_address": "grace.hopper@navy.example",
+        "user_agent": "Mozilla/5.0 (PII-Agent)",
+        "url": "https://shop.example/?email=grace.hopper%40navy.example",
+        "timezone": "Asia/Kathmandu",
+        "external_user_id": "crm-99-secret",
+        "ip_pool": "pool-secret",
+    }
+    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1", **pii) for u in users])
+    send_pii = {"email_address": pii["email_address"], "message_extras": '{"coupon": "SECRET-COUPON"}'}
+    cf.write(bucket / cf.key_for("Send"), "Send", [cf.record("Send", u, "d-1", **send_pii) for u in users])
+    bounce_pii = {"email_address": pii["email_address"], "bounce_reason": "550 grace.hopper unknown"}
+    cf.write(
+        bucket / cf.key_for("Bounce"),
+        "Bounce",
+        [cf.record("Bounce", u, "d-1", **bounce_pii) for u in users],
+    )
+
+    run(workspace, bucket)
+
+    stored = _all_text(workspace.store, database_url)
+    forbidden = [*users, *pii.values(), "SECRET-COUPON", "550 grace.hopper unknown"]
+    assert [value for value in forbidden if value.encode() in stored] == []
+    assert sum(c["clicks"] for c in per_variant(workspace).values()) == 5
+
+
+def _all_text(store: Store, database_url: str) -> bytes:
+    if store.is_sqlite:
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    with store.read() as conn:
+        return repr([conn.execute(sa.select(t)).all() for t in metadata.sorted_tables]).encode()
+
+
+@pytest.mark.postgres
+def test_two_workers_on_one_source_split_the_files_and_never_double_count(
+    store: Store, workspace: Workspace, bucket: Path
+) -> None:
+    if store.is_sqlite:
+        pytest.skip("two concurrent ingest workers are a PostgreSQL deployment; SQLite runs one writer")
+    users = [f"user-{i}" for i in range(300)]
+    assign(workspace, users)
+    for n in range(30):
+        rows = [cf.record("Click", u, "d-1") for u in users[n * 10 : n * 10 + 10]]
+        cf.write(bucket / f"f{n:03d}.avro", "Click", rows)
+    results: list[list[ingestion.FileOutcome]] = []
+
+    def worker() -> None:
+        results.append(run(workspace, bucket))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    done = [o.key for outcomes in results for o in outcomes if o.status == "done"]
+    assert sorted(done) == [f"f{n:03d}.avro" for n in range(30)]
+    assert sum(c["clicks"] for c in per_variant(workspace).values()) == 300
+    assert ingestion.ingest_status(workspace.store, "acme").events == 300
