@@ -124,7 +124,7 @@ def assignments_for_events(
                 assignments.c.tenant_id == tenant_id,
             )
         )
-        found.extend(AttributionRow(*row) for row in conn.execute(query))
+        found.extend(AttributionRow(*row) for row in conn.execute(query).all())
     return found
 
 

@@ -11,27 +11,19 @@ from copyloom.domain import TenantId
 from copyloom.storage.db import add_to_counter, dialect_insert
 from copyloom.storage.tables import seen_events, unattributed
 
-# Rows per multi-row statement: SQLite allows 32,766 bound parameters, these rows have 3.
-_ROWS_PER_STATEMENT = 5000
-
-
 def mark_events_seen(conn: Connection, tenant_id: TenantId, event_ids: Sequence[str], now: float) -> set[str]:
     """Remember event ids; returns those not seen before (Currents delivers at least once)."""
-    new: set[str] = set()
-    unique = list(dict.fromkeys(event_ids))
-    for start in range(0, len(unique), _ROWS_PER_STATEMENT):
-        rows = [
-            {"tenant_id": tenant_id, "event_id": e, "seen_at": now}
-            for e in unique[start : start + _ROWS_PER_STATEMENT]
-        ]
-        stmt = (
-            dialect_insert(conn, seen_events)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
-            .returning(seen_events.c.event_id)
-        )
-        new.update(conn.execute(stmt).scalars())
-    return new
+    rows = [{"tenant_id": tenant_id, "event_id": e, "seen_at": now} for e in dict.fromkeys(event_ids)]
+    if not rows:
+        return set()
+    # One cached statement, sent as multi-row batches by SQLAlchemy's "insertmanyvalues"; RETURNING
+    # names exactly the rows inserted, i.e. the ids not seen before.
+    stmt = (
+        dialect_insert(conn, seen_events)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+        .returning(seen_events.c.event_id)
+    )
+    return set(conn.execute(stmt, rows).scalars())
 
 
 def count_unattributed(conn: Connection, tenant_id: TenantId, source_id: str, kind: str, amount: int) -> None:
