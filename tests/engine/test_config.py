@@ -11,7 +11,10 @@ import pytest
 from copyloom.engine import Cohort, PolicyConfig, allocate
 
 REJECTED_CONFIGS: list[tuple[dict[str, Any], str]] = [
-    ({"policy": "ucb"}, "policy: expected one of thompson, uniform, got 'ucb'"),
+    (
+        {"policy": "ucb"},
+        "policy: expected one of ab_test, epsilon_greedy, thompson, thompson_naive, ucb1, uniform, got 'ucb'",
+    ),
     ({"mode": "weekly"}, "mode: expected one of broadcast, triggered, got 'weekly'"),
     ({"floor": -0.01}, "floor: expected a number with 0 <= floor < 1, got -0.01"),
     ({"floor": 1.0}, "floor: expected a number with 0 <= floor < 1, got 1.0"),

@@ -9,12 +9,14 @@ from copyloom.engine import Cohort, PolicyConfig
 from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.thompson import thompson
 
+DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
+
 
 def problem(counts: list[tuple[int, int]], mode: str = "broadcast") -> Problem:
     variants = tuple(f"v{i}" for i in range(len(counts)))
     cohorts = tuple(Cohort(v, 0.0, s, c) for v, (s, c) in zip(variants, counts, strict=True))
     config = PolicyConfig(mode=mode, samples=4000)  # type: ignore[arg-type]  # a literal either way
-    return Problem(variants, cohorts, 0.0, 0, config)
+    return Problem(variants, cohorts, DAY_S, 0, config)
 
 
 def test_warm_up_proposes_an_even_split() -> None:
