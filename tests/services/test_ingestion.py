@@ -18,7 +18,7 @@ from copyloom.services.experiments import experiment_report, get_experiment
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
 from tests import currents_files as cf
-from tests.helpers import Workspace
+from tests.helpers import Workspace, make_workspace
 
 
 @pytest.fixture
@@ -238,3 +238,18 @@ def test_two_workers_on_one_source_split_the_files_and_never_double_count(
     assert sorted(done) == [f"f{n:03d}.avro" for n in range(30)]
     assert sum(c["clicks"] for c in per_variant(workspace).values()) == 300
     assert ingestion.ingest_status(workspace.store, "acme").events == 300
+
+
+def test_worker_polls_every_tenants_stored_source(store: Store, bucket: Path, tmp_path: Path) -> None:
+    acme = make_workspace(store, "acme")
+    globex = make_workspace(store, "globex")
+    assign(acme, ["user-1"])
+    assign(globex, ["user-1"])
+    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", "user-1", "d-1")])
+    ingestion.set_source(store, "acme", str(bucket), None, time.time())
+    ingestion.set_source(store, "globex", str(tmp_path / "missing-folder"), None, time.time())
+
+    done = ingestion.poll_sources(store, time.time)
+
+    assert done == {"acme": 1, "globex": -1}, "a broken source is reported and never stops the others"
+    assert sum(c["clicks"] for c in per_variant(acme).values()) == 1
