@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 from copyloom.domain import EmailEvent
 from copyloom.errors import InvalidInput
-from copyloom.ingest.fields import Pseudonymise, email_event_from_fields
+from copyloom.ingest.fields import Pseudonymise, email_event_from_record, type_name
+
+
+class _NotJson(ValueError):
+    pass
 
 
 def parse_currents_batch(
@@ -19,49 +22,52 @@ def parse_currents_batch(
     layout of the S3 Avro records, which some relays forward as JSON).
 
     Args:
-        body: the raw request body.
+        body: the raw request body, UTF-8 JSON.
         pseudonymise_id: the tenant's keyed hash for raw user ids.
         max_events: the most events accepted in one batch.
 
     Returns:
-        The events in body order; event types other than email events have kind "Other".
+        The events in body order (none for an empty `events` list); event types other than email
+        events have kind "Other".
 
     Raises:
         InvalidInput: the body or an event is malformed; the message names where, never a value.
     """
-    try:
-        decoded = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"body: not valid JSON ({type(exc).__name__})") from None
+    decoded = _decode(body)
     if not isinstance(decoded, dict) or not isinstance(decoded.get("events"), list):
         raise InvalidInput("body: expected an object with an 'events' list")
     events: list[object] = decoded["events"]
     if len(events) > max_events:
-        raise InvalidInput(f"events: {len(events)} events is over the limit of {max_events} per request")
+        raise InvalidInput(f"events: {len(events)} events, over the limit of {max_events} per request")
     return [_parse_event(raw, pseudonymise_id, f"events[{i}]") for i, raw in enumerate(events)]
+
+
+def _decode(body: bytes) -> object:
+    # The message is raised outside the `except` blocks so that no exception carrying the body (a
+    # UnicodeDecodeError holds all of it) is chained to it, even as a suppressed context.
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        reason = f"{exc.msg.removesuffix(' at')} at line {exc.lineno}, column {exc.colno}"
+    except _NotJson as exc:
+        reason = str(exc)
+    except ValueError:  # Python's limit on the digits of an int; its message is fixed text
+        reason = "a number with too many digits"
+    except RecursionError:
+        reason = "nested too deeply"
+    raise InvalidInput(f"body: not valid JSON: {reason}")
+
+
+def _reject_constant(name: str) -> object:
+    raise _NotJson(f"{name} is not a JSON value")
 
 
 def _parse_event(raw: object, pseudonymise_id: Pseudonymise, where: str) -> EmailEvent:
     if not isinstance(raw, dict):
-        raise InvalidInput(f"{where}: expected an object")
+        raise InvalidInput(f"{where}: expected an object, got {type_name(raw)}")
     event_type = raw.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidInput(f"{where}.event_type: required, a non-empty string")
-    sections = [_section(raw, "user", where), _section(raw, "properties", where), raw]
-
-    def lookup(name: str) -> object:
-        for section in sections:
-            if section.get(name) is not None:
-                return section[name]
-        return None
-
-    return email_event_from_fields(lookup, event_type, pseudonymise_id, where)
-
-
-def _section(raw: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:
-    value = raw.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{where}.{name}: expected an object")
-    return value
+    return email_event_from_record(raw, event_type, pseudonymise_id, where)

@@ -11,6 +11,7 @@ from copyloom.domain import TenantId
 from copyloom.storage.db import add_to_counter, dialect_insert
 from copyloom.storage.tables import seen_events, unattributed
 
+
 def mark_events_seen(conn: Connection, tenant_id: TenantId, event_ids: Sequence[str], now: float) -> set[str]:
     """Remember event ids; returns those not seen before (Currents delivers at least once)."""
     rows = [{"tenant_id": tenant_id, "event_id": e, "seen_at": now} for e in dict.fromkeys(event_ids)]
