@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 import time
@@ -13,12 +14,13 @@ import sqlalchemy as sa
 from copyloom.domain import TenantId, pseudonymise
 from copyloom.ingest.sources import LocalSource
 from copyloom.services import ingestion
+from copyloom.services import tenants as tenant_service
 from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.services.experiments import experiment_report, get_experiment
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
 from tests import currents_files as cf
-from tests.helpers import Workspace, make_workspace
+from tests.helpers import Api, Workspace, make_workspace
 
 
 @pytest.fixture
@@ -253,3 +255,22 @@ def test_worker_polls_every_tenants_stored_source(store: Store, bucket: Path, tm
 
     assert done == {"acme": 1, "globex": -1}, "a broken source is reported and never stops the others"
     assert sum(c["clicks"] for c in per_variant(acme).values()) == 1
+
+
+def test_ids_hashed_by_braze_still_join_when_the_tenant_says_so(
+    api: Api, workspace: Workspace, bucket: Path
+) -> None:
+    tenant = tenant_service.set_id_transform(workspace.store, "acme", "sha256")
+    time.sleep(0.1)  # the API re-reads tokens and tenants every 0.05 s in the test settings
+    served = api.content(
+        workspace.token, workspace.experiment_id, recipient="raw-braze-id", dispatch="d-1"
+    ).json()
+    hashed_by_braze = hashlib.sha256(b"raw-braze-id").hexdigest()  # Braze's "Hash" field transformation
+    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", hashed_by_braze, "d-1")])
+
+    source = LocalSource(bucket)
+    ingestion.ingest_objects(
+        workspace.store, tenant, source, ingestion.pending_objects(workspace.store, tenant, source), time.time
+    )
+
+    assert per_variant(workspace)[served["variant_id"]]["clicks"] == 1
