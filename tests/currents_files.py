@@ -11,20 +11,10 @@ from typing import Any, BinaryIO
 
 import fastavro
 
+from copyloom.domain import EVENT_KINDS
+
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "braze" / "currents-samples"
-KINDS = (
-    "Send",
-    "Delivery",
-    "Open",
-    "Click",
-    "Bounce",
-    "SoftBounce",
-    "MarkAsSpam",
-    "Unsubscribe",
-    "Abort",
-    "Deferral",
-    "Retry",
-)
+KINDS = tuple(k for k in EVENT_KINDS if k != "Other")  # the Braze email event types
 
 
 @cache

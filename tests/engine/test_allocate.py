@@ -41,12 +41,20 @@ def test_weights_and_p_best_cover_every_variant_and_sum_to_one() -> None:
     assert sum(allocation.p_best.values()) == pytest.approx(1.0, abs=1e-9)
 
 
-def test_probability_matching_gives_each_variant_its_p_best() -> None:
-    allocation = run(CLOSE)
+def test_probability_matching_gives_each_variant_its_p_best_in_triggered_mode() -> None:
+    allocation = run(CLOSE, PolicyConfig(samples=4000, mode="triggered", floor=0.0))
 
     assert allocation.reason == "probability_matching"
     assert allocation.winner is None
     assert allocation.weights == pytest.approx(allocation.p_best)
+
+
+def test_a_broadcast_tempers_probability_matching_towards_the_leader() -> None:
+    allocation = run(CLOSE, PolicyConfig(samples=4000, floor=0.0))
+    p_best = np.array(list(allocation.p_best.values()))
+
+    assert allocation.reason == "probability_matching"
+    assert list(allocation.weights.values()) == pytest.approx(list(p_best**2 / (p_best**2).sum()))
 
 
 def test_the_same_seed_gives_the_same_allocation() -> None:
@@ -206,3 +214,40 @@ def test_a_a_tests_looked_at_every_minute_declare_few_false_winners() -> None:
             declared |= allocate(["a", "b"], cohorts, now, config, rng).winner is not None
         false_winners += declared
     assert false_winners / runs <= 0.1
+
+
+SWAPPED = [
+    # For three weeks a beat b (3 % against 2 %); in the last three days b beats a by the same margin.
+    Cohort("a", NOW - 21 * 86_400.0, 30_000, 900),
+    Cohort("b", NOW - 21 * 86_400.0, 30_000, 600),
+    Cohort("a", NOW - 3 * 86_400.0, 10_000, 200),
+    Cohort("b", NOW - 3 * 86_400.0, 10_000, 300),
+]
+NEVER = 1e12  # a half-life or a change threshold that never acts
+
+
+def p_best_of_b(**changes: float) -> float:
+    config = PolicyConfig(samples=4000, mode="triggered", **changes)  # type: ignore[arg-type]  # floats only
+    return allocate(["a", "b"], SWAPPED, NOW, config, np.random.default_rng(1)).p_best["b"]
+
+
+def test_triggered_mode_without_forgetting_sticks_to_the_old_best() -> None:
+    assert p_best_of_b(half_life_s=NEVER, change_z=NEVER) < 0.1
+
+
+def test_triggered_mode_discounting_follows_a_swap_of_the_best_variant() -> None:
+    assert p_best_of_b(half_life_s=3 * 86_400.0, change_z=NEVER) > 0.9
+
+
+def test_triggered_mode_change_detection_drops_the_evidence_before_a_swap() -> None:
+    assert p_best_of_b(half_life_s=NEVER) > 0.9
+
+
+def test_triggered_mode_keeps_stationary_evidence() -> None:
+    stationary = [Cohort(c.variant, c.sent_at, c.sends, c.clicks) for c in SWAPPED[:2]] + [
+        Cohort("a", NOW - 3 * 86_400.0, 10_000, 300),
+        Cohort("b", NOW - 3 * 86_400.0, 10_000, 200),
+    ]
+    config = PolicyConfig(samples=4000, mode="triggered", half_life_s=NEVER)
+
+    assert allocate(["a", "b"], stationary, NOW, config, np.random.default_rng(1)).p_best["a"] > 0.99

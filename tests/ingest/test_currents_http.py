@@ -11,25 +11,13 @@ from typing import Any
 
 import pytest
 
-from copyloom.domain import EmailEvent, RecipientKey, pseudonymise
+from copyloom.domain import EVENT_KINDS, EmailEvent, RecipientKey, pseudonymise
 from copyloom.errors import InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.ingest.fields import event_kind_from_type
 
 CUSTOM_HTTP = Path(__file__).resolve().parents[3] / "shared" / "braze" / "currents-samples" / "custom_http"
-KINDS = (
-    "Send",
-    "Delivery",
-    "Open",
-    "Click",
-    "Bounce",
-    "SoftBounce",
-    "MarkAsSpam",
-    "Unsubscribe",
-    "Abort",
-    "Deferral",
-    "Retry",
-)
+KINDS = tuple(k for k in EVENT_KINDS if k != "Other")  # the Braze email event types
 KEY = b"test-pseudonym-key"
 EMAIL = "jane.doe@example.com"
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
