@@ -107,10 +107,12 @@ def assignments_for_events(
     """The assignments of a tenant matching any (pseudonymised recipient, dispatch) pair, with the
     recipient field their experiment joins on. An email may carry several experiments (subject and call
     to action), so one pair can match more than one assignment."""
+    wanted = set(pairs)
+    keys = sorted({key for key, _ in wanted})
     found: list[AttributionRow] = []
-    unique = sorted(set(pairs))
-    for start in range(0, len(unique), _PAIRS_PER_QUERY):
-        chunk = unique[start : start + _PAIRS_PER_QUERY]
+    # Look up by recipient alone (indexed, and several times faster than a row-value IN on SQLite), then
+    # keep the rows of the wanted dispatches.
+    for start in range(0, len(keys), _PAIRS_PER_QUERY):
         query = (
             sa.select(
                 assignments.c.assignment_id,
@@ -120,11 +122,11 @@ def assignments_for_events(
             )
             .join(experiments, experiments.c.experiment_id == assignments.c.experiment_id)
             .where(
-                sa.tuple_(assignments.c.recipient_key, assignments.c.dispatch_id).in_(chunk),
+                assignments.c.recipient_key.in_(keys[start : start + _PAIRS_PER_QUERY]),
                 assignments.c.tenant_id == tenant_id,
             )
         )
-        found.extend(AttributionRow(*row) for row in conn.execute(query).all())
+        found.extend(AttributionRow(*row) for row in conn.execute(query).all() if (row[1], row[2]) in wanted)
     return found
 
 
