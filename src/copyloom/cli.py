@@ -23,7 +23,7 @@ from copyloom.domain import parse_experiment_definition
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
 from copyloom.server import build_app
 from copyloom.services import experiments as experiment_service
-from copyloom.services import ingestion
+from copyloom.services import ingestion, snippets
 from copyloom.services import tenants as tenant_service
 from copyloom.services.experiments import Action, ExperimentReport
 from copyloom.services.learning import learn_once
@@ -373,6 +373,45 @@ def experiment_list(tenant_name: str | None, as_json: bool) -> None:
     ]
     text = "\n".join(f"{e.experiment_id}\t{e.status}\t{e.definition.name}" for e in found)
     _emit(data, as_json, text or "no experiments")
+
+
+@main.command()
+@click.argument("experiment_id")
+@click.option("--placement", default=None, help="Only this placement (default: every placement).")
+@click.option(
+    "--method",
+    type=click.Choice(["get", "post"]),
+    default="get",
+    show_default=True,
+    help="Connected Content method: GET puts the recipient in the URL (Braze caches by URL).",
+)
+@click.option("--message-extras", is_flag=True, help="Also stamp the variant id on Braze's Send event.")
+@click.option(
+    "--token",
+    default=snippets.TOKEN_PLACEHOLDER,
+    show_default=True,
+    help="The tenant's serving token to write into the snippets.",
+)
+@json_option
+@_handles_errors
+def snippet(  # noqa: PLR0917 - click passes every option as an argument
+    experiment_id: str, placement: str | None, method: str, message_extras: bool, token: str, as_json: bool
+) -> None:
+    """Print the Liquid to paste into Braze: one Connected Content call per placement, with the control
+    text as fallback, and the open pixel for the body. Uses COPYLOOM_PUBLIC_BASE_URL."""
+    settings = _settings()
+    experiment = experiment_service.get_experiment(_store(settings), experiment_id)
+    found = snippets.render_snippets(
+        experiment,
+        base_url=settings.public_base_url,
+        placement=placement,
+        method="post" if method == "post" else "get",
+        message_extras=message_extras,
+        token=token,
+    )
+    data = [{"field": s.field, "liquid": s.liquid} for s in found]
+    text = "\n\n".join(f"{{% comment %}} {s.field} {{% endcomment %}}\n{s.liquid}" for s in found)
+    _emit(data, as_json, text)
 
 
 @main.command()
