@@ -151,3 +151,32 @@ def test_another_tenants_experiment_is_404_not_403(api: Api, workspace: Workspac
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_format_text_returns_the_bare_placement_text(api: Api, workspace: Workspace) -> None:
+    as_json = api.content(workspace.token, workspace.experiment_id, recipient="u-1", dispatch="d").json()
+
+    response = api.content(
+        workspace.token,
+        workspace.experiment_id,
+        recipient="u-1",
+        dispatch="d",
+        format="text",
+        placement="preheader",
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == as_json["preheader"]
+
+
+def test_format_text_needs_a_known_placement(api: Api, workspace: Workspace) -> None:
+    missing = api.content(workspace.token, workspace.experiment_id, recipient="u-1", format="text")
+    unknown = api.content(
+        workspace.token, workspace.experiment_id, recipient="u-1", format="text", placement="cta"
+    )
+    bad_format = api.content(workspace.token, workspace.experiment_id, recipient="u-1", format="xml")
+
+    assert (missing.status_code, missing.json()["error"]["message"]) == (400, "placement: required")
+    assert unknown.json()["error"]["message"] == "placement: 'cta' is not one of subject, preheader"
+    assert bad_format.json()["error"]["message"] == "format: expected json or text, got 'xml'"

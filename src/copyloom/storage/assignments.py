@@ -165,3 +165,19 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     for variant, cohort, kind, n in conn.execute(engaged_query):
         counts[(variant, cohort)].engagements[kind] = n
     return sorted(counts.values(), key=lambda c: (c.cohort_s, c.variant_id))
+
+
+def engagement_delays(
+    conn: Connection, tenant_id: TenantId, kind: EngagementKind, *, limit: int = 20_000
+) -> list[float]:
+    """Seconds from send to engagement for the tenant's most recent engagements of one kind, pooled over
+    its experiments: the data the delay model is fitted to."""
+    delay = engagements.c.occurred_at - assignments.c.assigned_at
+    query = (
+        sa.select(delay)
+        .join(assignments, assignments.c.assignment_id == engagements.c.assignment_id)
+        .where(assignments.c.tenant_id == tenant_id, engagements.c.kind == kind)
+        .order_by(engagements.c.occurred_at.desc())
+        .limit(limit)
+    )
+    return [float(d) for d in conn.execute(query).scalars()]

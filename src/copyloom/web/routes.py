@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from copyloom.domain import pseudonymise
 from copyloom.errors import CopyloomError, InvalidInput
@@ -37,7 +37,17 @@ class Endpoints:
         params = await request_params(request, self.max_body_bytes)
         recipient = text_param(params, "recipient", max_chars=MAX_RECIPIENT_CHARS, required=True)
         dispatch = text_param(params, "dispatch", max_chars=MAX_DISPATCH_CHARS, required=False)
+        output = params.get("format", "json")
+        if output not in ("json", "text"):
+            raise InvalidInput(f"format: expected json or text, got {output!r}")
+        placement = text_param(params, "placement", max_chars=64, required=output == "text")
         served = await self.runtime.serve(tenant, request.path_params["experiment_id"], recipient, dispatch)
+        if output == "text":
+            if placement not in served.variant.texts:
+                raise InvalidInput(
+                    f"placement: '{placement}' is not one of {', '.join(served.variant.texts)}"
+                )
+            return PlainTextResponse(served.variant.texts[placement])
         return JSONResponse(self._content_body(served))
 
     def _content_body(self, served: Served) -> dict[str, str]:
@@ -76,6 +86,3 @@ class Endpoints:
 
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
-
-    async def not_allowed(self, request: Request) -> Response:
-        raise InvalidInput(f"{request.method}: not supported here")
