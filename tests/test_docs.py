@@ -37,5 +37,6 @@ def test_every_http_route_is_in_the_http_api_doc() -> None:
         "POST /v1/events",
         "GET /v1/pixel/{token}.gif",
         "GET /healthz",
+        "GET /metrics",
     ):
         assert route in text

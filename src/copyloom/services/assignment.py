@@ -12,7 +12,7 @@ import asyncio
 import bisect
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -136,6 +136,7 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.rows = 0
+        self.on_batch: Callable[[int], None] | None = None
 
     async def submit(self, request: AssignmentRequest) -> AssignmentRow:
         if self._queue is None:
@@ -177,6 +178,8 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.rows += len(batch)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         for p, row in zip(batch, rows, strict=True):
             if not p.future.done():
                 p.future.set_result(row)

@@ -33,6 +33,7 @@ class Served:
 class _LiveEntry:
     experiment: Experiment
     weights: tuple[float, ...]
+    allocated_at: float | None
 
 
 class ServingRuntime:
@@ -110,6 +111,15 @@ class ServingRuntime:
         token = make_pixel_token(self.pixel_secret, row.assignment_id)
         return Served(experiment, experiment.variant(row.variant_id), token)
 
+    def weights_age_s(self) -> dict[str, float]:
+        """Seconds since the learner computed the served weights, per live experiment in this cache."""
+        now = self.clock()
+        return {
+            experiment_id: now - entry.allocated_at
+            for experiment_id, (entry, _expires) in self._experiments.items()
+            if entry is not None and entry.experiment.is_live and entry.allocated_at is not None
+        }
+
     async def record_events(self, tenant: Tenant, events: Sequence[EmailEvent]) -> EventTally:
         return await anyio.to_thread.run_sync(
             feedback.record_events, self.store, tenant, events, self.clock()
@@ -135,7 +145,9 @@ class ServingRuntime:
                 return None
             allocation = experiment_repo.latest_allocations(conn, [experiment_id]).get(experiment_id)
         return _LiveEntry(
-            experiment, _weights(experiment.variant_ids, allocation.weights if allocation else None)
+            experiment,
+            _weights(experiment.variant_ids, allocation.weights if allocation else None),
+            allocation.computed_at if allocation else None,
         )
 
 

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from copyloom.services.serving import ServingRuntime
 from copyloom.web.errors import EXCEPTION_HANDLERS
+from copyloom.web.metrics import Metrics, MetricsMiddleware
 from copyloom.web.routes import Endpoints
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
@@ -27,12 +29,17 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
     endpoints = Endpoints(runtime, public_base_url, max_body_bytes, max_events_per_post)
+    metrics = Metrics(runtime.weights_age_s)
+    runtime.writer.on_batch = metrics.batch_size.observe
     routes = [
         Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),
         Route("/v1/events", endpoints.events, methods=["POST"]),
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
+    route_of = {route.endpoint: route.path for route in routes}
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of)]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -46,4 +53,6 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             await runtime.stop()
 
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+    )

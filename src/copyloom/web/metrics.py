@@ -1,0 +1,93 @@
+"""`GET /metrics` in Prometheus format: requests by route and status, latency, group-commit batch sizes,
+and the age of each live experiment's weights as this worker holds them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    """One registry per app, so that tests and several apps in one process never share counters."""
+
+    def __init__(self, weights_age_s: Callable[[], Mapping[str, float]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "copyloom_http_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "copyloom_http_request_seconds",
+            "Time to answer, by route",
+            ["route"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "copyloom_group_commit_batch_size",
+            "Assignments per group-commit transaction",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_WeightsAge(weights_age_s))
+
+    async def endpoint(self, _request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
+
+
+class _WeightsAge(Collector):
+    def __init__(self, weights_age_s: Callable[[], Mapping[str, float]]) -> None:
+        self._weights_age_s = weights_age_s
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "copyloom_weights_age_seconds",
+            "Seconds since the learner computed the weights this worker serves, per live experiment",
+            labels=["experiment_id"],
+        )
+        for experiment_id, age in sorted(self._weights_age_s().items()):
+            gauge.add_metric([experiment_id], age)
+        yield gauge
+
+
+class MetricsMiddleware:
+    """Counts and times every request by its route template (never by its raw path: no ids in labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, route_of: Mapping[Any, str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = self.route_of.get(scope.get("endpoint"), "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
