@@ -59,3 +59,9 @@ class SourceUnavailable(CopyloomError):
     """An event source (S3 bucket or folder) that cannot be listed or read: missing, or access denied."""
 
     code = "source_unavailable"
+
+
+class RateLimited(CopyloomError):
+    """Too many requests for one credential."""
+
+    code = "rate_limited"

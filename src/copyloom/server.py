@@ -57,6 +57,8 @@ def build_app(
         public_base_url=settings.public_base_url,
         max_body_bytes=settings.max_body_bytes,
         max_events_per_post=settings.max_events_per_post,
+        rate_limit_per_s=settings.rate_limit_per_s,
+        rate_limit_burst=settings.rate_limit_burst,
         background=background,
     )
 

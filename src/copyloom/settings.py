@@ -43,6 +43,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("cohort_width_s", 60, "Width of a send-time cohort bucket, in seconds"),
     SettingSpec("learn_samples", 10_000, "Monte Carlo draws per learner pass and experiment"),
+    SettingSpec(
+        "rate_limit_per_s", 5000.0, "Requests per second one tenant may make to one API process (429 above)"
+    ),
+    SettingSpec("rate_limit_burst", 10000, "Requests one tenant may make at once before the rate applies"),
     SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
     SettingSpec("log_level", "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
@@ -62,6 +66,8 @@ class Settings:
     cache_refresh_s: float
     cohort_width_s: int
     learn_samples: int
+    rate_limit_per_s: float
+    rate_limit_burst: int
     ingest_interval_s: float
     log_level: str
 
@@ -111,6 +117,8 @@ def _check(settings: Settings) -> None:
         "max_body_bytes",
         "max_events_per_post",
         "group_commit_max_batch",
+        "rate_limit_per_s",
+        "rate_limit_burst",
     )
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:

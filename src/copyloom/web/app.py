@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from copyloom.services.serving import ServingRuntime
 from copyloom.web.errors import EXCEPTION_HANDLERS
+from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware
 from copyloom.web.routes import Endpoints
 
@@ -25,10 +26,13 @@ def create_app(
     public_base_url: str,
     max_body_bytes: int,
     max_events_per_post: int,
+    rate_limit_per_s: float = 5000.0,
+    rate_limit_burst: int = 10000,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
-    endpoints = Endpoints(runtime, public_base_url, max_body_bytes, max_events_per_post)
+    limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
+    endpoints = Endpoints(runtime, public_base_url, max_body_bytes, max_events_per_post, limiter)
     metrics = Metrics(runtime.weights_age_s)
     runtime.writer.on_batch = metrics.batch_size.observe
     routes = [

@@ -14,6 +14,7 @@ from copyloom.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
 )
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: dict[type[CopyloomError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    RateLimited: 429,
     StoreUnavailable: 503,
 }
 _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
@@ -33,6 +35,8 @@ _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "invalid_in
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="copyloom"'} if status == 401 else None
+    if status == 429:
+        headers = {"Retry-After": "1"}
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 

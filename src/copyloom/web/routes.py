@@ -13,6 +13,7 @@ from copyloom.domain import pseudonymise
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.services.serving import Served, ServingRuntime
+from copyloom.web.limits import RateLimiter
 from copyloom.web.requests import bearer_token, read_body, request_params, text_param
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,12 @@ class Endpoints:
     public_base_url: str
     max_body_bytes: int
     max_events_per_post: int
+    limiter: RateLimiter
 
     async def content(self, request: Request) -> Response:
         """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
         tenant = await self.runtime.authenticate(bearer_token(request))
+        self.limiter.check(tenant.tenant_id)
         params = await request_params(request, self.max_body_bytes)
         recipient = text_param(params, "recipient", max_chars=MAX_RECIPIENT_CHARS, required=True)
         dispatch = text_param(params, "dispatch", max_chars=MAX_DISPATCH_CHARS, required=False)
@@ -62,6 +65,7 @@ class Endpoints:
     async def events(self, request: Request) -> Response:
         """POST /v1/events: a Braze Custom HTTP Currents batch."""
         tenant = await self.runtime.authenticate(bearer_token(request))
+        self.limiter.check(tenant.tenant_id)
         body = await read_body(request, self.max_body_bytes)
         if not body.strip():
             return JSONResponse(
