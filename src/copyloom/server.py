@@ -59,6 +59,7 @@ def build_app(
         max_events_per_post=settings.max_events_per_post,
         rate_limit_per_s=settings.rate_limit_per_s,
         rate_limit_burst=settings.rate_limit_burst,
+        response_budget_ms=settings.response_budget_ms,
         background=background,
     )
 

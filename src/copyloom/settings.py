@@ -47,6 +47,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "rate_limit_per_s", 5000.0, "Requests per second one tenant may make to one API process (429 above)"
     ),
     SettingSpec("rate_limit_burst", 10000, "Requests one tenant may make at once before the rate applies"),
+    SettingSpec(
+        "response_budget_ms", 500.0, "Longest a content answer may take; past it the control is served"
+    ),
     SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
     SettingSpec("log_level", "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
@@ -68,6 +71,7 @@ class Settings:
     learn_samples: int
     rate_limit_per_s: float
     rate_limit_burst: int
+    response_budget_ms: float
     ingest_interval_s: float
     log_level: str
 
@@ -119,6 +123,7 @@ def _check(settings: Settings) -> None:
         "group_commit_max_batch",
         "rate_limit_per_s",
         "rate_limit_burst",
+        "response_budget_ms",
     )
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:

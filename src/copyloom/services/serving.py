@@ -120,6 +120,13 @@ class ServingRuntime:
             if entry is not None and entry.experiment.is_live and entry.allocated_at is not None
         }
 
+    async def serve_fixed(self, tenant: Tenant, experiment_id: str) -> Served:
+        """The control (or the winner) without an assignment: the answer when the budget runs out."""
+        entry = await self._live_entry(experiment_id)
+        if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
+            raise NotFound(f"experiment: no experiment '{experiment_id}'")
+        return Served(entry.experiment, entry.experiment.fixed_variant(), None)
+
     async def record_events(self, tenant: Tenant, events: Sequence[EmailEvent]) -> EventTally:
         return await anyio.to_thread.run_sync(
             feedback.record_events, self.store, tenant, events, self.clock()

@@ -28,12 +28,21 @@ def create_app(
     max_events_per_post: int,
     rate_limit_per_s: float = 5000.0,
     rate_limit_burst: int = 10000,
+    response_budget_ms: float = 500.0,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    endpoints = Endpoints(runtime, public_base_url, max_body_bytes, max_events_per_post, limiter)
     metrics = Metrics(runtime.weights_age_s)
+    endpoints = Endpoints(
+        runtime,
+        public_base_url,
+        max_body_bytes,
+        max_events_per_post,
+        limiter,
+        budget_s=response_budget_ms / 1000,
+        on_fallback=metrics.fallbacks.inc,
+    )
     runtime.writer.on_batch = metrics.batch_size.observe
     routes = [
         Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),

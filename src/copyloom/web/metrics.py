@@ -43,6 +43,11 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.fallbacks = Counter(
+            "copyloom_content_budget_fallbacks",
+            "Content answers that ran out of budget and served the control",
+            registry=self.registry,
+        )
         self.registry.register(_WeightsAge(weights_age_s))
 
     async def endpoint(self, _request: Request) -> Response:

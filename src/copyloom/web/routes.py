@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from copyloom.domain import pseudonymise
+from copyloom.domain import Tenant, pseudonymise
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.services.serving import Served, ServingRuntime
@@ -32,6 +34,8 @@ class Endpoints:
     max_body_bytes: int
     max_events_per_post: int
     limiter: RateLimiter
+    budget_s: float = 0.5
+    on_fallback: Callable[[], None] = lambda: None
 
     async def content(self, request: Request) -> Response:
         """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
@@ -44,7 +48,9 @@ class Endpoints:
         if output not in ("json", "text"):
             raise InvalidInput(f"format: expected json or text, got {output!r}")
         placement = text_param(params, "placement", max_chars=64, required=output == "text")
-        served = await self.runtime.serve(tenant, request.path_params["experiment_id"], recipient, dispatch)
+        served = await self._serve_within_budget(
+            tenant, request.path_params["experiment_id"], recipient, dispatch
+        )
         if output == "text":
             if placement not in served.variant.texts:
                 raise InvalidInput(
@@ -52,6 +58,20 @@ class Endpoints:
                 )
             return PlainTextResponse(served.variant.texts[placement])
         return JSONResponse(self._content_body(served))
+
+    async def _serve_within_budget(
+        self, tenant: Tenant, experiment_id: str, recipient: str, dispatch: str
+    ) -> Served:
+        """Braze gives up after 2 s; past the budget the control goes out (no assignment is promised: a
+        commit already under way may still store one) and the fallback is counted."""
+        try:
+            return await asyncio.wait_for(
+                self.runtime.serve(tenant, experiment_id, recipient, dispatch), timeout=self.budget_s
+            )
+        except TimeoutError:
+            self.on_fallback()
+            log.warning("content answer over the %.0f ms budget: served the control", self.budget_s * 1000)
+            return await self.runtime.serve_fixed(tenant, experiment_id)
 
     def _content_body(self, served: Served) -> dict[str, str]:
         pixel = served.pixel_token or "-"
