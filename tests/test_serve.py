@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -83,3 +84,40 @@ def test_serve_answers_and_its_learner_moves_the_weights(served: str, workspace:
     assert weights["v2"] > 0.9, weights
     assert report.leader == "v2"
     assert sum(v.sends for v in report.variants) == 400
+
+
+def test_several_worker_processes_agree_on_every_recipient(
+    store: Store, database_url: str, workspace: Workspace
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_PORT": str(port),
+        "COPYLOOM_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "copyloom", "serve", "--workers", "2"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        headers = {"Authorization": f"Bearer {workspace.token}"}
+
+        def call(i: int) -> str:
+            with httpx.Client(base_url=url, headers=headers) as client:  # a new connection: any worker
+                params = {"recipient": f"u{i % 50}", "dispatch": "d"}
+                return str(
+                    client.get(f"/v1/content/{workspace.experiment_id}", params=params).json()["variant_id"]
+                )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(call, range(400)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    per_recipient: dict[int, set[str]] = {}
+    for i, variant in enumerate(answers):
+        per_recipient.setdefault(i % 50, set()).add(variant)
+    assert all(len(v) == 1 for v in per_recipient.values())
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert sum(v.sends for v in report.variants) == 50

@@ -455,16 +455,32 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Listen address (default: COPYLOOM_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (default: COPYLOOM_PORT).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes. With more than one, run the learner and ingest poller in `copyloom worker`.",
+)
 @click.option("--no-learner", is_flag=True, help="Serve only; run the learner elsewhere (`copyloom worker`).")
 @click.option("--no-ingest", is_flag=True, help="Do not poll the tenants' Currents sources here.")
 @_handles_errors
-def serve(host: str | None, port: int | None, no_learner: bool, no_ingest: bool) -> None:
-    """Run the HTTP API (content endpoint, pixel, events webhook), the learner and the ingest poller."""
+def serve(host: str | None, port: int | None, workers: int, no_learner: bool, no_ingest: bool) -> None:
+    """Run the HTTP API (content endpoint, pixel, events webhook, metrics), with the learner and the
+    ingest poller in the same process unless told otherwise."""
     settings = _settings()
-    app = build_app(settings, _store(settings), with_learner=not no_learner, with_ingest=not no_ingest)
-    uvicorn.run(
-        app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level.lower()
-    )
+    store = _store(settings)
+    bind = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level.lower(),
+    }
+    if workers > 1:
+        click.echo(f"{workers} API processes; background loops run in `copyloom worker`", err=True)
+        uvicorn.run("copyloom.server:app_for_workers", factory=True, workers=workers, **bind)  # type: ignore[arg-type]
+        return
+    app = build_app(settings, store, with_learner=not no_learner, with_ingest=not no_ingest)
+    uvicorn.run(app, **bind)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -13,8 +13,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from copyloom.services.serving import ServingRuntime
-from copyloom.settings import Settings
-from copyloom.storage.db import Store
+from copyloom.settings import Settings, load_settings
+from copyloom.storage.db import Store, open_store
 from copyloom.web.app import BackgroundTask, create_app
 from copyloom.worker import ingest_loop, learner_loop
 
@@ -62,6 +62,16 @@ def build_app(
         response_budget_ms=settings.response_budget_ms,
         background=background,
     )
+
+
+def app_for_workers() -> Starlette:
+    """The app each of `copyloom serve --workers N` processes builds for itself (a uvicorn factory).
+
+    Worker processes run no background loops: the learner and the ingest poller run once, in
+    `copyloom worker`, not N times.
+    """
+    settings = load_settings()
+    return build_app(settings, open_store(settings.database_url), with_learner=False, with_ingest=False)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
