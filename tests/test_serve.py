@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from copyloom.domain import pseudonymise
 from copyloom.server import free_port
 from copyloom.services.experiments import experiment_report
 from copyloom.storage.db import Store
+from copyloom.storage.tables import assignments
 from tests.helpers import Workspace
 
 
@@ -121,3 +124,55 @@ def test_several_worker_processes_agree_on_every_recipient(
     assert all(len(v) == 1 for v in per_recipient.values())
     report = experiment_report(workspace.store, workspace.experiment_id)
     assert sum(v.sends for v in report.variants) == 50
+
+
+def test_sigkill_under_load_loses_no_answered_assignment(
+    store: Store, database_url: str, workspace: Workspace
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_PORT": str(port),
+        "COPYLOOM_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "copyloom", "serve", "--no-learner", "--no-ingest"], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_up(url, process)
+    headers = {"Authorization": f"Bearer {workspace.token}"}
+    answered: list[tuple[str, str]] = []
+
+    def call(i: int) -> None:
+        try:
+            with httpx.Client(base_url=url, headers=headers, timeout=5) as client:
+                body = client.get(
+                    f"/v1/content/{workspace.experiment_id}", params={"recipient": f"r{i}", "dispatch": "d"}
+                )
+                if body.status_code == 200:
+                    answered.append((f"r{i}", body.json()["variant_id"]))
+        except httpx.TransportError:
+            pass  # the server died before answering: nothing was promised
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(call, i) for i in range(3000)]
+        while len(answered) < 300:
+            time.sleep(0.01)
+        process.kill()
+        process.wait(timeout=30)
+        for future in futures:
+            future.result()
+
+    assert 300 <= len(answered) < 3000, "the kill must land mid-load"
+    stored = _stored_variants(workspace)
+    missing = [
+        (r, v) for r, v in answered if stored.get(pseudonymise(workspace.tenant.pseudonym_key, r)) != v
+    ]
+    assert missing == []
+
+
+def _stored_variants(workspace: Workspace) -> dict[str, str]:
+    with workspace.store.read() as conn:
+        rows = conn.execute(sa.select(assignments.c.recipient_key, assignments.c.variant_id)).all()
+    return dict(rows)
