@@ -502,6 +502,27 @@ def worker() -> None:
     asyncio.run(both())
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks run by hand (their figures go in the README)."""
+
+
+@bench.command(name="optimize")
+@click.option(
+    "--seeds", type=click.IntRange(1, 1000), default=40, show_default=True, help="Seeds per scenario."
+)
+@click.option("--quick", is_flag=True, help="Small scenarios and few seeds: a smoke run of a few seconds.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes.")
+@json_option
+def bench_optimize(seeds: int, quick: bool, workers: int, as_json: bool) -> None:
+    """Every policy on simulated broadcasts and triggered sends: share of the achievable gain captured
+    (mean and 10th percentile over seeds) and the A/A false-winner rate."""
+    from copyloom.bench import render_table, run_optimize_benchmark  # noqa: PLC0415 - heavy, rarely run
+
+    result = run_optimize_benchmark(seeds=seeds, quick=quick, workers=workers)
+    _emit(result, as_json, render_table(result))
+
+
 @main.command()
 @click.option(
     "--recipients",

@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from copyloom.engine import Cohort, PolicyConfig, allocate
+from copyloom.engine import Cohort, DelayModel, PolicyConfig, allocate
 
 REJECTED_CONFIGS: list[tuple[dict[str, Any], str]] = [
-    ({"policy": "ucb"}, "policy: expected one of thompson, uniform, got 'ucb'"),
+    (
+        {"policy": "ucb"},
+        "policy: expected one of ab_test, epsilon_greedy, thompson, thompson_naive, ucb1, uniform, got 'ucb'",
+    ),
     ({"mode": "weekly"}, "mode: expected one of broadcast, triggered, got 'weekly'"),
     ({"floor": -0.01}, "floor: expected a number with 0 <= floor < 1, got -0.01"),
     ({"floor": 1.0}, "floor: expected a number with 0 <= floor < 1, got 1.0"),
@@ -34,6 +37,16 @@ REJECTED_CONFIGS: list[tuple[dict[str, Any], str]] = [
         "win_probability: expected a number with 0.5 < win_probability <= 1, got 1.01",
     ),
     ({"max_expected_loss": 0}, "max_expected_loss: expected a number with 0 < max_expected_loss <= 1, got 0"),
+    ({"exploitation": 0.5}, "exploitation: expected a number with 1 <= exploitation <= 10, got 0.5"),
+    ({"false_winner_rate": 0}, "false_winner_rate: expected a number with 0 < false_winner_rate < 1, got 0"),
+    ({"false_winner_rate": 1}, "false_winner_rate: expected a number with 0 < false_winner_rate < 1, got 1"),
+    ({"expected_lift": 0.0}, "expected_lift: expected a number with expected_lift > 0, got 0.0"),
+    ({"delay": 3600.0}, "delay: expected a DelayModel, got float"),
+    ({"refine_delay": 1}, "refine_delay: expected True or False, got 1"),
+    ({"half_life_s": -1.0}, "half_life_s: expected a number with half_life_s > 0, got -1.0"),
+    ({"change_z": 2.0}, "change_z: expected a number with change_z >= 3, got 2.0"),
+    ({"ab_test_sends": -5}, "ab_test_sends: expected an integer >= 0, got -5"),
+    ({"epsilon": 1.5}, "epsilon: expected a number with 0 <= epsilon <= 1, got 1.5"),
 ]
 
 
@@ -59,6 +72,21 @@ def test_policy_config_accepts_numpy_scalars() -> None:
     config = PolicyConfig(floor=np.float64(0.02), samples=np.int64(500))  # type: ignore[arg-type]  # as callers may pass
 
     assert config.floor == 0.02
+
+
+REJECTED_DELAY_MODELS: list[tuple[dict[str, Any], str]] = [
+    ({"median_s": 0.0}, "median_s: expected a number with median_s > 0, got 0.0"),
+    ({"median_s": "1h"}, "median_s: expected a number with median_s > 0, got '1h'"),
+    ({"sigma": -1.0}, "sigma: expected a number with sigma > 0, got -1.0"),
+    ({"sigma": math.nan}, "sigma: expected a number with sigma > 0, got nan"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), REJECTED_DELAY_MODELS)
+def test_delay_model_rejects_out_of_range_fields(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        DelayModel(**changes)
+    assert str(raised.value) == message
 
 
 REJECTED_COHORTS: list[tuple[dict[str, Any], str]] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from copyloom.engine.decision import find_winner
+from copyloom.engine.decision import beats_every_other, find_winner
 from copyloom.engine.posterior import Totals, probability_best, sample_rates
 
 
@@ -47,3 +47,58 @@ def test_the_expected_loss_rule_is_relative_to_the_leaders_rate() -> None:
 
     assert find_winner(low, probability_best(low), win_probability=0.95, max_expected_loss=0.001) is None
     assert find_winner(high, probability_best(high), win_probability=0.95, max_expected_loss=0.001) == 0
+
+
+def strata(rows: list[tuple[float, int, float, float]]) -> tuple[np.ndarray, ...]:
+    """(sent_at, variant column, sends, clicks) per cohort, as the arrays `beats_every_other` reads."""
+    sent_at, columns, sends, clicks = zip(*rows, strict=True)
+    return (
+        np.array(sent_at, dtype=np.float64),
+        np.array(sends, dtype=np.float64),
+        np.array(clicks, dtype=np.float64),
+        np.array(columns, dtype=np.intp),
+    )
+
+
+def passes(rows: list[tuple[float, int, float, float]], leader: int) -> bool:
+    count = 1 + max(column for _, column, _, _ in rows)
+    return beats_every_other(
+        *strata(rows), leader, count=max(count, 2), false_winner_rate=0.05, expected_lift=0.1
+    )
+
+
+def test_the_sequential_test_passes_a_clear_leader_against_every_other() -> None:
+    clear = [(0.0, 0, 50_000, 1000), (0.0, 1, 50_000, 1050), (0.0, 2, 50_000, 1500)]
+
+    assert passes(clear, 2)
+    assert not passes(clear, 1)
+
+
+def test_the_sequential_test_asks_more_than_one_look_at_p_best_095() -> None:
+    # z = 2.2: P(best) is about 0.986 at one look, but an always-valid test needs more evidence.
+    clicks = 600 + 2.2 * (2 * 600 * 0.97) ** 0.5
+
+    assert winner_of([20_000, 20_000], [600, clicks]) == 1
+    assert not passes([(0.0, 0, 20_000, 600), (0.0, 1, 20_000, clicks)], 1)
+
+
+def test_the_sequential_test_compares_within_send_times_so_fresh_sends_cannot_fake_a_winner() -> None:
+    # Equal rates; the leader's sends are mostly old (their clicks are in), the other's mostly fresh.
+    rows = [(0.0, 0, 90_000, 2700), (0.0, 1, 10_000, 300), (9.0, 0, 10_000, 10), (9.0, 1, 90_000, 90)]
+
+    assert not passes(rows, 0)
+    assert passes(
+        [
+            *rows[:2],
+            (9.0, 0, 10_000, 10),
+            (9.0, 1, 90_000, 90),
+            (5.0, 0, 50_000, 1800),
+            (5.0, 1, 50_000, 1200),
+        ],
+        0,
+    )
+
+
+def test_the_sequential_test_needs_clicks_on_both_sides() -> None:
+    assert not passes([(0.0, 0, 100, 50)], 0)
+    assert not passes([(0.0, 0, 100, 0), (0.0, 1, 100, 0)], 0)

@@ -9,7 +9,16 @@ from copyloom.engine import POLICIES, Cohort, PolicyConfig, policy_names
 from copyloom.engine.policies.base import Problem
 from copyloom.engine.values import Reason
 
-REASONS: tuple[Reason, ...] = ("warm_up", "probability_matching", "winner", "uniform")
+REASONS: tuple[Reason, ...] = (
+    "warm_up",
+    "probability_matching",
+    "winner",
+    "uniform",
+    "ab_test",
+    "observed_best",
+    "upper_confidence_bound",
+    "epsilon_greedy",
+)
 
 
 def problem_for(policy: str, counts: list[tuple[int, int]], mode: str = "broadcast") -> Problem:
@@ -21,8 +30,8 @@ def problem_for(policy: str, counts: list[tuple[int, int]], mode: str = "broadca
     return Problem(variants, cohorts, 0.0, 0, config)
 
 
-def test_the_registry_names_the_foundation_policies() -> None:
-    assert policy_names() == ("thompson", "uniform")
+def test_the_registry_names_the_policies_and_the_baselines() -> None:
+    assert policy_names() == ("ab_test", "epsilon_greedy", "thompson", "thompson_naive", "ucb1", "uniform")
     assert set(POLICIES) == set(policy_names())
 
 

@@ -8,11 +8,13 @@ from copyloom.engine import Cohort, PolicyConfig
 from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.uniform import uniform
 
+DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
+
 
 def problem(counts: list[tuple[int, int]]) -> Problem:
     variants = tuple(f"v{i}" for i in range(len(counts)))
     cohorts = tuple(Cohort(v, 0.0, s, c) for v, (s, c) in zip(variants, counts, strict=True))
-    return Problem(variants, cohorts, 0.0, 0, PolicyConfig(policy="uniform", samples=4000))
+    return Problem(variants, cohorts, DAY_S, 0, PolicyConfig(policy="uniform", samples=4000))
 
 
 def test_warm_up_is_reported_as_such() -> None:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from copyloom.domain import RecipientKey, TenantId
+from copyloom.engine import DelayModel
 from copyloom.services import experiments as experiment_service
 from copyloom.services.assignment import AssignmentRequest, assign_batch
-from copyloom.services.learning import learn_once
+from copyloom.services.learning import delay_model, learn_once
 from copyloom.storage import assignments as assignment_repo
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import allocation_history
@@ -78,3 +79,28 @@ def test_one_failing_experiment_never_stops_the_others(store: Store, monkeypatch
 
     assert outcomes[broken.experiment_id].error == "RuntimeError: corrupt counts"
     assert outcomes[healthy.experiment_id].allocation is not None
+
+
+def test_the_delay_model_is_fitted_to_old_enough_sends_of_the_tenant(workspace: Workspace) -> None:
+    now = 1_800_000_000.0
+    sent = now - 10 * 86_400.0
+    experiment = experiment_service.get_experiment(workspace.store, workspace.experiment_id)
+    requests = [
+        AssignmentRequest(
+            TenantId(workspace.tenant.tenant_id), experiment, RecipientKey(f"r{i}"), "d", "v1", sent
+        )
+        for i in range(2000)
+    ]
+    rows = assign_batch(workspace.store, requests, 60)
+    rng = np.random.default_rng(5)
+    with workspace.store.write() as conn:
+        for row in rows:  # clicks two hours (median) after their sends
+            assignment_repo.insert_engagement(
+                conn, row.assignment_id, "click", sent + 7200.0 * float(np.exp(0.8 * rng.standard_normal()))
+            )
+
+    fitted = delay_model(workspace.store, TenantId(workspace.tenant.tenant_id), "click", now)
+    too_recent = delay_model(workspace.store, TenantId(workspace.tenant.tenant_id), "click", sent + 86_400.0)
+
+    assert fitted.median_s == pytest.approx(7200.0, rel=0.15)
+    assert too_recent == DelayModel(), "sends younger than the window leave the prior in place"

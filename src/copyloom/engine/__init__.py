@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
+from copyloom.engine.delay import DelayModel, estimate_delay_model
 from copyloom.engine.policies import POLICIES, policy_names
 from copyloom.engine.values import Allocation, Cohort, Reason
 
-__all__ = ["POLICIES", "Allocation", "Cohort", "PolicyConfig", "Reason", "allocate", "policy_names"]
+__all__ = [
+    "POLICIES",
+    "Allocation",
+    "Cohort",
+    "DelayModel",
+    "PolicyConfig",
+    "Reason",
+    "allocate",
+    "estimate_delay_model",
+    "policy_names",
+]

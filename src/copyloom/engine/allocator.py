@@ -34,8 +34,8 @@ def allocate(
         variants: the variant ids, at least two, unique.
         cohorts: sends and successes per variant and send-time bucket; a variant without cohorts has
             no sends yet.
-        now: the current time, epoch seconds. Not used by this version's policies, which count every
-            click against every send so far; the delay-aware version needs it.
+        now: the current time, epoch seconds: the delay-aware policies correct each cohort's exposure
+            for the clicks that cannot have arrived by now, and forget old cohorts in triggered mode.
         config: the policy and its rules.
         rng: the only source of randomness (the Monte Carlo draws).
         control: the variant that receives `config.control_holdout`; default the first variant.

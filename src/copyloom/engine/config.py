@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from copyloom.domain import MODES, Mode
 from copyloom.engine.checks import is_finite_number, is_integer
+from copyloom.engine.delay import DEFAULT_DELAY, DelayModel
 from copyloom.engine.policies import policy_names
 
 MAX_SAMPLES = 1_000_000
@@ -30,6 +31,28 @@ class PolicyConfig:
         win_probability: P(best) the leader needs to be declared the winner. With two equal variants,
             one look declares a false winner about 2 * (1 - win_probability) of the time.
         max_expected_loss: the leader's expected loss must also be below this fraction of its mean rate.
+        exploitation: broadcast mode: traffic follows P(best) ** exploitation (tempered probability
+            matching); 1 is plain Thompson sampling. A broadcast is over in hours, so the clicks of
+            exploring late are worth less than in the weeks of a triggered experiment, which keeps 1.
+        false_winner_rate: the leader must also pass an always-valid sequential test against every
+            other variant, stratified by send time so that it needs no delay model (see
+            `decision.beats_every_other`), so that an experiment looked at every minute declares a
+            winner among equal variants at most about this often.
+        expected_lift: the relative lift the sequential test is tuned to detect (the spread of its
+            normal mixture on the log rate ratio).
+        delay: the click-delay model behind the effective exposure of the delay-aware policies; pass
+            `estimate_delay_model(...)` of the tenant's delays.
+        refine_delay: broadcast mode: fit `delay` to the experiment's own cohorts at each look (within
+            a factor of about two of it), so that a prior tail that is too light or too heavy does not
+            favour the variant with the youngest sends.
+        half_life_s: triggered mode only: the age of a cohort (from its `sent_at` to `now`) at which
+            its evidence counts half, so that the policy follows a change of the best variant.
+        change_z: triggered mode only: when some variant's rate after a send time differs from before
+            by this many standard errors (scanning split points every six hours), the cohorts sent
+            before are dropped; high because the scan makes many comparisons at every look.
+        ab_test_sends: policy "ab_test": total sends of the even-split test before all traffic goes
+            to the observed best.
+        epsilon: policy "epsilon_greedy": the share of traffic spread evenly over all variants.
 
     Raises:
         ValueError: "<field>: expected …, got …" for the first field out of range.
@@ -45,6 +68,15 @@ class PolicyConfig:
     prior_beta: float = 1.0
     win_probability: float = 0.95
     max_expected_loss: float = 0.01
+    exploitation: float = 2.0
+    false_winner_rate: float = 0.05
+    expected_lift: float = 0.1
+    delay: DelayModel = DEFAULT_DELAY
+    refine_delay: bool = True
+    half_life_s: float = 7 * 86_400.0
+    change_z: float = 5.0
+    ab_test_sends: int = 10_000
+    epsilon: float = 0.1
 
     def __post_init__(self) -> None:
         _check_choice("policy", self.policy, policy_names())
@@ -63,6 +95,19 @@ class PolicyConfig:
         _check_number(
             "max_expected_loss", self.max_expected_loss, "0 < max_expected_loss <= 1", lambda x: 0 < x <= 1
         )
+        _check_number("exploitation", self.exploitation, "1 <= exploitation <= 10", lambda x: 1 <= x <= 10)
+        _check_number(
+            "false_winner_rate", self.false_winner_rate, "0 < false_winner_rate < 1", lambda x: 0 < x < 1
+        )
+        _check_number("expected_lift", self.expected_lift, "expected_lift > 0", lambda x: x > 0)
+        if not isinstance(self.delay, DelayModel):
+            raise ValueError(f"delay: expected a DelayModel, got {type(self.delay).__name__}")
+        if not isinstance(self.refine_delay, bool):
+            raise ValueError(f"refine_delay: expected True or False, got {self.refine_delay!r}")
+        _check_number("half_life_s", self.half_life_s, "half_life_s > 0", lambda x: x > 0)
+        _check_number("change_z", self.change_z, "change_z >= 3", lambda x: x >= 3)
+        _check_integer("ab_test_sends", self.ab_test_sends, "an integer >= 0", 0, None)
+        _check_number("epsilon", self.epsilon, "0 <= epsilon <= 1", lambda x: 0 <= x <= 1)
 
 
 def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:

@@ -18,7 +18,7 @@ FloatArray = NDArray[np.float64]
 class Totals:
     """Sends and successes per variant, in the order of the variants.
 
-    Floats, not ints: the delay-aware version replaces raw sends with effective exposures.
+    Floats, not ints: the delay-aware evidence replaces raw sends with effective exposures.
     """
 
     sends: FloatArray
@@ -60,7 +60,8 @@ def sample_rates(
         An array of shape (samples, variants).
     """
     alpha = prior_alpha + totals.clicks
-    beta = prior_beta + totals.sends - totals.clicks
+    # Effective exposures are floats: keep rounding from pushing failures below zero.
+    beta = prior_beta + np.maximum(totals.sends - totals.clicks, 0.0)
     return rng.beta(alpha, beta, size=(samples, len(alpha)))
 
 

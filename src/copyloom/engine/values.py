@@ -8,7 +8,16 @@ from typing import Literal
 from copyloom.domain import VariantId
 from copyloom.engine.checks import is_finite_number, is_integer
 
-Reason = Literal["warm_up", "probability_matching", "winner", "uniform"]
+Reason = Literal[
+    "warm_up",
+    "probability_matching",
+    "winner",
+    "uniform",
+    "ab_test",
+    "observed_best",
+    "upper_confidence_bound",
+    "epsilon_greedy",
+]
 """Why the weights are what they are: every reason any policy can give, in one place."""
 
 

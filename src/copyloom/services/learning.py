@@ -1,4 +1,9 @@
-"""The learner: from stored counts to new weights for every live experiment, one failure at a time."""
+"""The learner: from stored counts to new weights for every live experiment, one failure at a time.
+
+The click (or open) delay model is fitted once per pass for each tenant and metric, pooled over the
+tenant's experiments, from sends old enough to have had all their engagements; while that data is thin
+the engine's prior dominates, and broadcast experiments refine it from their own cohorts.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copyloom.domain import EngagementKind, Experiment, ExperimentId
-from copyloom.engine import Allocation, Cohort, PolicyConfig, allocate
+from copyloom.domain import EngagementKind, Experiment, ExperimentId, Metric, TenantId
+from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
 from copyloom.storage import experiments as experiment_repo
-from copyloom.storage.assignments import CohortCount, cohort_counts
+from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
 
 log = logging.getLogger(__name__)
 
-_METRIC_KIND: dict[str, EngagementKind] = {"click": "click", "open": "open"}
+_METRIC_KIND: dict[Metric, EngagementKind] = {"click": "click", "open": "open"}
+DELAY_WINDOW_S = 7 * 86_400.0
+"""Engagements later than this after their send are not modelled (nor, in practice, expected)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +47,34 @@ def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[C
     ]
 
 
+def delay_model(store: Store, tenant_id: TenantId, metric: Metric, now: float) -> DelayModel:
+    """The tenant's delay model for a metric, from its sends older than the delay window."""
+    with store.read() as conn:
+        delays = engagement_delays(
+            conn,
+            tenant_id,
+            _METRIC_KIND[metric],
+            sent_before=now - DELAY_WINDOW_S,
+            max_delay_s=DELAY_WINDOW_S,
+        )
+    return estimate_delay_model(delays)
+
+
 def learn_experiment(
-    store: Store, experiment: Experiment, now: float, rng: np.random.Generator, samples: int
+    store: Store,
+    experiment: Experiment,
+    now: float,
+    rng: np.random.Generator,
+    samples: int,
+    *,
+    delay: DelayModel | None = None,
 ) -> Allocation:
     """Recompute and store one experiment's allocation."""
     with store.read() as conn:
         counts = cohort_counts(conn, experiment.experiment_id)
-    config = PolicyConfig(policy="thompson", mode=experiment.definition.mode, samples=samples)
+    if delay is None:
+        delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
+    config = PolicyConfig(policy="thompson", mode=experiment.definition.mode, samples=samples, delay=delay)
     allocation = allocate(
         variants=list(experiment.variant_ids),
         cohorts=cohorts_for(experiment, counts),
@@ -72,10 +100,14 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
     """One pass over every live experiment; a failing experiment is logged and the others go on."""
     with store.read() as conn:
         live = experiment_repo.experiments_with_status(conn, ["live"])
+    delays: dict[tuple[TenantId, Metric], DelayModel] = {}
     outcomes: list[LearnOutcome] = []
     for experiment in live:
         try:
-            allocation = learn_experiment(store, experiment, now, rng, samples)
+            key = (experiment.tenant_id, experiment.definition.metric)
+            if key not in delays:
+                delays[key] = delay_model(store, *key, now)
+            allocation = learn_experiment(store, experiment, now, rng, samples, delay=delays[key])
         except Exception as exc:  # isolate: one experiment's failure never stops the pass
             log.exception("learner failed on experiment %s", experiment.experiment_id)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))

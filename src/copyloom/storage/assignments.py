@@ -168,16 +168,29 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
 
 
 def engagement_delays(
-    conn: Connection, tenant_id: TenantId, kind: EngagementKind, *, limit: int = 20_000
+    conn: Connection,
+    tenant_id: TenantId,
+    kind: EngagementKind,
+    *,
+    sent_before: float,
+    max_delay_s: float,
+    limit: int = 50_000,
 ) -> list[float]:
-    """Seconds from send to engagement for the tenant's most recent engagements of one kind, pooled over
-    its experiments: the data the delay model is fitted to."""
+    """Seconds from send to engagement for the tenant's sends made before `sent_before`, pooled over its
+    experiments: what the delay model is fitted to. Only sends old enough to have had all their
+    engagements (up to `max_delay_s`) are used, or the fit would lean towards the quick ones."""
     delay = engagements.c.occurred_at - assignments.c.assigned_at
     query = (
         sa.select(delay)
         .join(assignments, assignments.c.assignment_id == engagements.c.assignment_id)
-        .where(assignments.c.tenant_id == tenant_id, engagements.c.kind == kind)
-        .order_by(engagements.c.occurred_at.desc())
+        .where(
+            assignments.c.tenant_id == tenant_id,
+            engagements.c.kind == kind,
+            assignments.c.assigned_at <= sent_before,
+            delay >= 0,
+            delay <= max_delay_s,
+        )
+        .order_by(assignments.c.assigned_at.desc())
         .limit(limit)
     )
     return [float(d) for d in conn.execute(query).scalars()]

@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from copyloom.engine.policies.ab_test import ab_test
 from copyloom.engine.policies.base import Policy
-from copyloom.engine.policies.thompson import thompson
+from copyloom.engine.policies.epsilon_greedy import epsilon_greedy
+from copyloom.engine.policies.thompson import thompson, thompson_naive
+from copyloom.engine.policies.ucb1 import ucb1
 from copyloom.engine.policies.uniform import uniform
 
 __all__ = ["POLICIES", "Policy", "policy_names"]
 
-POLICIES: Mapping[str, Policy] = MappingProxyType({"thompson": thompson, "uniform": uniform})
+POLICIES: Mapping[str, Policy] = MappingProxyType(
+    {
+        "thompson": thompson,
+        "thompson_naive": thompson_naive,
+        "uniform": uniform,
+        "ab_test": ab_test,
+        "ucb1": ucb1,
+        "epsilon_greedy": epsilon_greedy,
+    }
+)
 
 
 def policy_names() -> tuple[str, ...]:

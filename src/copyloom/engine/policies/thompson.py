@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from copyloom.engine.allocation import even_shares, winner_shares
-from copyloom.engine.evidence import gather_evidence
+from copyloom.engine.evidence import Evidence, gather_evidence
 from copyloom.engine.policies.base import Problem, Proposal
 
 
 def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
-    """Probability matching on Beta-Bernoulli posteriors (batch Thompson sampling).
+    """Delay-aware probability matching on Beta-Bernoulli posteriors (batch Thompson sampling).
 
-    An even split during the warm-up. In broadcast mode a declared winner takes all the traffic that
-    floor and holdout leave; in triggered mode traffic keeps following P(best), because an experiment
-    that runs for weeks can see its winner change.
+    Each cohort's exposure is corrected for the clicks that cannot have arrived yet (`config.delay`),
+    and in triggered mode old cohorts are discounted (`config.half_life_s`). An even split during the
+    warm-up. In broadcast mode shares follow P(best) ** `config.exploitation` and a declared winner
+    takes all the traffic that floor and holdout leave; in triggered mode traffic keeps following
+    P(best), because an experiment that runs for weeks can see its winner change.
 
     Args:
         problem: the checked inputs.
@@ -23,10 +25,32 @@ def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
     Returns:
         Shares, P(best), the winner and the reason ("warm_up", "winner" or "probability_matching").
     """
-    evidence = gather_evidence(problem, rng)
+    return _matching(problem, gather_evidence(problem, rng))
+
+
+def thompson_naive(problem: Problem, rng: np.random.Generator) -> Proposal:
+    """Thompson sampling that counts every click against every send so far, however recent: a baseline.
+
+    Fresh sends have had no time to be clicked, so a variant that just gained traffic looks worse and
+    the split drifts back towards even. Otherwise as `thompson`, without forgetting in triggered mode.
+
+    Args:
+        problem: the checked inputs.
+        rng: the only source of randomness.
+
+    Returns:
+        Shares, P(best), the winner and the reason ("warm_up", "winner" or "probability_matching").
+    """
+    return _matching(problem, gather_evidence(problem, rng, is_delay_aware=False))
+
+
+def _matching(problem: Problem, evidence: Evidence) -> Proposal:
     count = len(problem.variants)
     if evidence.is_warming_up:
         return Proposal(even_shares(count), evidence.p_best, None, "warm_up")
     if evidence.winner is not None and problem.config.mode == "broadcast":
         return Proposal(winner_shares(count, evidence.winner), evidence.p_best, evidence.winner, "winner")
-    return Proposal(evidence.p_best, evidence.p_best, evidence.winner, "probability_matching")
+    shares = evidence.p_best
+    if problem.config.mode == "broadcast":
+        shares = shares**problem.config.exploitation
+    return Proposal(shares, evidence.p_best, evidence.winner, "probability_matching")

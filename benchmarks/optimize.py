@@ -1,0 +1,26 @@
+"""Optimisation quality of every policy on simulated sends: a markdown table, then one JSON line.
+
+Usage: .venv/bin/python benchmarks/optimize.py [--seeds 40] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from copyloom.bench import render_table, run_optimize_benchmark
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    result = run_optimize_benchmark(seeds=args.seeds, quick=args.quick, workers=args.workers)
+    print(render_table(result))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

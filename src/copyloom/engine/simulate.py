@@ -1,0 +1,161 @@
+"""A cohort-level simulator of one experiment, driving `allocate` as the learner does: for benchmarks.
+
+Each step (a minute in a broadcast) sends its recipients to the variants by the current weights
+(multinomial), draws who will eventually succeed (binomial at the variant's true rate) and when (the true
+delay law, from a uniform send time within the step). The learner looks at random intervals, sees each
+send-time cohort's sends and the successes that have arrived by then, and sets new weights. Successes are
+counted once per send, as the store does, so at-least-once duplicates upstream play no part here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from copyloom.domain import Mode, VariantId
+from copyloom.engine.allocator import allocate
+from copyloom.engine.config import PolicyConfig
+from copyloom.engine.delay import DelayModel
+from copyloom.engine.posterior import FloatArray
+from copyloom.engine.values import Cohort
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One experiment to simulate.
+
+    Attributes:
+        name: a short label.
+        mode: the experiment's mode, passed to the policy.
+        rates: the true success rate of each variant.
+        recipients: total sends, spread evenly over the steps.
+        duration_s: how long the sends go on.
+        step_s: the send granularity.
+        look_every_s: the learner's interval is drawn uniformly from this range at each look.
+        cohort_s: the width of a send-time bucket (a cohort).
+        delay: the true delay law of successes.
+        swap_at_s: if set, the best and the worst variant swap rates at this time.
+    """
+
+    name: str
+    mode: Mode
+    rates: tuple[float, ...]
+    recipients: int
+    duration_s: float
+    step_s: float
+    look_every_s: tuple[float, float]
+    cohort_s: float
+    delay: DelayModel
+    swap_at_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one simulated experiment earned, in expected successes of the sends it made.
+
+    Attributes:
+        clicks: sum over sends of the true rate of the variant sent.
+        even_clicks: the same with an even split throughout.
+        best_clicks: the same with every send on the best variant at its time.
+        has_winner: some look declared a winner.
+    """
+
+    clicks: float
+    even_clicks: float
+    best_clicks: float
+    has_winner: bool
+
+    @property
+    def gain_captured(self) -> float:
+        """(clicks - even split) / (always best - even split); NaN when all variants are equal."""
+        achievable = self.best_clicks - self.even_clicks
+        if achievable <= 1e-9 * self.best_clicks:
+            return math.nan
+        return (self.clicks - self.even_clicks) / achievable
+
+
+def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator) -> Outcome:
+    """Run one experiment from its first send to its last, the learner calling `allocate`.
+
+    Args:
+        scenario: the experiment.
+        config: the policy settings the learner passes.
+        rng: the only source of randomness, for the simulated world and the engine alike.
+
+    Returns:
+        The expected successes earned, the two references, and whether a winner was declared.
+    """
+    world = _World(scenario)
+    steps = round(scenario.duration_s / scenario.step_s)
+    per_step = np.diff(np.floor(np.linspace(0, scenario.recipients, steps + 1))).astype(np.int64)
+    weights = np.full(len(scenario.rates), 1.0 / len(scenario.rates))
+    next_look_s, has_winner = 0.0, False
+    earned = np.zeros(3)
+    for step in range(steps):
+        now = step * scenario.step_s
+        if now >= next_look_s:
+            allocation = allocate(world.variants, world.cohorts(now), now, config, rng)
+            weights = np.array([allocation.weights[v] for v in world.variants])
+            has_winner |= allocation.winner is not None
+            next_look_s = now + rng.uniform(*scenario.look_every_s)
+        rates = _rates_at(scenario, now)
+        sends = rng.multinomial(int(per_step[step]), weights / weights.sum())
+        world.send(now, sends, rates, rng)
+        count = float(per_step[step])
+        earned += [float(sends @ rates), count * float(rates.mean()), count * float(rates.max())]
+    return Outcome(float(earned[0]), float(earned[1]), float(earned[2]), has_winner)
+
+
+def _rates_at(scenario: Scenario, now: float) -> FloatArray:
+    rates = np.array(scenario.rates, dtype=np.float64)
+    if scenario.swap_at_s is not None and now >= scenario.swap_at_s:
+        best, worst = int(np.argmax(rates)), int(np.argmin(rates))
+        rates[[best, worst]] = rates[[worst, best]]
+    return rates
+
+
+class _World:
+    """Sends and successes per send-time bucket, and every success's arrival time."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.variants: list[VariantId] = [f"v{i}" for i in range(len(scenario.rates))]
+        buckets = math.ceil(scenario.duration_s / scenario.cohort_s) + 1
+        self.sends = np.zeros((buckets, len(self.variants)), dtype=np.int64)
+        self.send_time_sum = np.zeros((buckets, len(self.variants)))
+        self.arrival_s = np.empty(0)
+        self.cohort_of_click = np.empty(0, dtype=np.intp)
+        self.pending: list[tuple[FloatArray, NDArray[np.intp]]] = []
+
+    def send(self, now: float, sends: NDArray[np.int64], rates: FloatArray, rng: np.random.Generator) -> None:
+        step_s, delay = self.scenario.step_s, self.scenario.delay
+        bucket = int(now // self.scenario.cohort_s)
+        self.sends[bucket] += sends
+        self.send_time_sum[bucket] += sends * (now + step_s / 2)
+        successes = rng.binomial(sends, rates)
+        total = int(successes.sum())
+        if total == 0:
+            return
+        sent_at = now + rng.uniform(0.0, step_s, total)
+        delays = rng.lognormal(math.log(delay.median_s), delay.sigma, total)
+        columns = np.repeat(np.arange(len(rates), dtype=np.intp), successes)
+        self.pending.append((sent_at + delays, bucket * len(rates) + columns))
+
+    def cohorts(self, now: float) -> list[Cohort]:
+        if self.pending:
+            self.arrival_s = np.concatenate([self.arrival_s, *(a for a, _ in self.pending)])
+            self.cohort_of_click = np.concatenate([self.cohort_of_click, *(c for _, c in self.pending)])
+            self.pending = []
+        arrived = self.cohort_of_click[self.arrival_s <= now]
+        clicks = np.bincount(arrived, minlength=self.sends.size).reshape(self.sends.shape)
+        # One send time per bucket for all variants, as the store's cohorts have: the bucket's mean.
+        bucket_sends = self.sends.sum(axis=1)
+        sent_at = self.send_time_sum.sum(axis=1) / np.maximum(bucket_sends, 1)
+        buckets, columns = np.nonzero(self.sends)
+        return [
+            Cohort(self.variants[v], float(sent_at[b]), int(self.sends[b, v]), int(clicks[b, v]))
+            for b, v in zip(buckets.tolist(), columns.tolist(), strict=True)
+        ]
