@@ -28,6 +28,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests scripts benchmarks
 	$(BIN)/ruff check --fix src tests scripts benchmarks
 
+bench: $(STAMP)
+	$(BIN)/copyloom bench optimize --seeds 40
+	$(BIN)/python benchmarks/ingest.py --events 200000
+
 serve: $(STAMP)
 	$(BIN)/copyloom init
 	$(BIN)/copyloom serve
