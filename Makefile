@@ -31,6 +31,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/copyloom bench optimize --seeds 40
 	$(BIN)/python benchmarks/ingest.py --events 200000
+	$(BIN)/python benchmarks/serve.py
 
 serve: $(STAMP)
 	$(BIN)/copyloom init
