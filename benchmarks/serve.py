@@ -147,6 +147,7 @@ def run(database_url: str, label: str, args: argparse.Namespace, folder: Path) -
         "content_share_of_ceiling": round(content["requests_per_s"] / ceiling["requests_per_s"], 3),
         "assignments_stored": stored,
         "repeat_share": args.repeat_share,
+        "workers": args.workers,
     }
 
 
@@ -166,6 +167,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat-share", type=float, default=0.2)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (copyloom serve --workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="copyloom-serve-bench-") as folder:
         print(json.dumps(run(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args, Path(folder))))
