@@ -43,6 +43,21 @@ def served(store: Store, database_url: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def start_serve(database_url: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`copyloom serve` on a free port, once it answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_PORT": str(port),
+        "COPYLOOM_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "copyloom", "serve", *options], env=env)
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_up(url, process)
+    return process, url
+
+
 def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -92,17 +107,8 @@ def test_serve_answers_and_its_learner_moves_the_weights(served: str, workspace:
 def test_several_worker_processes_agree_on_every_recipient(
     store: Store, database_url: str, workspace: Workspace
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "COPYLOOM_DATABASE_URL": database_url,
-        "COPYLOOM_PORT": str(port),
-        "COPYLOOM_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen([sys.executable, "-m", "copyloom", "serve", "--workers", "2"], env=env)
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_serve(database_url, "--workers", "2")
     try:
-        _wait_until_up(url, process)
         headers = {"Authorization": f"Bearer {workspace.token}"}
 
         def call(i: int) -> str:
@@ -129,18 +135,7 @@ def test_several_worker_processes_agree_on_every_recipient(
 def test_sigkill_under_load_loses_no_answered_assignment(
     store: Store, database_url: str, workspace: Workspace
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "COPYLOOM_DATABASE_URL": database_url,
-        "COPYLOOM_PORT": str(port),
-        "COPYLOOM_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "copyloom", "serve", "--no-learner", "--no-ingest"], env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    _wait_until_up(url, process)
+    process, url = start_serve(database_url, "--no-learner", "--no-ingest")
     headers = {"Authorization": f"Bearer {workspace.token}"}
     answered: list[tuple[str, str]] = []
 
