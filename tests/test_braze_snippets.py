@@ -1,0 +1,228 @@
+"""The Liquid that `copyloom snippet` prints, rendered as Braze would against the real server.
+
+Braze cannot run here: `tests/braze_liquid.py` renders each field on python-liquid with Braze's
+`connected_content` and `message_extras` tags stood in for, making real HTTP calls to a real copyloom
+server. Every snippet the CLI prints for every recipient field and method is rendered for several
+recipients; what comes out must be the text of the variant the endpoint assigned them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from copyloom.domain import pseudonymise
+from copyloom.server import ThreadedServer, build_app, free_port
+from copyloom.services import experiments as experiment_service
+from copyloom.settings import Settings
+from copyloom.storage.db import Store
+from copyloom.storage.tables import assignments, engagements
+from tests.braze_liquid import MessageAborted, Rendering, render_field
+from tests.helpers import DEFINITION, Workspace, make_workspace
+
+RECIPIENTS = [(f"braze-{i:03d}", f"crm-{i:03d}") for i in range(12)]
+_VARIABLE_PATH = re.compile(r"\bcopyloom\.(\w+)")
+_PIXEL_SRC = re.compile(r'<img src="([^"]+)"')
+
+
+@dataclass
+class Server:
+    url: str
+    store: Store
+    database_url: str
+
+
+@pytest.fixture
+def server(settings: Settings, store: Store, database_url: str) -> Iterator[Server]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = build_app(settings.replace(public_base_url=url, cache_refresh_s=0.05), store, with_learner=False)
+    with ThreadedServer(app, port=port):
+        yield Server(url, store, database_url)
+
+
+def printed_snippets(server: Server, experiment_id: str, *options: str) -> list[dict[str, str]]:
+    """What `copyloom snippet --json` prints, from the real CLI."""
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": server.database_url,
+        "COPYLOOM_PUBLIC_BASE_URL": server.url,
+        "COPYLOOM_LOG_LEVEL": "WARNING",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "copyloom", "snippet", experiment_id, "--json", *options],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    snippets: list[dict[str, str]] = json.loads(result.stdout)
+    return snippets
+
+
+def served(server: Server, workspace: Workspace, recipient: str, dispatch: str) -> dict[str, Any]:
+    """The endpoint's own answer for this recipient (sticky, so the same as the one Braze got)."""
+    response = httpx.get(
+        f"{server.url}/v1/content/{workspace.experiment_id}",
+        params={"recipient": recipient, "dispatch": dispatch},
+        headers={"Authorization": f"Bearer {workspace.token}"},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def render(liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1") -> Rendering:
+    return render_field(liquid, braze_id=braze_id, user_id=user_id, dispatch_id=dispatch)
+
+
+@pytest.mark.parametrize("recipient_field", ["user_id", "external_user_id"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_every_field_renders_the_assigned_variant_for_each_recipient(
+    server: Server, recipient_field: str, method: str
+) -> None:
+    workspace = make_workspace(server.store, "acme", recipient_field=recipient_field)
+    snippets = printed_snippets(
+        server, workspace.experiment_id, "--method", method, "--token", workspace.token
+    )
+    assert [s["field"] for s in snippets] == ["subject", "preheader", "body (open pixel)"]
+
+    seen_variants = set()
+    for braze_id, user_id in RECIPIENTS:
+        fields = {s["field"]: render(s["liquid"], braze_id, user_id) for s in snippets}
+        identifier = braze_id if recipient_field == "user_id" else user_id
+        answer = served(server, workspace, identifier, "dispatch-1")
+        seen_variants.add(answer["variant_id"])
+
+        assert fields["subject"].text.strip() == answer["subject"]
+        assert fields["preheader"].text.strip() == answer["preheader"]
+        assert _PIXEL_SRC.findall(fields["body (open pixel)"].text) == [answer["pixel_url"]]
+        for rendering in fields.values():
+            assert [call.status for call in rendering.calls] == [200]
+            assert rendering.calls[0].method == method.upper()
+    assert len(seen_variants) > 1, "12 recipients should not all share one variant"
+
+    key = pseudonymise(
+        workspace.tenant.pseudonym_key, RECIPIENTS[0][0 if recipient_field == "user_id" else 1]
+    )
+    with server.store.read() as conn:
+        stored = conn.execute(sa.select(assignments.c.recipient_key, assignments.c.dispatch_id)).all()
+    assert len(stored) == len(RECIPIENTS)
+    assert (key, "dispatch-1") in stored
+
+
+def test_get_calls_put_the_recipient_in_the_url_so_braze_never_shares_a_cached_answer(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    subject = printed_snippets(server, workspace.experiment_id, "--token", workspace.token)[0]["liquid"]
+
+    urls = {render(subject, braze_id, user_id).calls[0].url for braze_id, user_id in RECIPIENTS}
+
+    assert len(urls) == len(RECIPIENTS)
+    assert all("recipient=braze-" in url and "dispatch=dispatch-1" in url for url in urls)
+
+
+def test_every_variable_a_snippet_reads_is_in_the_real_response(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    snippets = printed_snippets(server, workspace.experiment_id, "--message-extras")
+    answer = served(server, workspace, "braze-000", "dispatch-1")
+
+    used = {path for s in snippets for path in _VARIABLE_PATH.findall(s["liquid"])}
+
+    assert used == {"__http_status_code__", "subject", "preheader", "pixel_url", "variant_id"}
+    assert used - {"__http_status_code__"} <= set(answer)
+
+
+def test_the_body_pixel_records_an_open_and_message_extras_stamp_the_variant(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    options = ("--token", workspace.token, "--message-extras")
+    body = printed_snippets(server, workspace.experiment_id, *options)[-1]
+
+    rendering = render(body["liquid"], "braze-000", "crm-000")
+    (pixel_url,) = _PIXEL_SRC.findall(rendering.text)
+    image = httpx.get(pixel_url)
+
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/gif"
+    answer = served(server, workspace, "braze-000", "dispatch-1")
+    assert rendering.extras == {"copyloom_variant": answer["variant_id"]}
+    with server.store.read() as conn:
+        kinds = conn.execute(sa.select(engagements.c.kind)).scalars().all()
+    assert kinds == ["open"]
+
+
+def test_a_refused_call_falls_back_to_the_control_text(server: Server) -> None:
+    """A 4xx is not retried by Braze: the field renders the control wording instead of a blank."""
+    workspace = make_workspace(server.store, "acme")
+    subject, preheader, body = (
+        s["liquid"] for s in printed_snippets(server, workspace.experiment_id, "--token", "cl_not_a_token")
+    )
+
+    assert render(subject, "braze-000", "crm-000").text.strip() == "Our Black Friday sale"
+    assert render(preheader, "braze-000", "crm-000").text.strip() == "Ends Sunday"
+    assert "<img" not in render(body, "braze-000", "crm-000").text
+    assert [c.status for c in render(subject, "braze-000", "crm-000").calls] == [401]
+
+
+def test_a_paused_experiment_renders_the_control_through_the_endpoint(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    experiment_service.change_status(server.store, workspace.experiment_id, "pause", time.time())
+    time.sleep(0.2)  # the server's cache refreshes every 0.05 s in this fixture
+    subject = printed_snippets(server, workspace.experiment_id, "--token", workspace.token)[0]["liquid"]
+
+    texts = {render(subject, braze_id, user_id).text.strip() for braze_id, user_id in RECIPIENTS}
+
+    assert texts == {"Our Black Friday sale"}
+
+
+def test_control_copy_with_liquid_in_it_stays_literal_in_the_fallback(server: Server) -> None:
+    variants = [dict(v) for v in DEFINITION["variants"]]  # type: ignore[call-overload]
+    variants[0]["subject"] = "{{ first_name }}, our sale {% if x %}starts{% endif %}"
+    workspace = make_workspace(server.store, "acme", variants=variants)
+    subject = printed_snippets(server, workspace.experiment_id, "--token", "cl_revoked")[0]["liquid"]
+
+    assert render(subject, "braze-000", "crm-000").text.strip() == variants[0]["subject"]
+
+
+def test_with_retry_an_unreachable_server_aborts_the_message_after_five_retries(server: Server) -> None:
+    """Braze's documented `:retry` behaviour: the message is aborted, not sent with the fallback."""
+    workspace = make_workspace(server.store, "acme")
+    subject = printed_snippets(server, workspace.experiment_id, "--token", workspace.token)[0]["liquid"]
+    closed_port = free_port()
+
+    with pytest.raises(MessageAborted, match="failed 6 times"):
+        render(subject.replace(server.url, f"http://127.0.0.1:{closed_port}"), "braze-000", "crm-000")
+
+
+def test_the_printed_text_with_its_comments_is_valid_liquid(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    env = {
+        **os.environ,
+        "COPYLOOM_DATABASE_URL": server.database_url,
+        "COPYLOOM_PUBLIC_BASE_URL": server.url,
+    }
+    printed = subprocess.run(
+        [sys.executable, "-m", "copyloom", "snippet", workspace.experiment_id, "--placement", "subject"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+
+    rendering = render(printed, "braze-000", "crm-000")
+
+    assert "Our Black Friday sale" in rendering.text
+    assert "{% comment %}" not in rendering.text
+    assert [c.status for c in rendering.calls] == [401, 401]
