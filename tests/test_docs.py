@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from copyloom.settings import SETTINGS, env_name
@@ -40,3 +41,15 @@ def test_every_http_route_is_in_the_http_api_doc() -> None:
         "GET /metrics",
     ):
         assert route in text
+
+
+def test_every_command_the_docs_show_exists() -> None:
+    """Each `copyloom …` in a code span or block of the README and docs is a real command."""
+    commands = {" ".join(path[1:]) for path, _ in cli_docs._commands(cli_docs.main, ["copyloom"])}
+    groups = {name.rsplit(" ", 1)[0] for name in commands if " " in name}
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        code = " ".join(re.findall(r"```.*?```|`[^`\n]+`", page.read_text(), flags=re.DOTALL))
+        for first, second in re.findall(r"\bcopyloom ([a-z][a-z-]*)(?: ([a-z][a-z-]*)\b(?![:/.]))?", code):
+            assert first in commands, f"{page.name}: 'copyloom {first}' is not a command"
+            if first in groups and second:
+                assert f"{first} {second}" in commands, f"{page.name}: 'copyloom {first} {second}'"
