@@ -1,6 +1,6 @@
 """Optimisation quality of every policy on simulated sends: a markdown table, then one JSON line.
 
-Usage: .venv/bin/python benchmarks/optimize.py [--seeds 40] [--quick]
+Usage: .venv/bin/python benchmarks/optimize.py [--seeds 40] [--quick] [--scenario TEXT] [--policy NAME ...]
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=40)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scenario", help="only the scenarios whose name contains this text")
+    parser.add_argument("--policy", action="append", help="only this policy (repeatable)")
     args = parser.parse_args()
-    result = run_optimize_benchmark(seeds=args.seeds, quick=args.quick, workers=args.workers)
+    result = run_optimize_benchmark(
+        seeds=args.seeds,
+        quick=args.quick,
+        workers=args.workers,
+        scenario=args.scenario,
+        policies=tuple(args.policy) if args.policy else None,
+    )
     print(render_table(result))
     print(json.dumps(result))
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from copyloom.engine import DelayModel, PolicyConfig, policy_names
-from copyloom.engine.simulate import Scenario, simulate
+from copyloom.engine.simulate import Outcome, Scenario, simulate
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
@@ -30,13 +30,17 @@ SAMPLES = 2_000
 
 
 def _broadcast(
-    name: str, rates: tuple[float, ...], look_every_s: tuple[float, float], delay: DelayModel = TRUE_DELAY
+    name: str,
+    rates: tuple[float, ...],
+    look_every_s: tuple[float, float],
+    delay: DelayModel = TRUE_DELAY,
+    recipients: int = 1_000_000,
 ) -> Scenario:
     return Scenario(
         name=name,
         mode="broadcast",
         rates=rates,
-        recipients=1_000_000,
+        recipients=recipients,
         duration_s=6 * HOUR_S,
         step_s=60.0,
         look_every_s=look_every_s,
@@ -75,35 +79,56 @@ SCENARIOS: tuple[Scenario, ...] = (
         DelayModel(median_s=HOUR_S, sigma=0.8),
     ),
     _broadcast("broadcast A/A (looked at every minute)", (0.025, 0.025), (60.0, 60.0)),
+    _broadcast(
+        "broadcast 20,000 recipients, 4 variants (3.0-4.5 %)",
+        (0.030, 0.035, 0.045, 0.038),
+        (60.0, 300.0),
+        recipients=20_000,
+    ),
     _triggered("triggered 4 weeks, stationary", None),
     _triggered("triggered 4 weeks, best swapped at day 14", 14 * DAY_S),
 )
 
 
-def run_optimize_benchmark(seeds: int = 40, quick: bool = False, workers: int = 2) -> dict[str, Any]:
+def run_optimize_benchmark(
+    seeds: int = 40,
+    quick: bool = False,
+    workers: int = 2,
+    *,
+    scenario: str | None = None,
+    policies: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """Simulate every registered policy on every scenario, `seeds` times each.
 
     Args:
         seeds: simulated experiments per policy and scenario.
         quick: a tenth of the recipients and at most 2 seeds, in one process: a smoke test.
         workers: processes to spread the runs over (ignored when `quick`).
+        scenario: run only the scenarios whose name contains this text (case-insensitive).
+        policies: run only these policies; default all registered ones.
 
     Returns:
         {"seeds", "quick", "elapsed_s", "scenarios": [{"name", "rates", "policies": {policy:
-        {"gain_mean", "gain_p10", "winner_rate"}}}]}; gains are None where no gain is achievable (A/A).
+        {"gain_mean", "gain_p10", "winner_rate", "late_swing"}}}]}; gains and swings are None where no
+        gain is achievable (A/A).
+
+    Raises:
+        ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy.
     """
     started = time.perf_counter()
     seeds = min(seeds, 2) if quick else seeds
-    scenarios = [_shrunk(s) for s in SCENARIOS] if quick else list(SCENARIOS)
-    jobs = [(s, policy, seed) for s in scenarios for policy in policy_names() for seed in range(seeds)]
+    chosen = _chosen_scenarios(scenario)
+    names = _chosen_policies(policies)
+    scenarios = [_shrunk(s) for s in chosen] if quick else chosen
+    jobs = [(s, policy, seed) for s in scenarios for policy in names for seed in range(seeds)]
     if quick or workers <= 1:
         outcomes = [_run_one(job) for job in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(_run_one, jobs, chunksize=8))
-    by_key: dict[tuple[str, str], list[tuple[float, bool]]] = {}
-    for (scenario, policy, _), outcome in zip(jobs, outcomes, strict=True):
-        by_key.setdefault((scenario.name, policy), []).append(outcome)
+    by_key: dict[tuple[str, str], list[Outcome]] = {}
+    for (run_scenario, policy, _), outcome in zip(jobs, outcomes, strict=True):
+        by_key.setdefault((run_scenario.name, policy), []).append(outcome)
     return {
         "seeds": seeds,
         "quick": quick,
@@ -112,7 +137,7 @@ def run_optimize_benchmark(seeds: int = 40, quick: bool = False, workers: int = 
             {
                 "name": s.name,
                 "rates": list(s.rates),
-                "policies": {p: _summary(by_key[(s.name, p)]) for p in policy_names()},
+                "policies": {p: _summary(by_key[(s.name, p)]) for p in names},
             }
             for s in scenarios
         ],
@@ -122,16 +147,35 @@ def run_optimize_benchmark(seeds: int = 40, quick: bool = False, workers: int = 
 def render_table(result: dict[str, Any]) -> str:
     """The benchmark result as a markdown table, one row per scenario and policy."""
     lines = [
-        "| scenario | policy | gain captured (mean) | gain captured (10th pct) | winner declared |",
-        "|---|---|---:|---:|---:|",
+        "| scenario | policy | gain captured (mean) | gain captured (10th pct) | winner declared "
+        "| late swing (mean) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for scenario in result["scenarios"]:
         for policy, row in scenario["policies"].items():
             lines.append(
                 f"| {scenario['name']} | {policy} | {_cell(row['gain_mean'])} | {_cell(row['gain_p10'])} "
-                f"| {row['winner_rate']:.1%} |"
+                f"| {row['winner_rate']:.1%} | {_cell(row['late_swing'])} |"
             )
     return "\n".join(lines)
+
+
+def _chosen_scenarios(text: str | None) -> list[Scenario]:
+    if text is None:
+        return list(SCENARIOS)
+    chosen = [s for s in SCENARIOS if text.casefold() in s.name.casefold()]
+    if not chosen:
+        raise ValueError(f"scenario: no scenario name contains {text!r}")
+    return chosen
+
+
+def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[str, ...]:
+    if not policies:
+        return policy_names()
+    for policy in policies:
+        if policy not in policy_names():
+            raise ValueError(f"policies: expected names from {', '.join(policy_names())}, got {policy!r}")
+    return tuple(dict.fromkeys(policies))
 
 
 def _config_for(scenario: Scenario, policy: str) -> PolicyConfig:
@@ -143,22 +187,22 @@ def _config_for(scenario: Scenario, policy: str) -> PolicyConfig:
     )
 
 
-def _run_one(job: tuple[Scenario, str, int]) -> tuple[float, bool]:
+def _run_one(job: tuple[Scenario, str, int]) -> Outcome:
     scenario, policy, seed = job
     rng = np.random.default_rng([seed, sum(map(ord, scenario.name))])
-    outcome = simulate(scenario, _config_for(scenario, policy), rng)
-    return outcome.gain_captured, outcome.has_winner
+    return simulate(scenario, _config_for(scenario, policy), rng)
 
 
-def _summary(outcomes: list[tuple[float, bool]]) -> dict[str, float | None]:
-    gains = np.array([g for g, _ in outcomes])
-    winner_rate = float(np.mean([w for _, w in outcomes]))
+def _summary(outcomes: list[Outcome]) -> dict[str, float | None]:
+    gains = np.array([o.gain_captured for o in outcomes])
+    winner_rate = float(np.mean([o.has_winner for o in outcomes]))
     if np.isnan(gains).any():
-        return {"gain_mean": None, "gain_p10": None, "winner_rate": winner_rate}
+        return {"gain_mean": None, "gain_p10": None, "winner_rate": winner_rate, "late_swing": None}
     return {
         "gain_mean": round(float(gains.mean()), 3),
         "gain_p10": round(float(np.percentile(gains, 10)), 3),
         "winner_rate": winner_rate,
+        "late_swing": round(float(np.mean([o.late_swing for o in outcomes])), 3),
     }
 
 

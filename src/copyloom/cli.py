@@ -20,6 +20,7 @@ from rich.console import Console
 
 from copyloom import __version__, cli_ingest
 from copyloom.domain import parse_experiment_definition
+from copyloom.engine import policy_names
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
 from copyloom.server import build_app
 from copyloom.services import experiments as experiment_service
@@ -513,13 +514,31 @@ def bench() -> None:
 )
 @click.option("--quick", is_flag=True, help="Small scenarios and few seeds: a smoke run of a few seconds.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes.")
+@click.option(
+    "--scenario", "scenario", default=None, help="Only the scenarios whose name contains this text."
+)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Choice(policy_names()),
+    help="Only this policy (repeatable); default every policy.",
+)
 @json_option
-def bench_optimize(seeds: int, quick: bool, workers: int, as_json: bool) -> None:
+def bench_optimize(
+    *, seeds: int, quick: bool, workers: int, scenario: str | None, policies: tuple[str, ...], as_json: bool
+) -> None:
     """Every policy on simulated broadcasts and triggered sends: share of the achievable gain captured
-    (mean and 10th percentile over seeds) and the A/A false-winner rate."""
+    (mean and 10th percentile over seeds), the A/A false-winner rate and the late swing (the largest
+    weight a variant that is not best held in the second half of a broadcast)."""
     from copyloom.bench import render_table, run_optimize_benchmark  # noqa: PLC0415 - heavy, rarely run
 
-    result = run_optimize_benchmark(seeds=seeds, quick=quick, workers=workers)
+    try:
+        result = run_optimize_benchmark(
+            seeds=seeds, quick=quick, workers=workers, scenario=scenario, policies=policies or None
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--scenario") from error
     _emit(result, as_json, render_table(result))
 
 

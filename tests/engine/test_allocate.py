@@ -49,12 +49,15 @@ def test_probability_matching_gives_each_variant_its_p_best_in_triggered_mode() 
     assert allocation.weights == pytest.approx(allocation.p_best)
 
 
-def test_a_broadcast_tempers_probability_matching_towards_the_leader() -> None:
+def test_a_broadcast_tempers_probability_matching_towards_the_leader_by_the_evidence() -> None:
+    # 196 successes in all: the exponent is 1 + 2 * 196 / (196 + 1000).
     allocation = run(CLOSE, PolicyConfig(samples=4000, floor=0.0))
     p_best = np.array(list(allocation.p_best.values()))
+    sharpened = p_best ** (1 + 2 * 196 / 1196)
 
     assert allocation.reason == "probability_matching"
-    assert list(allocation.weights.values()) == pytest.approx(list(p_best**2 / (p_best**2).sum()))
+    assert list(allocation.weights.values()) == pytest.approx(list(sharpened / sharpened.sum()))
+    assert allocation.weights["v2"] > allocation.p_best["v2"]
 
 
 def test_the_same_seed_gives_the_same_allocation() -> None:

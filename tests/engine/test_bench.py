@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from copyloom.bench import SCENARIOS, render_table, run_optimize_benchmark
 from copyloom.engine import policy_names
 
@@ -14,8 +16,29 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     for scenario in result["scenarios"]:
         assert set(scenario["policies"]) == set(policy_names())
         for row in scenario["policies"].values():
-            assert set(row) == {"gain_mean", "gain_p10", "winner_rate"}
+            assert set(row) == {"gain_mean", "gain_p10", "winner_rate", "late_swing"}
             assert 0.0 <= row["winner_rate"] <= 1.0
     table = render_table(result)
     assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names())
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a |" in table
+
+
+def test_a_filtered_run_has_only_the_chosen_scenarios_and_policies() -> None:
+    result = run_optimize_benchmark(seeds=1, quick=True, scenario="20,000", policies=("thompson", "uniform"))
+
+    [scenario] = result["scenarios"]
+    assert scenario["name"].startswith("broadcast 20,000 recipients")
+    assert list(scenario["policies"]) == ["thompson", "uniform"]
+    assert 0.0 <= scenario["policies"]["uniform"]["late_swing"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scenario": "no such scenario"}, "scenario: no scenario name contains 'no such scenario'"),
+        ({"policies": ("thompson", "greedy")}, "policies: expected names from"),
+    ],
+)
+def test_a_filter_that_matches_nothing_is_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_optimize_benchmark(seeds=1, quick=True, **kwargs)  # type: ignore[arg-type]

@@ -55,3 +55,12 @@ def test_a_swap_exchanges_the_best_and_the_worst_rate() -> None:
     outcome = run("uniform", scenario=scenario)
 
     assert outcome.best_clicks == pytest.approx(100_000 * 0.03)
+
+
+def test_the_late_swing_is_the_largest_weight_off_the_best_in_the_second_half() -> None:
+    # An even split keeps the worse variant at a half throughout; equal rates have no best to swing from.
+    equal = Scenario(**{**{f: getattr(SMALL, f) for f in SMALL.__slots__}, "rates": (0.02, 0.02)})
+
+    assert run("uniform").late_swing == pytest.approx(0.5)
+    assert run("thompson").late_swing < 0.5
+    assert math.isnan(run("uniform", scenario=equal).late_swing)

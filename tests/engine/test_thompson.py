@@ -7,7 +7,7 @@ import pytest
 
 from copyloom.engine import Cohort, PolicyConfig
 from copyloom.engine.policies.base import Problem
-from copyloom.engine.policies.thompson import thompson, thompson_naive
+from copyloom.engine.policies.thompson import sharpening_exponent, thompson, thompson_naive
 
 DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
 
@@ -27,12 +27,30 @@ def test_warm_up_proposes_an_even_split() -> None:
     assert proposal.winner is None
 
 
-def test_after_warm_up_broadcast_shares_are_p_best_tempered_by_the_exploitation() -> None:
+def test_after_warm_up_broadcast_shares_are_p_best_tempered_by_the_evidence() -> None:
     proposal = thompson(problem([(1000, 30), (1000, 36)]), np.random.default_rng(1))
 
     assert proposal.reason == "probability_matching"
-    assert proposal.shares.tolist() == pytest.approx((proposal.p_best**2).tolist())
+    exponent = sharpening_exponent(66, exploitation=3.0, sharpen_successes=1000.0)
+    assert proposal.shares.tolist() == pytest.approx((proposal.p_best**exponent).tolist())
     assert proposal.shares[1] / proposal.shares.sum() > proposal.p_best[1]
+
+
+def test_the_exponent_is_one_without_evidence_half_way_at_sharpen_successes_and_tends_to_the_limit() -> None:
+    assert sharpening_exponent(0, exploitation=3.0, sharpen_successes=1000.0) == 1.0
+    assert sharpening_exponent(1000, exploitation=3.0, sharpen_successes=1000.0) == pytest.approx(2.0)
+    assert sharpening_exponent(1e9, exploitation=3.0, sharpen_successes=1000.0) == pytest.approx(3.0)
+    assert sharpening_exponent(1e9, exploitation=1.0, sharpen_successes=1000.0) == 1.0
+
+
+def test_the_same_p_best_on_little_evidence_moves_less_traffic_than_on_much() -> None:
+    # A small send and one a hundred times larger, the gaps chosen so that both leaders stand about
+    # 1.1 standard errors ahead, so P(best) is near 0.86 in both.
+    small = thompson(problem([(3000, 90), (3000, 105)]), np.random.default_rng(1))
+    large = thompson(problem([(300_000, 9000), (300_000, 9150)]), np.random.default_rng(1))
+
+    assert small.p_best[1] == pytest.approx(large.p_best[1], abs=0.05)
+    assert small.shares[1] / small.shares.sum() < large.shares[1] / large.shares.sum() - 0.05
 
 
 def test_after_warm_up_triggered_shares_are_p_best() -> None:

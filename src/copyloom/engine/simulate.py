@@ -61,12 +61,16 @@ class Outcome:
         even_clicks: the same with an even split throughout.
         best_clicks: the same with every send on the best variant at its time.
         has_winner: some look declared a winner.
+        late_swing: the largest weight that a variant not best at the time held at any look in the
+            second half of the send: how hard the learner swung away from the best once it had had half
+            the send to learn (the floor alone gives about `config.floor`; NaN when all rates are equal).
     """
 
     clicks: float
     even_clicks: float
     best_clicks: float
     has_winner: bool
+    late_swing: float = math.nan
 
     @property
     def gain_captured(self) -> float:
@@ -94,19 +98,25 @@ def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator)
     weights = np.full(len(scenario.rates), 1.0 / len(scenario.rates))
     next_look_s, has_winner = 0.0, False
     earned = np.zeros(3)
+    late_swing = 0.0
     for step in range(steps):
         now = step * scenario.step_s
+        rates = _rates_at(scenario, now)
         if now >= next_look_s:
             allocation = allocate(world.variants, world.cohorts(now), now, config, rng)
             weights = np.array([allocation.weights[v] for v in world.variants])
             has_winner |= allocation.winner is not None
             next_look_s = now + rng.uniform(*scenario.look_every_s)
-        rates = _rates_at(scenario, now)
+            if 2 * now >= scenario.duration_s:
+                late_swing = max(late_swing, float(weights[rates < rates.max()].max(initial=0.0)))
         sends = rng.multinomial(int(per_step[step]), weights / weights.sum())
         world.send(now, sends, rates, rng)
         count = float(per_step[step])
         earned += [float(sends @ rates), count * float(rates.mean()), count * float(rates.max())]
-    return Outcome(float(earned[0]), float(earned[1]), float(earned[2]), has_winner)
+    is_aa = bool(np.ptp(scenario.rates) == 0)
+    return Outcome(
+        float(earned[0]), float(earned[1]), float(earned[2]), has_winner, math.nan if is_aa else late_swing
+    )
 
 
 def _rates_at(scenario: Scenario, now: float) -> FloatArray:

@@ -14,8 +14,9 @@ def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
 
     Each cohort's exposure is corrected for the clicks that cannot have arrived yet (`config.delay`),
     and in triggered mode old cohorts are discounted (`config.half_life_s`). An even split during the
-    warm-up. In broadcast mode shares follow P(best) ** `config.exploitation` and a declared winner
-    takes all the traffic that floor and holdout leave; in triggered mode traffic keeps following
+    warm-up. In broadcast mode shares follow P(best) ** k, the exponent k rising with the evidence
+    (`sharpening_exponent`: 1 on no successes, towards `config.exploitation` on many), and a declared
+    winner takes all the traffic that floor and holdout leave; in triggered mode traffic keeps following
     P(best), because an experiment that runs for weeks can see its winner change.
 
     Args:
@@ -51,6 +52,29 @@ def _matching(problem: Problem, evidence: Evidence) -> Proposal:
     if evidence.winner is not None and problem.config.mode == "broadcast":
         return Proposal(winner_shares(count, evidence.winner), evidence.p_best, evidence.winner, "winner")
     shares = evidence.p_best
-    if problem.config.mode == "broadcast":
-        shares = shares**problem.config.exploitation
+    config = problem.config
+    if config.mode == "broadcast":
+        successes = float(evidence.totals.clicks.sum())
+        shares = shares ** sharpening_exponent(successes, config.exploitation, config.sharpen_successes)
     return Proposal(shares, evidence.p_best, evidence.winner, "probability_matching")
+
+
+def sharpening_exponent(successes: float, exploitation: float, sharpen_successes: float) -> float:
+    """The exponent on P(best) in broadcast mode: 1 + (exploitation - 1) * n / (n + sharpen_successes).
+
+    Squaring P(best) pays on a large send, where a few hundred successes arrive within the first hour
+    and most of the send is still to come; on a small one the same P(best) rests on a few dozen
+    successes per variant, and sharpening it turns noise into hard swings. So the exponent follows the
+    evidence: 1 (plain Thompson sampling) with no successes, half-way at `sharpen_successes`, tending
+    to `exploitation`.
+
+    Args:
+        successes: the experiment's successes so far, n >= 0.
+        exploitation: the limit of the exponent, >= 1.
+        sharpen_successes: the successes at which the exponent is half-way, > 0.
+
+    Returns:
+        The exponent, from 1 up to (not reaching) `exploitation`.
+    """
+    evidence = successes / (successes + sharpen_successes)
+    return 1.0 + (exploitation - 1.0) * evidence
