@@ -35,7 +35,7 @@ class Series:
 class Chart:
     """A time chart: x in seconds since the epoch, y as a share (`percent`) or a number (`count`).
 
-    `stacked` draws the series as layers that hold their value until the next point (traffic weights).
+    `stacked` draws the series as layers on top of each other (traffic weights that sum to 1).
     `y_range` fixes the axis; otherwise it spans the data and includes 0.
     """
 
@@ -93,6 +93,7 @@ class _Frame:
     x_max: float
     y_min: float
     y_max: float
+    y_step: float
 
     def x(self, value: float) -> float:
         span = self.x_max - self.x_min
@@ -105,16 +106,18 @@ class _Frame:
         return round(HEIGHT - _BOTTOM - share * (HEIGHT - _TOP - _BOTTOM), 2)
 
 
-def _y_bounds(chart: Chart) -> tuple[float, float]:
+def _y_bounds(chart: Chart) -> tuple[float, float, float]:
+    """The y axis: low, high and the step between gridlines, on round numbers that include 0."""
     if chart.y_range is not None:
-        return chart.y_range
+        low, high = chart.y_range
+        return low, high, _nice_step((high - low) / _Y_TICKS)
     values = [y for s in chart.series for _, y in s.points]
     values += [v for s in chart.series for _, low, high in s.band for v in (low, high)]
     low, high = min(0.0, *values), max(0.0, *values)
     if high == low:
         high = low + (1.0 if chart.y_format == "count" else 0.01)
     step = _nice_step((high - low) / _Y_TICKS)
-    return math.floor(low / step) * step, math.ceil(high / step) * step
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
 
 
 def _nice_step(raw: float) -> float:
@@ -125,8 +128,9 @@ def _nice_step(raw: float) -> float:
 
 def _axes(frame: _Frame, y_format: YFormat) -> list[str]:
     parts = ['<g class="axes">']
-    for i in range(_Y_TICKS + 1):
-        value = frame.y_min + (frame.y_max - frame.y_min) * i / _Y_TICKS
+    steps = round((frame.y_max - frame.y_min) / frame.y_step)
+    for i in range(steps + 1):
+        value = frame.y_min + frame.y_step * i
         y = frame.y(value)
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y}" y2="{y}"/>')
         label = _axis_value(value, y_format)
@@ -187,27 +191,17 @@ def _lines(series: Sequence[Series], frame: _Frame) -> list[str]:
 
 
 def _stacked_layers(series: Sequence[Series], xs: Sequence[float], frame: _Frame) -> list[str]:
-    """Layers from the first series up; each value holds until the next x (a step area)."""
+    """Layers from the first series up, each between the running totals below and above it."""
     below = [0.0] * len(xs)
     parts: list[str] = []
     for i, s in enumerate(series):
         values = dict(s.points)
         above = [b + values.get(x, 0.0) for b, x in zip(below, xs, strict=True)]
-        top = _step_path(xs, above, frame)
-        bottom = list(reversed(_step_path(xs, below, frame)))
+        top = [f"{frame.x(x)},{frame.y(y)}" for x, y in zip(xs, above, strict=True)]
+        bottom = [f"{frame.x(x)},{frame.y(y)}" for x, y in reversed(list(zip(xs, below, strict=True)))]
         parts.append(
             f'<polygon class="layer s{i % _PALETTE_SIZE}" points="{" ".join(top + bottom)}">'
             f"<title>{escape(s.name)}</title></polygon>"
         )
         below = above
     return parts
-
-
-def _step_path(xs: Sequence[float], ys: Sequence[float], frame: _Frame) -> list[str]:
-    points: list[str] = []
-    for k, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        points.append(f"{frame.x(x)},{frame.y(y)}")
-        end = xs[k + 1] if k + 1 < len(xs) else x
-        if end != x:
-            points.append(f"{frame.x(end)},{frame.y(y)}")
-    return points
