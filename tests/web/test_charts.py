@@ -126,6 +126,15 @@ def test_axis_labels_show_percent_and_utc_clock_times() -> None:
     assert any(label.endswith("%") for label in labels)
 
 
+def test_a_span_of_seconds_gets_ticks_with_seconds() -> None:
+    chart = rates_chart(series=(Series("control", ((T0 + 3, 0.02), (T0 + 21, 0.03))),))
+
+    labels = re.findall(r">([^<>]+)</text>", render_svg(chart, chart_id="s"))
+
+    assert "14:00:05" in labels
+    assert "14:00:20" in labels
+
+
 def test_count_charts_span_negative_values_with_a_zero_line() -> None:
     chart = Chart(
         "Incremental clicks",
@@ -144,8 +153,8 @@ def test_table_has_a_row_per_time_and_a_column_per_series() -> None:
 
     assert headers == ["time (UTC)", "control", "v1"]
     assert rows == [
-        ["2025-11-28 14:00", "2.00 %", "4.00 %"],
-        ["2025-11-28 15:00", "3.00 %", "5.00 %"],
+        ["2025-11-28 14:00:00", "2.00 %", "4.00 %"],
+        ["2025-11-28 15:00:00", "3.00 %", "5.00 %"],
     ]
 
 

@@ -135,12 +135,14 @@ def _axes(frame: _Frame, y_format: YFormat) -> list[str]:
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y}" y2="{y}"/>')
         label = _axis_value(value, y_format)
         parts.append(f'<text x="{_LEFT - 6}" y="{y + 4}" text-anchor="end">{label}</text>')
-    for x in _x_ticks(frame.x_min, frame.x_max):
+    ticks, step = _x_ticks(frame.x_min, frame.x_max)
+    for x in ticks:
         px = frame.x(x)
         parts.append(
             f'<line class="tick" x1="{px}" x2="{px}" y1="{HEIGHT - _BOTTOM}" y2="{HEIGHT - _BOTTOM + 4}"/>'
         )
-        parts.append(f'<text x="{px}" y="{HEIGHT - 10}" text-anchor="middle">{_time_label(x)}</text>')
+        label = _time_label(x, seconds=step < 60)
+        parts.append(f'<text x="{px}" y="{HEIGHT - 10}" text-anchor="middle">{label}</text>')
     if frame.y_min < 0 < frame.y_max:
         zero = frame.y(0.0)
         parts.append(f'<line class="zero" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{zero}" y2="{zero}"/>')
@@ -155,20 +157,21 @@ def _axis_value(value: float, y_format: YFormat) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 or value == 0 else f"{value:,.1f}"
 
 
-def _x_ticks(x_min: float, x_max: float) -> list[float]:
-    """Up to six ticks on whole minutes, hours or days, whichever fits the span."""
+def _x_ticks(x_min: float, x_max: float) -> tuple[list[float], int]:
+    """Up to six ticks on whole seconds, minutes, hours or days, whichever fits the span, and the step."""
     span = x_max - x_min
-    if span <= 0:
-        return [x_min]
-    steps = (60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+    steps = (1, 2, 5, 10, 15, 30, 60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
     step = next((s for s in steps if span / s <= 6), steps[-1])
     first = math.ceil(x_min / step) * step
-    return [float(t) for t in range(int(first), int(x_max) + 1, step)]
+    ticks = [float(t) for t in range(int(first), int(x_max) + 1, step)]
+    return (ticks or [x_min]), step
 
 
-def _time_label(x: float, *, long: bool = False) -> str:
+def _time_label(x: float, *, long: bool = False, seconds: bool = False) -> str:
     moment = datetime.fromtimestamp(x, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M") if long else moment.strftime("%H:%M")
+    if long:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
 def _lines(series: Sequence[Series], frame: _Frame) -> list[str]:
