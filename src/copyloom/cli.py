@@ -539,9 +539,15 @@ def bench_optimize(seeds: int, quick: bool, workers: int, as_json: bool) -> None
     help="Real seconds the simulated 6-hour send is compressed into.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the server running after the send and print the dashboard address and a sign-in "
+    "password for the demo tenant; Ctrl-C stops it.",
+)
 @json_option
 @_handles_errors
-def demo(recipients: int, duration_s: float, seed: int, as_json: bool) -> None:
+def demo(recipients: int, duration_s: float, seed: int, serve: bool, as_json: bool) -> None:
     """Show the whole loop on a temporary SQLite database with a simulated Braze broadcast.
 
     A real HTTP server on a free loopback port serves a 4-variant experiment with known true click rates;
@@ -550,6 +556,6 @@ def demo(recipients: int, duration_s: float, seed: int, as_json: bool) -> None:
     """
     from copyloom.demo import run_demo  # noqa: PLC0415 - keeps the simulator out of every other command
 
-    result = run_demo(recipients=recipients, seed=seed, quiet=as_json, duration_s=duration_s)
+    result = run_demo(recipients=recipients, seed=seed, quiet=as_json, duration_s=duration_s, serve=serve)
     if as_json:
         click.echo(json.dumps(result, indent=2))
