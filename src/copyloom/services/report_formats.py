@@ -6,17 +6,22 @@ import csv
 import io
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from copyloom.domain import Metric
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
+
+_MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
 
 ReportFormat = Literal["md", "csv", "json"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("md", "csv", "json")
 
 DEFINITIONS = {
-    "rate": "unique {metric}s / sends, per recipient and dispatch; bot clicks and machine opens excluded",
-    "rate_ci": "95 % credible interval from Beta(1 + events, 1 + sends - events)",
+    "rates": "click rate = unique clicks / sends, open rate = unique opens / sends, each recipient and "
+    "dispatch counted once; bot clicks and machine opens are shown apart and not counted",
+    "rate_ci": "95 % credible interval from Beta(1 + events, 1 + sends - events); from 0 when there are none",
     "p_best": "posterior probability that the variant has the highest rate, from the newest learner run",
     "uplift": "the variant's {metric} rate / the control's - 1, 95 % interval by Monte Carlo (seed 0)",
     "incremental_vs_control": "{metric}s - total sends x the control's {metric} rate",
@@ -234,24 +239,31 @@ def _markdown(figures: ExperimentFigures) -> str:
 def _decision(figures: ExperimentFigures) -> list[str]:
     metric = figures.metric
     if figures.winner is not None:
-        head = f"**Winner: {figures.winner}**" + (
+        head = f"**Winner: {_escape(figures.winner)}**" + (
             " (the control)." if figures.winner == figures.control.variant_id else "."
         )
     elif figures.experiment.status == "finished":
         head = "Finished without a winner: the control is served."
     elif figures.leader is not None:
-        head = f"No winner yet. Leader: **{figures.leader}**, P(best) {_percent(figures.leader_p_best)}."
+        leader, p_best = _escape(figures.leader), _percent(figures.leader_p_best)
+        head = f"No winner yet. Leader: **{leader}**, P(best) {p_best}."
     else:
         head = "No winner yet, and the learner has not run."
     lines = [head, ""]
     uplift = figures.uplift
     if uplift is not None:
+        name = _escape(uplift.variant_id)
+        chosen = next(v for v in figures.variants if v.variant_id == uplift.variant_id)
         lines.append(
-            f"- Uplift of {uplift.variant_id} over the control: {_signed_percent(uplift.relative)} in "
-            f"{metric} rate (95 % interval {_interval_text(uplift.ci, _signed_percent)})."
+            f"- {name}: {_percent(_rate(chosen, metric))} {metric} rate against the "
+            f"control's {_percent(_rate(figures.control, metric))}."
         )
         lines.append(
-            f"- Incremental {metric}s of {uplift.variant_id} over the control's rate on its sends: "
+            f"- Uplift of {name} over the control: {_signed_percent(uplift.relative)} in {metric} rate"
+            f" (95 % interval {_interval_text(uplift.ci, _signed_percent)})."
+        )
+        lines.append(
+            f"- Incremental {metric}s of {name} over the control's rate on its sends: "
             f"{_count(uplift.incremental_events)} "
             f"(95 % interval {_interval_text(uplift.incremental_ci, _count)})."
         )
@@ -311,13 +323,18 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
     return rows
 
 
+def _rate(variant: VariantFigures, metric: Metric) -> float:
+    return variant.click_rate if metric == "click" else variant.open_rate
+
+
 def _table_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
 def _escape(text: str) -> str:
-    """Text that cannot break a Markdown table or start markup: pipes, backslashes and newlines."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Text shown as written: Markdown and HTML characters escaped, line breaks made spaces (a table
+    row is one line)."""
+    return _MARKUP.sub(r"\\\g<0>", text).replace("\r", " ").replace("\n", " ")
 
 
 def _interval_text(interval: Interval | None, show: Any) -> str:
