@@ -242,11 +242,15 @@ def _decision(figures: ExperimentFigures) -> list[str]:
         head = f"**Winner: {_escape(figures.winner)}**" + (
             " (the control)." if figures.winner == figures.control.variant_id else "."
         )
-    elif figures.experiment.status == "finished":
-        head = "Finished without a winner: the control is served."
     elif figures.leader is not None:
         leader, p_best = _escape(figures.leader), _percent(figures.leader_p_best)
-        head = f"No winner yet. Leader: **{leader}**, P(best) {p_best}."
+        head = f"Leader: **{leader}**, P(best) {p_best}."
+        if figures.experiment.status == "finished":
+            head = f"Finished without a winner: the control is served. {head}"
+        else:
+            head = f"No winner yet. {head}"
+    elif figures.experiment.status == "finished":
+        head = "Finished without a winner: the control is served."
     else:
         head = "No winner yet, and the learner has not run."
     lines = [head, ""]
@@ -298,7 +302,7 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
     rows = [_table_row(header), _table_row(["---"] * len(header))]
     for v in figures.variants:
         name = (
-            v.variant_id
+            _escape(v.variant_id)
             + (" (control)" if v.is_control else "")
             + (" ★ winner" if v.variant_id == figures.winner else "")
         )
