@@ -73,6 +73,10 @@ class _SimClock:
     def real_seconds_until(self, sim_t: float) -> float:
         return max(0.0, (sim_t - self()) / self.scale)
 
+    def run_at_real_speed(self) -> None:
+        """From now on one simulated second per real second (the dashboard after the send)."""
+        self.start, self.real_start, self.scale = self(), time.time(), 1.0
+
 
 @dataclasses.dataclass
 class _Tally:
@@ -122,6 +126,7 @@ def run_demo(
                 console.print(_summary_table(report, tally))
                 console.print(_summary_text(result, tally))
             if serve:
+                clock.run_at_real_speed()
                 _serve_dashboard(store, server.url, experiment_id, Console(stderr=quiet))
         store.dispose()
     return result

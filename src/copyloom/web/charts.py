@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 YFormat = Literal["percent", "count"]
 WIDTH, HEIGHT = 640, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 14, 12, 30
+_LEFT, _RIGHT, _TOP, _BOTTOM = 60, 16, 12, 30
 _PALETTE_SIZE = 8
 _Y_TICKS = 4
 
