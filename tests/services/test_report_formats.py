@@ -38,8 +38,20 @@ def test_a_live_experiment_names_its_leader_and_no_winner() -> None:
     text = render_report(figures(experiment(), STANDARD), "md")
 
     assert "No winner yet. Leader: **v2**, P(best) 90.0 %." in text
+    assert "**Winner" not in text
     assert "Last learner run: 1970-01-01 00:15 UTC." in text
     assert "- Uplift of v2 over the control: +300.0 % in click rate" in text
+
+
+def test_a_winner_the_learner_declared_is_named_as_such() -> None:
+    exp = experiment()
+    counts = [CohortCount(v, 600, n, {"click": c}) for v, (n, c) in STANDARD.items()]
+    weights = {"control": 0.0, "v1": 0.0, "v2": 1.0}
+    allocation = StoredAllocation(exp.experiment_id, 900.0, weights, weights, "v2", "winner")
+
+    text = render_report(figures_from(exp, counts, [allocation], allocation), "md")
+
+    assert "**Winner: v2**, declared by the learner (the experiment is live)." in text
 
 
 def test_without_a_learner_run_there_is_no_leader_or_uplift() -> None:

@@ -12,6 +12,7 @@ from copyloom.services import report_stats as stats
 from copyloom.services import reports
 from copyloom.services.reports import ExperimentFigures, Interval
 from copyloom.storage.db import Store
+from copyloom.storage.experiments import StoredAllocation, insert_allocation
 from tests.helpers import Workspace, make_definition, make_workspace
 from tests.report_data import FIRST_SEND_AT, SECOND_SEND_AT, STANDARD, Fill, fill, learn
 
@@ -68,8 +69,9 @@ def test_rate_intervals_narrow_with_data() -> None:
 
 
 def test_without_events_the_interval_starts_at_zero() -> None:
-    assert stats.rate_interval(stats.Counts(200, 0)) == (0.0, pytest.approx(0.0148, abs=1e-3))
-    assert stats.rate_interval(stats.Counts(0, 0)) == (0.0, pytest.approx(0.95))
+    # Beta(1, 201): P(rate <= x) = 1 - (1 - x)^201, so the 95th percentile is 1 - 0.05^(1/201).
+    assert stats.rate_interval(stats.Counts(200, 0)) == pytest.approx((0.0, 1 - 0.05 ** (1 / 201)))
+    assert stats.rate_interval(stats.Counts(0, 0)) == pytest.approx((0.0, 0.95))
 
 
 def test_leader_p_best_weights_and_last_learner_run(filled: Workspace) -> None:
@@ -189,7 +191,8 @@ def test_summaries_list_the_tenants_experiments_with_headline_figures(filled: Wo
     live, new = summaries
     assert (live.status, live.mode, live.metric, live.sends) == ("live", "broadcast", "click", 4000)
     assert live.click_rate == pytest.approx(210 / 4000)
-    assert (live.leader, live.winner, live.last_learned_at) == ("v2", None, SECOND_SEND_AT + 3600)
+    # 8 % against 2 % and 3 % on these sends is decisive: the learner has declared v2 the winner.
+    assert (live.leader, live.winner, live.last_learned_at) == ("v2", "v2", SECOND_SEND_AT + 3600)
     assert live.leader_p_best is not None
     assert live.leader_p_best > 0.99
     assert (new.status, new.sends, new.click_rate, new.leader, new.leader_p_best) == (
@@ -199,3 +202,18 @@ def test_summaries_list_the_tenants_experiments_with_headline_figures(filled: Wo
         None,
         None,
     )
+
+
+def test_summaries_show_the_winner_the_learner_declared_then_the_one_finished_with(store: Store) -> None:
+    workspace = make_workspace(store, "acme")
+    even = {"control": 0.0, "v1": 1.0, "v2": 0.0}
+    with store.write() as conn:
+        insert_allocation(conn, StoredAllocation(workspace.experiment_id, 5000.0, even, even, "v1", "winner"))
+
+    declared = reports.experiment_summaries(store, workspace.tenant.tenant_id)[0]
+    experiment_service.change_status(store, workspace.experiment_id, "finish", 6000.0, winner="v2")
+    finished = reports.experiment_summaries(store, workspace.tenant.tenant_id)[0]
+
+    assert (declared.winner, declared.leader, declared.last_learned_at) == ("v1", "v1", 5000.0)
+    assert (finished.status, finished.winner) == ("finished", "v2")
+    assert reports.experiment_figures(store, workspace.experiment_id).winner == "v2"

@@ -240,8 +240,10 @@ def _decision(figures: ExperimentFigures) -> list[str]:
     metric = figures.metric
     if figures.winner is not None:
         head = f"**Winner: {_escape(figures.winner)}**" + (
-            " (the control)." if figures.winner == figures.control.variant_id else "."
+            " (the control)" if figures.winner == figures.control.variant_id else ""
         )
+        status = figures.experiment.status
+        head += "." if status == "finished" else f", declared by the learner (the experiment is {status})."
     elif figures.leader is not None:
         leader, p_best = _escape(figures.leader), _percent(figures.leader_p_best)
         head = f"Leader: **{leader}**, P(best) {p_best}."

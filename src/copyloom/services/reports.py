@@ -168,9 +168,7 @@ def experiment_summaries(store: Store, tenant_id: TenantId) -> list[ExperimentSu
         experiments = repo.experiments_of_tenant(conn, tenant_id)
         latest = repo.latest_allocations(conn, [e.experiment_id for e in experiments])
         counts = {e.experiment_id: cohort_counts(conn, e.experiment_id) for e in experiments}
-    return [
-        _summary(build_report(e, counts[e.experiment_id], latest.get(e.experiment_id))) for e in experiments
-    ]
+    return [_summary(e, counts[e.experiment_id], latest.get(e.experiment_id)) for e in experiments]
 
 
 def figures_from(
@@ -201,7 +199,7 @@ def figures_from(
         gains=gains,
         incremental_vs_even=stats.incremental_vs_even(list(by_variant.values())),
         incremental_vs_control=stats.incremental_vs_control(total, control),
-        uplift=_uplift(winner or report.leader, by_variant, control, rng),
+        uplift=_uplift(winner or report.leader, by_variant, experiment.definition.control.variant_id, rng),
         incremental_vs_even_ci=Interval(*stats.incremental_vs_even_interval(list(by_variant.values()), rng)),
         incremental_vs_control_ci=Interval(*stats.incremental_vs_control_interval(total, control)),
     )
@@ -231,8 +229,10 @@ def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFi
     )
 
 
-def _summary(report: ExperimentReport) -> ExperimentSummary:
-    e = report.experiment
+def _summary(
+    e: Experiment, counts: Sequence[CohortCount], latest: StoredAllocation | None
+) -> ExperimentSummary:
+    report = build_report(e, counts, latest)
     sends = sum(v.sends for v in report.variants)
     p_best = {v.variant_id: v.p_best for v in report.variants}
     return ExperimentSummary(
@@ -245,7 +245,7 @@ def _summary(report: ExperimentReport) -> ExperimentSummary:
         click_rate=sum(v.clicks for v in report.variants) / sends if sends else 0.0,
         leader=report.leader,
         leader_p_best=p_best[report.leader] if report.leader else None,
-        winner=e.winner if e.status == "finished" else None,
+        winner=_winner(e, latest),
         last_learned_at=_last_learned_at(report),
     )
 
@@ -265,11 +265,12 @@ def _winner(experiment: Experiment, latest: StoredAllocation | None) -> VariantI
 def _uplift(
     variant_id: VariantId | None,
     by_variant: Mapping[VariantId, Counts],
-    control: Counts,
+    control_id: VariantId,
     rng: np.random.Generator,
 ) -> Uplift | None:
-    if variant_id is None or by_variant[variant_id] is control:
+    if variant_id is None or variant_id == control_id:
         return None
+    control = by_variant[control_id]
     variant = by_variant[variant_id]
     return Uplift(
         variant_id=variant_id,
