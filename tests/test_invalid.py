@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from copyloom.domain import parse_experiment_definition
 from copyloom.errors import InvalidInput
 from copyloom.settings import load_settings
-from tests.helpers import DEFINITION, Api, Workspace
+from copyloom.storage.db import Store
+from tests.helpers import DEFINITION, Api, Workspace, make_workspace
+from tests.test_cli import Cli
 
 
 def changed(**changes: Any) -> dict[str, Any]:
@@ -93,6 +96,11 @@ REJECTED_SETTINGS = [
     ({"COPYLOOM_LEARN_INTERVAL_S": "0"}, "COPYLOOM_LEARN_INTERVAL_S: must be greater than 0"),
     ({"COPYLOOM_MAX_BODY_BYTES": "-1"}, "COPYLOOM_MAX_BODY_BYTES: must be greater than 0"),
     ({"COPYLOOM_GROUP_COMMIT_WINDOW_MS": "-2"}, "COPYLOOM_GROUP_COMMIT_WINDOW_MS: must be 0 or more"),
+    ({"COPYLOOM_DASHBOARD_SESSION_TTL_S": "0"}, "COPYLOOM_DASHBOARD_SESSION_TTL_S: must be greater than 0"),
+    (
+        {"COPYLOOM_DASHBOARD_SESSION_TTL_S": "12h"},
+        "COPYLOOM_DASHBOARD_SESSION_TTL_S: expected float, got '12h'",
+    ),
     (
         {"COPYLOOM_PUBLIC_BASE_URL": "cl.example.com"},
         "COPYLOOM_PUBLIC_BASE_URL: must start with http:// or https://",
@@ -105,6 +113,36 @@ def test_rejected_settings(environ: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         load_settings(environ)
     assert caught.value.message == message
+
+
+def test_rejected_report_and_dashboard_password_commands(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}")
+    cli.run("init")
+    cli.run("tenant", "create", "acme")
+    cases = [
+        (("report", "ex_missing"), "experiment: no experiment 'ex_missing'"),
+        (("report", "ex_missing", "--tenant", "initech"), "tenant: no tenant named 'initech'"),
+        (("tenant", "dashboard-password", "initech", "--json"), "tenant: no tenant named 'initech'"),
+    ]
+    for args, message in cases:
+        result = cli.run(*args, ok=False)
+        assert result.returncode == 1
+        assert message in result.stderr
+    bad_format = cli.run("report", "ex_missing", "--format", "pdf", ok=False)
+    assert "Invalid value for '--format': 'pdf' is not one of 'md', 'csv', 'json'." in bad_format.stderr
+
+
+def test_a_report_that_cannot_be_written_names_the_file(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    workspace = make_workspace(store, "acme")
+    cli = Cli(database_url)
+
+    result = cli.run(
+        "report", workspace.experiment_id, "--output", str(tmp_path / "no" / "such" / "r.md"), ok=False
+    )
+
+    assert result.stderr == "error: --output: cannot write r.md (No such file or directory)\n"
 
 
 def test_rejected_content_requests(api: Api, workspace: Workspace) -> None:

@@ -1,4 +1,4 @@
-"""The command line: `copyloom init | tenant | experiment | learn | serve | worker | demo | settings`."""
+"""The command line: `copyloom init | tenant | experiment | report | learn | serve | worker | demo`."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ from copyloom.domain import parse_experiment_definition
 from copyloom.engine import policy_names
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
 from copyloom.server import build_app
+from copyloom.services import dashboard_access, ingestion, reports, snippets
 from copyloom.services import experiments as experiment_service
-from copyloom.services import ingestion, snippets
 from copyloom.services import tenants as tenant_service
 from copyloom.services.experiments import Action, ExperimentReport
 from copyloom.services.learning import learn_once
+from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, render_report
 from copyloom.settings import SETTINGS, Settings, env_name, load_settings
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
@@ -151,6 +152,18 @@ def tenant_revoke(name: str, as_json: bool) -> None:
     """Revoke every token of the tenant (serving stops within the cache refresh time)."""
     revoked = tenant_service.revoke_tokens(_store(_settings()), name, time.time())
     _emit({"name": name, "revoked": revoked}, as_json, f"revoked {revoked} token(s) of {name}")
+
+
+@tenant.command(name="dashboard-password")
+@click.argument("name")
+@json_option
+@_handles_errors
+def tenant_dashboard_password(name: str, as_json: bool) -> None:
+    """Set a new dashboard sign-in password for the tenant and print it (shown only this once). Running it
+    again replaces the password and signs every dashboard session of the tenant out."""
+    password = dashboard_access.issue_dashboard_password(_store(_settings()), name, time.time())
+    text = f"dashboard password for {name} (shown only once): {password}"
+    _emit({"name": name, "password": password}, as_json, text)
 
 
 @tenant.command(name="set-id-transform")
@@ -378,6 +391,40 @@ def experiment_list(tenant_name: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("experiment_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    default="md",
+    show_default=True,
+    help="md: a readable report; csv: a row per variant; json: every figure, with the chart series.",
+)
+@click.option("--tenant", "tenant_name", default=None, help="Only look among this tenant's experiments.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file instead of standard output.",
+)
+@_handles_errors
+def report(experiment_id: str, fmt: ReportFormat, tenant_name: str | None, output: Path | None) -> None:
+    """An experiment's report: per-variant sends, rates with 95 % intervals, P(best) and weights; the
+    winner, its uplift over the control and the incremental clicks (see docs/reports.md)."""
+    store = _store(_settings())
+    tenant_id = tenant_service.get_tenant(store, tenant_name).tenant_id if tenant_name else None
+    text = render_report(reports.experiment_figures(store, experiment_id, tenant_id=tenant_id), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"--output: cannot write {output.name} ({exc.strerror})") from None
+    click.echo(f"wrote the {fmt} report of {experiment_id} to {output}", err=True)
+
+
+@main.command()
+@click.argument("experiment_id")
 @click.option("--placement", default=None, help="Only this placement (default: every placement).")
 @click.option(
     "--method",
@@ -558,9 +605,15 @@ def bench_optimize(
     help="Real seconds the simulated 6-hour send is compressed into.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the server running after the send and print the dashboard address and a sign-in "
+    "password for the demo tenant; Ctrl-C stops it.",
+)
 @json_option
 @_handles_errors
-def demo(recipients: int, duration_s: float, seed: int, as_json: bool) -> None:
+def demo(recipients: int, duration_s: float, seed: int, serve: bool, as_json: bool) -> None:
     """Show the whole loop on a temporary SQLite database with a simulated Braze broadcast.
 
     A real HTTP server on a free loopback port serves a 4-variant experiment with known true click rates;
@@ -569,6 +622,6 @@ def demo(recipients: int, duration_s: float, seed: int, as_json: bool) -> None:
     """
     from copyloom.demo import run_demo  # noqa: PLC0415 - keeps the simulator out of every other command
 
-    result = run_demo(recipients=recipients, seed=seed, quiet=as_json, duration_s=duration_s)
+    result = run_demo(recipients=recipients, seed=seed, quiet=as_json, duration_s=duration_s, serve=serve)
     if as_json:
         click.echo(json.dumps(result, indent=2))

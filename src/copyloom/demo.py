@@ -31,6 +31,7 @@ from rich.table import Table
 
 from copyloom.domain import parse_experiment_definition
 from copyloom.server import ThreadedServer, build_app, free_port
+from copyloom.services import dashboard_access
 from copyloom.services import experiments as experiment_service
 from copyloom.services import tenants as tenant_service
 from copyloom.services.experiments import ExperimentReport
@@ -39,6 +40,7 @@ from copyloom.settings import load_settings
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
 
+TENANT = "demo-brand"
 SEND_SPAN_S = 6 * 3600.0
 LEARN_EVERY_SIM_S = 300.0
 CLICK_DELAY_MEDIAN_S = 3600.0
@@ -71,6 +73,10 @@ class _SimClock:
     def real_seconds_until(self, sim_t: float) -> float:
         return max(0.0, (sim_t - self()) / self.scale)
 
+    def run_at_real_speed(self) -> None:
+        """From now on one simulated second per real second (the dashboard after the send)."""
+        self.start, self.real_start, self.scale = self(), time.time(), 1.0
+
 
 @dataclasses.dataclass
 class _Tally:
@@ -82,8 +88,14 @@ class _Tally:
     events_posted: int = 0
 
 
-def run_demo(*, recipients: int, seed: int, quiet: bool, duration_s: float = 60.0) -> dict[str, Any]:
-    """Run the demo and return its result (also printed as a table unless `quiet`)."""
+def run_demo(
+    *, recipients: int, seed: int, quiet: bool, duration_s: float = 60.0, serve: bool = False
+) -> dict[str, Any]:
+    """Run the demo and return its result (also printed as a table unless `quiet`).
+
+    With `serve`, the server keeps running after the send, with a dashboard password for the demo's
+    tenant, until Ctrl-C (or SIGINT).
+    """
     console = Console(stderr=quiet, quiet=quiet)
     if not console.is_terminal:
         console.width = 120  # plain progress lines: one per line, not wrapped at 80 columns
@@ -107,18 +119,38 @@ def run_demo(*, recipients: int, seed: int, quiet: bool, duration_s: float = 60.
             )
             setup = _BrazeSetup(server.url, token, experiment_id, recipients, clock, seed)
             tally = _run_braze(setup, store, console)
-        learn_once(store, clock(), np.random.default_rng(seed), settings.learn_samples)
-        report = experiment_service.experiment_report(store, experiment_id)
+            learn_once(store, clock(), np.random.default_rng(seed), settings.learn_samples)
+            report = experiment_service.experiment_report(store, experiment_id)
+            result = _result(report, tally, recipients)
+            if not quiet:
+                console.print(_summary_table(report, tally))
+                console.print(_summary_text(result, tally))
+            if serve:
+                clock.run_at_real_speed()
+                _serve_dashboard(store, server.url, experiment_id, Console(stderr=quiet))
         store.dispose()
-    result = _result(report, tally, recipients)
-    if not quiet:
-        console.print(_summary_table(report, tally))
-        console.print(_summary_text(result, tally))
     return result
 
 
+def _serve_dashboard(store: Store, url: str, experiment_id: str, console: Console) -> None:
+    """Keep the server (and its learner) running for the dashboard until Ctrl-C."""
+    password = dashboard_access.issue_dashboard_password(store, TENANT, time.time())
+    console.print(
+        f"\ndashboard: {url}/dashboard/experiments/{experiment_id}\n"
+        f"sign in as tenant {TENANT} with password {password}\n"
+        "press Ctrl-C to stop",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping the demo server", highlight=False)
+
+
 def _set_up(store: Store) -> tuple[str, str]:
-    _tenant, token = tenant_service.create_tenant(store, "demo-brand", time.time())
+    _tenant, token = tenant_service.create_tenant(store, TENANT, time.time())
     definition = parse_experiment_definition(
         {
             "name": "Winter sale subject line",
@@ -130,7 +162,7 @@ def _set_up(store: Store) -> tuple[str, str]:
             ],
         }
     )
-    experiment_id = experiment_service.create_experiment(store, "demo-brand", definition, time.time())
+    experiment_id = experiment_service.create_experiment(store, TENANT, definition, time.time())
     experiment_service.change_status(store, experiment_id, "start", time.time())
     return token, experiment_id
 

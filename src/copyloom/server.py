@@ -60,6 +60,7 @@ def build_app(
         rate_limit_per_s=settings.rate_limit_per_s,
         rate_limit_burst=settings.rate_limit_burst,
         response_budget_ms=settings.response_budget_ms,
+        dashboard_session_ttl_s=settings.dashboard_session_ttl_s,
         background=background,
     )
 

@@ -51,6 +51,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "response_budget_ms", 500.0, "Longest a content answer may take; past it the control is served"
     ),
     SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
+    SettingSpec(
+        "dashboard_session_ttl_s", 43_200.0, "Seconds a dashboard sign-in lasts before it must be repeated"
+    ),
     SettingSpec("log_level", "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -73,6 +76,7 @@ class Settings:
     rate_limit_burst: int
     response_budget_ms: float
     ingest_interval_s: float
+    dashboard_session_ttl_s: float
     log_level: str
 
     def redacted(self) -> dict[str, object]:
@@ -124,6 +128,7 @@ def _check(settings: Settings) -> None:
         "rate_limit_per_s",
         "rate_limit_burst",
         "response_budget_ms",
+        "dashboard_session_ttl_s",
     )
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:

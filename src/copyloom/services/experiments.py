@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +18,7 @@ from copyloom.domain import (
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo
 from copyloom.storage import tenants as tenant_repo
-from copyloom.storage.assignments import cohort_counts
+from copyloom.storage.assignments import CohortCount, cohort_counts
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
 
@@ -124,7 +125,7 @@ def change_status(
             latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
             winner = latest.winner if latest else None
         if experiment.status == "draft" and target == "live":
-            repo.insert_allocation(conn, _even_allocation(experiment, now))
+            repo.insert_allocation(conn, even_allocation(experiment, now))
         repo.update_status(conn, experiment.experiment_id, target, winner, now)
         updated = repo.load_experiment(conn, experiment.experiment_id)
     assert updated is not None
@@ -141,7 +142,15 @@ def experiment_report(
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         counts = cohort_counts(conn, experiment.experiment_id)
         allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    allocation = allocation or _even_allocation(experiment, experiment.created_at)
+    return build_report(experiment, counts, allocation)
+
+
+def build_report(
+    experiment: Experiment, counts: Sequence[CohortCount], allocation: StoredAllocation | None
+) -> ExperimentReport:
+    """The per-variant totals of an experiment's cohorts, with the weights and P(best) of `allocation`
+    (an even split when the learner has not run)."""
+    allocation = allocation or even_allocation(experiment, experiment.created_at)
     totals: dict[VariantId, dict[str, int]] = {v: {} for v in experiment.variant_ids}
     for cohort in counts:
         bucket = totals.setdefault(cohort.variant_id, {})
@@ -170,7 +179,8 @@ def experiment_report(
     return ExperimentReport(experiment, reports, allocation.computed_at, leader)
 
 
-def _even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
+def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
+    """The allocation an experiment starts with: every variant the same share."""
     share = 1.0 / len(experiment.variant_ids)
     even = dict.fromkeys(experiment.variant_ids, share)
     return StoredAllocation(experiment.experiment_id, now, even, even, None, "initial")

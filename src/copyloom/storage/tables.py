@@ -147,3 +147,23 @@ ingested_files = sa.Table(
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("finished_at", sa.Double(), nullable=False),
 )
+
+dashboard_credentials = sa.Table(
+    "dashboard_credentials",
+    metadata,
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), primary_key=True),
+    sa.Column("scheme", sa.String(64), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+)

@@ -9,9 +9,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from copyloom.services.serving import ServingRuntime
+from copyloom.web.dashboard import Dashboard
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware
@@ -29,6 +30,7 @@ def create_app(
     rate_limit_per_s: float = 5000.0,
     rate_limit_burst: int = 10000,
     response_budget_ms: float = 500.0,
+    dashboard_session_ttl_s: float = 12 * 3600.0,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
@@ -44,14 +46,16 @@ def create_app(
         on_fallback=metrics.fallbacks.inc,
     )
     runtime.writer.on_batch = metrics.batch_size.observe
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),
         Route("/v1/events", endpoints.events, methods=["POST"]),
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
-    route_of = {route.endpoint: route.path for route in routes}
+    dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
+    routes.extend(dashboard.routes())
+    route_of = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
     middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of)]
 
     @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ from copyloom.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from copyloom.web.dashboard_pages import error_page
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,23 @@ def status_of(exc: CopyloomError) -> int:
     return 500
 
 
-async def on_copyloom_error(_request: Request, exc: Exception) -> Response:
+def _wants_page(request: Request) -> bool:
+    """Dashboard pages get errors as pages; its JSON endpoint and the API get the JSON shape."""
+    path = request.url.path
+    return path.startswith("/dashboard") and not path.endswith(".json")
+
+
+async def on_copyloom_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CopyloomError)
+    if _wants_page(request):
+        return error_page(status_of(exc), exc.message)
     return error_response(status_of(exc), exc.code, exc.message)
 
 
-async def on_http_exception(_request: Request, exc: Exception) -> Response:
+async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _wants_page(request):
+        return error_page(exc.status_code, str(exc.detail))
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
 

@@ -1,0 +1,383 @@
+"""Reports of an experiment's figures as Markdown, CSV or JSON text (pure: no IO)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from copyloom.domain import Metric
+from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
+
+_MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
+
+ReportFormat = Literal["md", "csv", "json"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("md", "csv", "json")
+
+DEFINITIONS = {
+    "rates": "click rate = unique clicks / sends, open rate = unique opens / sends, each recipient and "
+    "dispatch counted once; bot clicks and machine opens are shown apart and not counted",
+    "rate_ci": "95 % credible interval from Beta(1 + events, 1 + sends - events); from 0 when there are none",
+    "p_best": "posterior probability that the variant has the highest rate, from the newest learner run",
+    "uplift": "the variant's {metric} rate / the control's - 1, 95 % interval by Monte Carlo (seed 0)",
+    "incremental_vs_control": "{metric}s - total sends x the control's {metric} rate",
+    "incremental_vs_even": "{metric}s - sum over the k variants of (total sends / k) x that variant's rate",
+}
+
+
+def render_report(figures: ExperimentFigures, fmt: ReportFormat) -> str:
+    """The report as text in `fmt`: "md" (to read), "csv" (a row per variant) or "json" (every figure)."""
+    if fmt == "json":
+        return json.dumps(figures_as_dict(figures), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return _csv(figures)
+    return _markdown(figures)
+
+
+def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
+    """Every figure as JSON-ready values; a rate or uplift that cannot be computed is null."""
+    e = figures.experiment
+    metric = figures.metric
+    return {
+        "experiment": {
+            "experiment_id": e.experiment_id,
+            "name": e.definition.name,
+            "status": e.status,
+            "mode": e.definition.mode,
+            "metric": metric,
+            "placements": list(e.definition.placements),
+            "created_at": e.created_at,
+        },
+        "sends": figures.sends,
+        "leader": figures.leader,
+        "leader_p_best": _number(figures.leader_p_best),
+        "winner": figures.winner,
+        "last_learned_at": figures.last_learned_at,
+        "variants": [_variant_dict(v) for v in figures.variants],
+        "uplift": _uplift_dict(figures.uplift),
+        "incremental_vs_even": _number(figures.incremental_vs_even),
+        "incremental_vs_even_ci": _interval(figures.incremental_vs_even_ci),
+        "incremental_vs_control": _number(figures.incremental_vs_control),
+        "incremental_vs_control_ci": _interval(figures.incremental_vs_control_ci),
+        "history": [
+            {
+                "at": p.at,
+                "weights": {k: _number(w) for k, w in p.weights.items()},
+                "p_best": {k: _number(w) for k, w in p.p_best.items()},
+                "winner": p.winner,
+            }
+            for p in figures.history
+        ],
+        "cumulative": [
+            {
+                "at": p.at,
+                "variant_id": p.variant_id,
+                "sends": p.sends,
+                "events": p.events,
+                "rate": _number(p.rate),
+                "ci": _interval(p.ci),
+            }
+            for p in figures.cumulative
+        ],
+        "gains": [
+            {"at": g.at, "vs_even": _number(g.vs_even), "vs_control": _number(g.vs_control)}
+            for g in figures.gains
+        ],
+        "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
+    }
+
+
+def _variant_dict(v: VariantFigures) -> dict[str, Any]:
+    return {
+        "variant_id": v.variant_id,
+        "is_control": v.is_control,
+        "texts": dict(v.texts),
+        "sends": v.sends,
+        "delivered": v.delivered,
+        "clicks": v.clicks,
+        "opens": v.opens,
+        "bot_clicks": v.bot_clicks,
+        "machine_opens": v.machine_opens,
+        "bounced": v.bounced,
+        "unsubscribed": v.unsubscribed,
+        "spam": v.spam,
+        "click_rate": _number(v.click_rate),
+        "click_rate_ci": _interval(v.click_rate_ci),
+        "open_rate": _number(v.open_rate),
+        "open_rate_ci": _interval(v.open_rate_ci),
+        "p_best": _number(v.p_best),
+        "weight": _number(v.weight),
+    }
+
+
+def _uplift_dict(uplift: Uplift | None) -> dict[str, Any] | None:
+    if uplift is None:
+        return None
+    return {
+        "variant_id": uplift.variant_id,
+        "relative": _number(uplift.relative),
+        "ci": _interval(uplift.ci),
+        "incremental_events": _number(uplift.incremental_events),
+        "incremental_ci": _interval(uplift.incremental_ci),
+    }
+
+
+_CSV_FIGURES = (
+    "sends",
+    "delivered",
+    "clicks",
+    "opens",
+    "bot_clicks",
+    "machine_opens",
+    "bounced",
+    "unsubscribed",
+    "spam",
+    "click_rate",
+    "click_rate_low",
+    "click_rate_high",
+    "open_rate",
+    "open_rate_low",
+    "open_rate_high",
+    "p_best",
+    "weight",
+)
+
+
+def _csv(figures: ExperimentFigures) -> str:
+    placements = list(figures.experiment.definition.placements)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "experiment_id",
+            "metric",
+            "variant_id",
+            "is_control",
+            "is_winner",
+            *(f"text_{p}" for p in placements),
+            *_CSV_FIGURES,
+            "uplift_vs_control",
+            "uplift_low",
+            "uplift_high",
+            "incremental_vs_control",
+            "incremental_low",
+            "incremental_high",
+        ]
+    )
+    for v in figures.variants:
+        values = _variant_dict(v)
+        numbers = {
+            **values,
+            "click_rate_low": v.click_rate_ci.low,
+            "click_rate_high": v.click_rate_ci.high,
+            "open_rate_low": v.open_rate_ci.low,
+            "open_rate_high": v.open_rate_ci.high,
+        }
+        uplift = figures.uplift if figures.uplift and figures.uplift.variant_id == v.variant_id else None
+        writer.writerow(
+            [
+                figures.experiment.experiment_id,
+                figures.metric,
+                v.variant_id,
+                _flag(v.is_control),
+                _flag(v.variant_id == figures.winner),
+                *(v.texts.get(p, "") for p in placements),
+                *(_cell(numbers[name]) for name in _CSV_FIGURES),
+                *_uplift_cells(uplift),
+            ]
+        )
+    return out.getvalue()
+
+
+def _uplift_cells(uplift: Uplift | None) -> list[str]:
+    if uplift is None:
+        return [""] * 6
+    incremental = uplift.incremental_ci or Interval(math.nan, math.nan)
+    return [
+        _cell(uplift.relative),
+        _cell(uplift.ci.low),
+        _cell(uplift.ci.high),
+        _cell(uplift.incremental_events),
+        _cell(incremental.low),
+        _cell(incremental.high),
+    ]
+
+
+def _markdown(figures: ExperimentFigures) -> str:
+    e = figures.experiment
+    lines = [
+        f"# {_escape(e.definition.name)}",
+        "",
+        f"Experiment `{e.experiment_id}`: {e.status}, {e.definition.mode}, optimising the "
+        f"{figures.metric} rate. {figures.sends:,} sends. "
+        f"Last learner run: {_time(figures.last_learned_at)}.",
+        "",
+        "## Decision",
+        "",
+        *_decision(figures),
+        "",
+        "## Variants",
+        "",
+        *_variant_table(figures),
+        "",
+        "## How these figures are computed",
+        "",
+        *(
+            f"- **{name.replace('_', ' ')}**: {d.format(metric=figures.metric)}"
+            for name, d in DEFINITIONS.items()
+        ),
+        "",
+        "See docs/reports.md for every figure and its formula.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _decision(figures: ExperimentFigures) -> list[str]:
+    metric = figures.metric
+    if figures.winner is not None:
+        head = f"**Winner: {_escape(figures.winner)}**" + (
+            " (the control)" if figures.winner == figures.control.variant_id else ""
+        )
+        status = figures.experiment.status
+        head += "." if status == "finished" else f", declared by the learner (the experiment is {status})."
+    elif figures.leader is not None:
+        leader, p_best = _escape(figures.leader), _percent(figures.leader_p_best)
+        head = f"Leader: **{leader}**, P(best) {p_best}."
+        if figures.experiment.status == "finished":
+            head = f"Finished without a winner: the control is served. {head}"
+        else:
+            head = f"No winner yet. {head}"
+    elif figures.experiment.status == "finished":
+        head = "Finished without a winner: the control is served."
+    else:
+        head = "No winner yet, and the learner has not run."
+    lines = [head, ""]
+    uplift = figures.uplift
+    if uplift is not None:
+        name = _escape(uplift.variant_id)
+        chosen = next(v for v in figures.variants if v.variant_id == uplift.variant_id)
+        lines.append(
+            f"- {name}: {_percent(_rate(chosen, metric))} {metric} rate against the "
+            f"control's {_percent(_rate(figures.control, metric))}."
+        )
+        lines.append(
+            f"- Uplift of {name} over the control: {_signed_percent(uplift.relative)} in {metric} rate"
+            f" (95 % interval {_interval_text(uplift.ci, _signed_percent)})."
+        )
+        lines.append(
+            f"- Incremental {metric}s of {name} over the control's rate on its sends: "
+            f"{_count(uplift.incremental_events)} "
+            f"(95 % interval {_interval_text(uplift.incremental_ci, _count)})."
+        )
+    lines.append(
+        f"- Incremental {metric}s of the whole experiment against sending only the control: "
+        f"{_count(figures.incremental_vs_control)} "
+        f"(95 % interval {_interval_text(figures.incremental_vs_control_ci, _count)})."
+    )
+    lines.append(
+        f"- Incremental {metric}s against an even split: {_count(figures.incremental_vs_even)} "
+        f"(95 % interval {_interval_text(figures.incremental_vs_even_ci, _count)})."
+    )
+    return lines
+
+
+def _variant_table(figures: ExperimentFigures) -> list[str]:
+    placements = list(figures.experiment.definition.placements)
+    header = [
+        "Variant",
+        *(p.capitalize() for p in placements),
+        "Sends",
+        "Delivered",
+        "Clicks",
+        "Click rate (95 %)",
+        "Opens",
+        "Open rate (95 %)",
+        "Bot clicks",
+        "Machine opens",
+        "P(best)",
+        "Weight",
+    ]
+    rows = [_table_row(header), _table_row(["---"] * len(header))]
+    for v in figures.variants:
+        name = (
+            _escape(v.variant_id)
+            + (" (control)" if v.is_control else "")
+            + (" ★ winner" if v.variant_id == figures.winner else "")
+        )
+        rows.append(
+            _table_row(
+                [
+                    name,
+                    *(_escape(v.texts.get(p, "")) for p in placements),
+                    f"{v.sends:,}",
+                    f"{v.delivered:,}",
+                    f"{v.clicks:,}",
+                    f"{_percent(v.click_rate)} ({_interval_text(v.click_rate_ci, _percent)})",
+                    f"{v.opens:,}",
+                    f"{_percent(v.open_rate)} ({_interval_text(v.open_rate_ci, _percent)})",
+                    f"{v.bot_clicks:,}",
+                    f"{v.machine_opens:,}",
+                    _percent(v.p_best),
+                    _percent(v.weight),
+                ]
+            )
+        )
+    return rows
+
+
+def _rate(variant: VariantFigures, metric: Metric) -> float:
+    return variant.click_rate if metric == "click" else variant.open_rate
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _escape(text: str) -> str:
+    """Text shown as written: Markdown and HTML characters escaped, line breaks made spaces (a table
+    row is one line)."""
+    return _MARKUP.sub(r"\\\g<0>", text).replace("\r", " ").replace("\n", " ")
+
+
+def _interval_text(interval: Interval | None, show: Any) -> str:
+    if interval is None:
+        return "n/a"
+    return f"{show(interval.low)} to {show(interval.high)}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:.1f} %"
+
+
+def _signed_percent(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value * 100:+.1f} %"
+
+
+def _count(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+,.0f}"
+
+
+def _time(at: float | None) -> str:
+    return "never" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 6)
+
+
+def _interval(interval: Interval | None) -> dict[str, float | None] | None:
+    return None if interval is None else {"low": _number(interval.low), "high": _number(interval.high)}

@@ -1,0 +1,278 @@
+"""The dashboard: per-tenant sign-in, the experiments list, an experiment's page, actions and reports.
+
+Pages are server-rendered (Jinja2 templates and SVG charts from this package); the one script,
+`static/dashboard.js`, refreshes a live experiment's figures from `live.json` and copies snippets.
+Store calls run on worker threads, as everywhere in the web layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from copyloom.errors import InvalidInput, NotFound, Unauthorized
+from copyloom.services import dashboard_access, reports, snippets
+from copyloom.services import experiments as experiment_service
+from copyloom.services.dashboard_access import DashboardSession
+from copyloom.services.experiments import Action
+from copyloom.services.report_formats import figures_as_dict, render_report
+from copyloom.services.serving import ServingRuntime
+from copyloom.web import dashboard_pages as pages
+from copyloom.web import dashboard_views as views
+from copyloom.web.dashboard_security import (
+    PAGE_HEADERS,
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    SIGN_IN_COOKIE_TTL_S,
+    clear_cookie,
+    new_sign_in_token,
+    read_form,
+    set_cookie,
+    tokens_match,
+)
+
+ReportFormat = Literal["md", "csv", "json"]
+_REPORT_TYPES: dict[str, str] = {
+    "md": "text/markdown; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
+_ACTIONS: dict[str, str] = {"start": "Start", "pause": "Pause", "finish": "Finish"}
+_ACTION_EFFECT = {
+    "start": "Serving and learning resume: recipients get variants by the current weights.",
+    "pause": "Every recipient gets the control from now on and no new assignments are made.",
+    "finish": "Every recipient gets the winner (or the control if none was declared) from now on. "
+    "This cannot be undone.",
+}
+STATIC_DIR = Path(__file__).parent / "static"
+LIVE_REFRESH_S = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """The dashboard's endpoints. `clock` dates sessions (wall time, even when the runtime's clock is
+    simulated, as in the demo); status changes take the runtime's clock like everything they touch."""
+
+    runtime: ServingRuntime
+    public_base_url: str
+    session_ttl_s: float
+    clock: Callable[[], float] = time.time
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/dashboard", self.experiments, methods=["GET"]),
+            Route("/dashboard/", self.experiments, methods=["GET"]),
+            Route("/dashboard/sign-in", self.sign_in_form, methods=["GET"]),
+            Route("/dashboard/sign-in", self.sign_in, methods=["POST"]),
+            Route("/dashboard/sign-out", self.sign_out, methods=["POST"]),
+            Route("/dashboard/experiments/{experiment_id}", self.experiment, methods=["GET"]),
+            Route("/dashboard/experiments/{experiment_id}/live.json", self.live, methods=["GET"]),
+            Route("/dashboard/experiments/{experiment_id}/report.{fmt}", self.report, methods=["GET"]),
+            Route("/dashboard/experiments/{experiment_id}/{action}", self.confirm, methods=["GET"]),
+            Route("/dashboard/experiments/{experiment_id}/{action}", self.change_status, methods=["POST"]),
+            Mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
+        ]
+
+    async def sign_in_form(self, request: Request) -> Response:
+        """GET /dashboard/sign-in: the form, with a fresh double-submit CSRF token."""
+        return self._sign_in_page(request.query_params.get("tenant", ""), None, 200)
+
+    async def sign_in(self, request: Request) -> Response:
+        """POST /dashboard/sign-in: a session cookie for the right tenant name and password."""
+        form = await read_form(request)
+        if not tokens_match(request.cookies.get(SIGN_IN_COOKIE), form.get("csrf_token")):
+            return self._forbidden()
+        name = form.get("tenant", "").strip()
+        try:
+            token, _session = await anyio.to_thread.run_sync(
+                dashboard_access.sign_in,
+                self.runtime.store,
+                name,
+                form.get("password", ""),
+                self.clock(),
+                self.session_ttl_s,
+            )
+        except Unauthorized:
+            return self._sign_in_page(name, "Wrong tenant name or password.", 401)
+        response = RedirectResponse("/dashboard/", status_code=303, headers=dict(PAGE_HEADERS))
+        set_cookie(response, SESSION_COOKIE, token, int(self.session_ttl_s))
+        clear_cookie(response, SIGN_IN_COOKIE)
+        return response
+
+    async def sign_out(self, request: Request) -> Response:
+        """POST /dashboard/sign-out: ends the session on the server and clears its cookie."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        if not await self._csrf_ok(request, session):
+            return self._forbidden()
+        token = request.cookies.get(SESSION_COOKIE, "")
+        await anyio.to_thread.run_sync(dashboard_access.sign_out, self.runtime.store, token)
+        response = self._to_sign_in()
+        clear_cookie(response, SESSION_COOKIE)
+        return response
+
+    async def experiments(self, request: Request) -> Response:
+        """GET /dashboard/: the tenant's experiments with their headline figures."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        summaries = await anyio.to_thread.run_sync(
+            reports.experiment_summaries, self.runtime.store, session.tenant_id
+        )
+        return self._page("experiments.html", session, summaries=summaries)
+
+    async def experiment(self, request: Request) -> Response:
+        """GET /dashboard/experiments/{id}: figures, charts, actions, snippet and report downloads."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        figures = await self._figures(request, session)
+        found = snippets.render_snippets(figures.experiment, base_url=self.public_base_url)
+        return self._page(
+            "experiment.html",
+            session,
+            **self._figures_context(figures),
+            snippet="\n\n".join(f"{{% comment %}} {s.field} {{% endcomment %}}\n{s.liquid}" for s in found),
+            actions=self._actions_for(figures.experiment.status),
+            refresh_s=LIVE_REFRESH_S,
+        )
+
+    async def live(self, request: Request) -> Response:
+        """GET /dashboard/experiments/{id}/live.json: the figures, and the figures fragment as HTML."""
+        session = await self._session(request)
+        if session is None:
+            raise Unauthorized("dashboard: sign in first")
+        figures = await self._figures(request, session)
+        fragment = pages.template("_figures.html").render(**self._figures_context(figures))
+        body = {"status": figures.experiment.status, "figures": figures_as_dict(figures), "html": fragment}
+        return JSONResponse(body, headers=dict(PAGE_HEADERS))
+
+    async def report(self, request: Request) -> Response:
+        """GET /dashboard/experiments/{id}/report.{md|csv|json}: the report as a download."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        fmt = request.path_params["fmt"]
+        if fmt not in _REPORT_TYPES:
+            raise InvalidInput(f"format: expected one of md, csv, json, got {fmt!r}")
+        figures = await self._figures(request, session)
+        text = render_report(figures, cast(ReportFormat, fmt))
+        filename = f"{figures.experiment.experiment_id}-report.{fmt}"
+        headers = {**PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
+        return Response(text, media_type=_REPORT_TYPES[fmt], headers=headers)
+
+    async def confirm(self, request: Request) -> Response:
+        """GET /dashboard/experiments/{id}/{action}: the confirmation step before a status change."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        action = self._action(request)
+        experiment = await anyio.to_thread.run_sync(
+            experiment_service.get_experiment,
+            self.runtime.store,
+            request.path_params["experiment_id"],
+            session.tenant_id,
+        )
+        return self._page(
+            "confirm.html",
+            session,
+            experiment=experiment,
+            action=action,
+            label=_ACTIONS[action],
+            effect=_ACTION_EFFECT[action],
+        )
+
+    async def change_status(self, request: Request) -> Response:
+        """POST /dashboard/experiments/{id}/{action}: start, pause or finish (CSRF-checked)."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        if not await self._csrf_ok(request, session):
+            return self._forbidden()
+        action = self._action(request)
+        experiment_id = request.path_params["experiment_id"]
+        await anyio.to_thread.run_sync(
+            lambda: experiment_service.change_status(
+                self.runtime.store, experiment_id, action, self.runtime.clock(), tenant_id=session.tenant_id
+            )
+        )
+        return RedirectResponse(
+            f"/dashboard/experiments/{experiment_id}", status_code=303, headers=dict(PAGE_HEADERS)
+        )
+
+    async def _session(self, request: Request) -> DashboardSession | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(
+                dashboard_access.session_for, self.runtime.store, token, self.clock()
+            )
+        except Unauthorized:
+            return None
+
+    async def _figures(self, request: Request, session: DashboardSession) -> reports.ExperimentFigures:
+        experiment_id = request.path_params["experiment_id"]
+        return await anyio.to_thread.run_sync(
+            lambda: reports.experiment_figures(self.runtime.store, experiment_id, tenant_id=session.tenant_id)
+        )
+
+    @staticmethod
+    async def _csrf_ok(request: Request, session: DashboardSession) -> bool:
+        form = await read_form(request)
+        return tokens_match(session.csrf_token, form.get("csrf_token"))
+
+    @staticmethod
+    def _action(request: Request) -> Action:
+        action = request.path_params["action"]
+        if action not in _ACTIONS:
+            raise NotFound(f"dashboard: no page '{action}'")
+        return cast(Action, action)
+
+    @staticmethod
+    def _actions_for(status: str) -> list[tuple[str, str]]:
+        allowed = {"draft": ("start", "finish"), "live": ("pause", "finish"), "paused": ("start", "finish")}
+        return [(a, _ACTIONS[a]) for a in allowed.get(status, ())]
+
+    @staticmethod
+    def _figures_context(figures: reports.ExperimentFigures) -> dict[str, Any]:
+        return {
+            "figures": figures,
+            "experiment": figures.experiment,
+            "charts": views.experiment_charts(figures),
+            "placements": figures.experiment.definition.placements,
+        }
+
+    def _page(self, template: str, session: DashboardSession, **context: Any) -> Response:
+        html = pages.template(template).render(session=session, **context)
+        return HTMLResponse(html, headers=dict(PAGE_HEADERS))
+
+    def _sign_in_page(self, tenant: str, error: str | None, status: int) -> Response:
+        csrf = new_sign_in_token()
+        html = pages.template("sign_in.html").render(
+            session=None, tenant=tenant, error=error, csrf_token=csrf
+        )
+        response = HTMLResponse(html, status_code=status, headers=dict(PAGE_HEADERS))
+        set_cookie(response, SIGN_IN_COOKIE, csrf, SIGN_IN_COOKIE_TTL_S)
+        return response
+
+    @staticmethod
+    def _forbidden() -> Response:
+        return pages.error_page(
+            403,
+            "The form's security token is missing or out of date. Go back, reload the page and try again.",
+        )
+
+    @staticmethod
+    def _to_sign_in() -> Response:
+        return RedirectResponse("/dashboard/sign-in", status_code=303, headers=dict(PAGE_HEADERS))

@@ -1,0 +1,230 @@
+"""The dashboard in a real browser: sign in, read an experiment filled through the real HTTP endpoints
+and learned by `copyloom learn --once`, check it against `copyloom experiment show --json`, watch it
+refresh live, pause it through the confirm step, and fail to reach another tenant's experiment.
+
+Full-page screenshots land in `test-artifacts/` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from copyloom.server import ThreadedServer, build_app
+from copyloom.services import dashboard_access
+from copyloom.settings import load_settings
+from copyloom.storage import migrate
+from copyloom.storage.db import open_store
+from copyloom.web.charts import format_value
+from copyloom.web.dashboard_security import SESSION_COOKIE
+from tests.dashboard_data import fill_experiment, other_tenant
+from tests.helpers import Workspace, make_workspace
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Site:
+    url: str
+    database_url: str
+    client: httpx.Client
+    acme: Workspace
+    acme_password: str
+    globex: Workspace
+
+
+def copyloom(database_url: str, *args: str) -> Any:
+    """Run the real CLI on the test's database and return its JSON output."""
+    env = {**os.environ, "COPYLOOM_DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "copyloom", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'copyloom.db'}"
+    store = open_store(database_url)
+    migrate.upgrade(store)
+    acme = make_workspace(store, "acme")
+    globex = other_tenant(store, "globex", "Globex welcome")
+    password = dashboard_access.issue_dashboard_password(store, "acme", time.time())
+    # One-second cohorts, so that the cumulative chart has several points per variant.
+    settings = load_settings({}).replace(database_url=database_url, cache_refresh_s=0.05, cohort_width_s=1)
+    with (
+        ThreadedServer(build_app(settings, store, with_learner=False)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        fill_experiment(client, acme.token, acme.experiment_id, recipients=300)
+        copyloom(database_url, "learn", "--once", "--seed", "5")
+        fill_experiment(client, acme.token, acme.experiment_id, recipients=200, start=300)
+        copyloom(database_url, "learn", "--once", "--seed", "6")
+        yield Site(server.url, database_url, client, acme, password, globex)
+    store.dispose()
+
+
+@pytest.fixture
+def page(chromium: Any, site: Site) -> Iterator[Any]:
+    """A fresh browser context, signed in as acme; fails the test on any console error (CSP included)."""
+    context = chromium.new_context(base_url=site.url, viewport={"width": 1366, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    # A 404 page logs "Failed to load resource"; anything else (a CSP refusal, a script error) fails.
+    tab.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto("/dashboard/")
+    assert tab.url.endswith("/dashboard/sign-in")
+    tab.fill("input[name=tenant]", "acme")
+    tab.fill("input[name=password]", site.acme_password)
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/dashboard/")
+    yield tab
+    context.close()
+    assert errors == []
+
+
+def page_figures(page: Any) -> dict[str, dict[str, str]]:
+    rows = page.locator("#variant-figures tbody tr")
+    figures = {}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        cells = row.locator("td[data-field]")
+        values = {
+            cells.nth(k).get_attribute("data-field"): cells.nth(k).inner_text().split("\n")[0].strip()
+            for k in range(cells.count())
+        }
+        figures[row.get_attribute("data-variant")] = values
+    return figures
+
+
+def test_sign_in_sets_a_secure_http_only_cookie_that_chromium_keeps_on_loopback(page: Any) -> None:
+    cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+
+    assert cookie["secure"] is True
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+
+
+def test_list_shows_the_experiment_with_its_leader(page: Any, site: Site, artifacts: Path) -> None:
+    shown = copyloom(site.database_url, "experiment", "show", site.acme.experiment_id)
+    row = page.locator(f'tr[data-experiment="{site.acme.experiment_id}"]')
+
+    assert row.locator("a").inner_text() == "Black Friday subject"
+    assert "live" in (row.text_content() or "")
+    assert f"{sum(v['sends'] for v in shown['variants']):,}" in row.inner_text()
+    assert page.locator("text=Globex welcome").count() == 0
+    page.screenshot(path=str(artifacts / "dashboard-list.png"), full_page=True)
+
+
+def test_experiment_page_figures_match_the_cli(page: Any, site: Site, artifacts: Path) -> None:
+    shown = copyloom(site.database_url, "experiment", "show", site.acme.experiment_id)
+    page.click(f'tr[data-experiment="{site.acme.experiment_id}"] a')
+    page.wait_for_selector("#variant-figures")
+
+    figures = page_figures(page)
+
+    assert set(figures) == {v["variant_id"] for v in shown["variants"]}
+    for v in shown["variants"]:
+        row = figures[v["variant_id"]]
+        for field in ("sends", "delivered", "clicks", "opens", "bot_clicks", "machine_opens"):
+            assert row[field] == f"{v[field]:,}", (v["variant_id"], field)
+        assert row["weight"] == format_value(v["weight"], "percent")
+        assert row["p_best"] == format_value(v["p_best"], "percent")
+    assert sum(v["bot_clicks"] for v in shown["variants"]) > 0
+    assert sum(v["machine_opens"] for v in shown["variants"]) > 0
+    control = page.locator('#variant-figures tr[data-variant="control"]')
+    assert "control" in control.locator("th").inner_text()
+    assert page.locator("#variant-figures tr.leader").count() == 1
+    for chart in ("chart-weights", "chart-rates", "chart-p-best", "chart-gains"):
+        assert page.locator(f"svg#{chart}").is_visible()
+        assert page.locator(f"svg#{chart} > title").text_content()
+    page.screenshot(path=str(artifacts / "dashboard-experiment.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(artifacts / "dashboard-experiment-phone.png"), full_page=True)
+
+
+def test_figures_refresh_live_without_a_reload(page: Any, site: Site) -> None:
+    page.goto(f"/dashboard/experiments/{site.acme.experiment_id}")
+    page.evaluate("window.copyloomNotReloaded = true")
+    before = sum(int(v["sends"].replace(",", "")) for v in page_figures(page).values())
+
+    fill_experiment(site.client, site.acme.token, site.acme.experiment_id, recipients=25, start=5000)
+
+    page.wait_for_function(
+        "expected => Array.from(document.querySelectorAll('#variant-figures td[data-field=sends]'))"
+        ".reduce((sum, td) => sum + Number(td.textContent.replace(/,/g, '')), 0) === expected",
+        arg=before + 25,
+        timeout=20_000,
+    )
+    assert page.evaluate("window.copyloomNotReloaded") is True
+
+
+def test_copy_button_copies_the_snippet(page: Any, site: Site) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"/dashboard/experiments/{site.acme.experiment_id}")
+
+    page.click("#copy-snippet")
+
+    page.wait_for_selector("#copy-snippet:has-text('Copied')", timeout=5000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert f"/v1/content/{site.acme.experiment_id}" in copied
+
+
+def test_another_tenants_experiment_is_not_found(page: Any, site: Site) -> None:
+    response = page.goto(f"/dashboard/experiments/{site.globex.experiment_id}")
+
+    assert response.status == 404
+    assert "Globex welcome" not in page.content()
+    assert page.goto(f"/dashboard/experiments/{site.globex.experiment_id}/live.json").status == 404
+
+
+def test_pause_through_the_confirm_step(page: Any, site: Site, artifacts: Path) -> None:
+    page.goto(f"/dashboard/experiments/{site.acme.experiment_id}")
+    assert page.locator("#status").text_content() == "live"
+
+    page.click("#action-pause")
+    page.wait_for_selector("#confirm")
+    page.screenshot(path=str(artifacts / "dashboard-confirm-pause.png"), full_page=True)
+    page.click("#confirm")
+
+    page.wait_for_url(f"**/dashboard/experiments/{site.acme.experiment_id}")
+    assert page.locator("#status").text_content() == "paused"
+    assert page.locator("#action-start").is_visible()
+    assert copyloom(site.database_url, "experiment", "show", site.acme.experiment_id)["status"] == "paused"
+
+
+def test_wrong_password_stays_on_the_sign_in_page(chromium: Any, site: Site) -> None:
+    context = chromium.new_context(base_url=site.url)
+    tab = context.new_page()
+    tab.goto("/dashboard/sign-in")
+    tab.fill("input[name=tenant]", "acme")
+    tab.fill("input[name=password]", "not-it")
+    tab.click("button[type=submit]")
+
+    assert tab.locator("[role=alert]").inner_text() == "Wrong tenant name or password."
+    assert all(c["name"] != SESSION_COOKIE for c in context.cookies())
+    context.close()

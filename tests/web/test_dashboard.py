@@ -1,0 +1,274 @@
+"""The dashboard over real HTTP (httpx against a real server): sign-in, sessions, CSRF, tenants apart,
+report downloads and the live JSON endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from copyloom.services import dashboard_access, reports
+from copyloom.services.experiments import get_experiment
+from copyloom.services.learning import learn_once
+from copyloom.services.report_formats import figures_as_dict, render_report
+from copyloom.storage.db import Store
+from copyloom.web.dashboard_security import SESSION_COOKIE
+from tests.dashboard_data import (
+    DashboardSession,
+    cookie_value,
+    fill_experiment,
+    other_tenant,
+    sign_in,
+    sign_in_response,
+)
+from tests.helpers import Api, Workspace, make_workspace
+
+
+@pytest.fixture
+def acme(api: Api, workspace: Workspace) -> DashboardSession:
+    password = dashboard_access.issue_dashboard_password(workspace.store, "acme", time.time())
+    fill_experiment(api.client, workspace.token, workspace.experiment_id, recipients=40)
+    learn_once(workspace.store, time.time(), np.random.default_rng(3), 2000)
+    return sign_in(api.client, "acme", password)
+
+
+@pytest.fixture
+def globex(store: Store) -> Workspace:
+    return other_tenant(store, "globex", "Globex welcome")
+
+
+def test_pages_redirect_to_sign_in_without_a_session(api: Api, workspace: Workspace) -> None:
+    for path in ("/dashboard/", f"/dashboard/experiments/{workspace.experiment_id}"):
+        response = api.client.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/dashboard/sign-in"
+
+
+def test_live_json_without_a_session_is_401_in_the_error_shape(api: Api, workspace: Workspace) -> None:
+    response = api.client.get(f"/dashboard/experiments/{workspace.experiment_id}/live.json")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_an_unknown_or_expired_session_cookie_is_no_session(api: Api, workspace: Workspace) -> None:
+    response = api.client.get("/dashboard/", headers={"Cookie": f"{SESSION_COOKIE}=made-up"})
+
+    assert response.status_code == 303
+
+
+def test_sign_in_sets_a_secure_http_only_lax_session_cookie(api: Api, store: Store) -> None:
+    make_workspace(store, "acme")
+    password = dashboard_access.issue_dashboard_password(store, "acme", time.time())
+
+    response = sign_in_response(api.client, "acme", password)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/"
+    header = next(h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+    assert {"secure", "httponly", "path", "max-age"} <= attributes
+    assert "samesite=lax" in header.lower()
+    assert "path=/dashboard" in header.lower()
+
+
+def test_wrong_password_shows_the_form_again_without_a_session(api: Api, store: Store) -> None:
+    make_workspace(store, "acme")
+    dashboard_access.issue_dashboard_password(store, "acme", time.time())
+
+    response = sign_in_response(api.client, "acme", "not-the-password")
+
+    assert response.status_code == 401
+    assert "Wrong tenant name or password." in response.text
+    assert cookie_value(response, SESSION_COOKIE) is None
+
+
+def test_unknown_tenant_gets_the_same_answer_as_a_wrong_password(api: Api, store: Store) -> None:
+    response = sign_in_response(api.client, "nobody", "whatever")
+
+    assert response.status_code == 401
+    assert "Wrong tenant name or password." in response.text
+
+
+def test_sign_in_without_its_csrf_cookie_is_forbidden(api: Api, store: Store) -> None:
+    make_workspace(store, "acme")
+    password = dashboard_access.issue_dashboard_password(store, "acme", time.time())
+
+    response = api.client.post(
+        "/dashboard/sign-in", data={"tenant": "acme", "password": password, "csrf_token": "x"}
+    )
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+def test_status_change_without_the_right_csrf_token_is_forbidden(
+    acme: DashboardSession, workspace: Workspace, token: str | None
+) -> None:
+    data = {} if token is None else {"csrf_token": token}
+
+    response = acme.post(f"/dashboard/experiments/{workspace.experiment_id}/pause", data)
+
+    assert response.status_code == 403
+    assert get_experiment(workspace.store, workspace.experiment_id).status == "live"
+
+
+def test_sign_out_without_the_csrf_token_is_forbidden(acme: DashboardSession) -> None:
+    assert acme.post("/dashboard/sign-out", {}).status_code == 403
+    assert acme.get("/dashboard/").status_code == 200
+
+
+def test_pause_after_the_confirm_step_changes_the_status(
+    acme: DashboardSession, workspace: Workspace
+) -> None:
+    confirm = acme.get(f"/dashboard/experiments/{workspace.experiment_id}/pause")
+    assert confirm.status_code == 200
+    assert "Pause experiment" in confirm.text
+
+    response = acme.post(
+        f"/dashboard/experiments/{workspace.experiment_id}/pause", {"csrf_token": acme.csrf_token}
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dashboard/experiments/{workspace.experiment_id}"
+    assert get_experiment(workspace.store, workspace.experiment_id).status == "paused"
+
+
+def test_a_status_change_not_allowed_is_409(acme: DashboardSession, workspace: Workspace) -> None:
+    finish = f"/dashboard/experiments/{workspace.experiment_id}/finish"
+    assert acme.post(finish, {"csrf_token": acme.csrf_token}).status_code == 303
+
+    response = acme.post(
+        f"/dashboard/experiments/{workspace.experiment_id}/pause", {"csrf_token": acme.csrf_token}
+    )
+
+    assert response.status_code == 409
+    assert "cannot pause an experiment that is finished" in response.text
+
+
+def test_another_tenants_experiment_is_404_like_an_unknown_one(
+    acme: DashboardSession, globex: Workspace
+) -> None:
+    theirs = f"/dashboard/experiments/{globex.experiment_id}"
+    unknown = "/dashboard/experiments/ex_0000000000000000"
+    for suffix in ("", "/live.json", "/report.md", "/pause"):
+        assert acme.get(theirs + suffix).status_code == 404, suffix
+        assert acme.get(unknown + suffix).status_code == 404, suffix
+
+    response = acme.post(theirs + "/pause", {"csrf_token": acme.csrf_token})
+
+    assert response.status_code == 404
+    assert get_experiment(globex.store, globex.experiment_id).status == "live"
+    listing = acme.get("/dashboard/").text
+    assert "Globex welcome" not in listing
+    assert globex.experiment_id not in listing
+
+
+def test_list_shows_the_tenants_experiments_with_headline_figures(
+    acme: DashboardSession, workspace: Workspace
+) -> None:
+    summary = reports.experiment_summaries(workspace.store, workspace.tenant.tenant_id)[0]
+
+    page = acme.get("/dashboard/").text
+
+    assert "Black Friday subject" in page
+    assert f'data-experiment="{workspace.experiment_id}"' in page
+    assert f">{summary.sends:,}<" in page
+    assert summary.leader is not None
+    assert summary.leader in page
+
+
+def test_experiment_page_shows_texts_figures_charts_and_snippet(
+    acme: DashboardSession, workspace: Workspace
+) -> None:
+    page = acme.get(f"/dashboard/experiments/{workspace.experiment_id}").text
+
+    assert "Black Friday: 30% off everything" in page
+    assert 'class="badge control">control<' in page
+    for chart in ("chart-weights", "chart-rates", "chart-p-best", "chart-gains"):
+        assert f'id="{chart}"' in page
+    assert "connected_content" in page
+    assert 'data-copy="snippet"' in page
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type"),
+    [("md", "text/markdown"), ("csv", "text/csv"), ("json", "application/json")],
+)
+def test_report_downloads_in_each_format(
+    acme: DashboardSession, workspace: Workspace, fmt: str, media_type: str
+) -> None:
+    response = acme.get(f"/dashboard/experiments/{workspace.experiment_id}/report.{fmt}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+    expected_name = f"{workspace.experiment_id}-report.{fmt}"
+    assert response.headers["content-disposition"] == f'attachment; filename="{expected_name}"'
+    figures = reports.experiment_figures(workspace.store, workspace.experiment_id)
+    assert response.text == render_report(figures, fmt)  # type: ignore[arg-type]
+
+
+def test_report_in_an_unknown_format_is_400(acme: DashboardSession, workspace: Workspace) -> None:
+    response = acme.get(f"/dashboard/experiments/{workspace.experiment_id}/report.pdf")
+
+    assert response.status_code == 400
+    assert "expected one of md, csv, json" in response.text
+
+
+def test_live_json_has_the_figures_and_the_fragment(
+    api: Api, acme: DashboardSession, workspace: Workspace
+) -> None:
+    url = f"/dashboard/experiments/{workspace.experiment_id}/live.json"
+    before = acme.get(url).json()
+
+    fill_experiment(api.client, workspace.token, workspace.experiment_id, recipients=10, start=1000)
+    after = acme.get(url)
+
+    assert after.status_code == 200
+    assert after.headers["cache-control"] == "no-store"
+    body = after.json()
+    assert body["status"] == "live"
+    figures = reports.experiment_figures(workspace.store, workspace.experiment_id)
+    assert body["figures"] == json.loads(json.dumps(figures_as_dict(figures)))
+    sends = sum(v.sends for v in figures.variants)
+    assert sends == 50
+    assert sum(v["sends"] for v in before["figures"]["variants"]) == 40
+    assert 'id="variant-figures"' in body["html"]
+    assert "<html" not in body["html"]
+
+
+def test_pages_carry_security_headers(api: Api, acme: DashboardSession, workspace: Workspace) -> None:
+    for response in (
+        api.client.get("/dashboard/sign-in"),
+        acme.get("/dashboard/"),
+        acme.get(f"/dashboard/experiments/{workspace.experiment_id}"),
+    ):
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        assert "<script>" not in response.text
+        assert " on" + "click=" not in response.text
+
+
+def test_sign_out_ends_the_session_on_the_server(acme: DashboardSession) -> None:
+    response = acme.post("/dashboard/sign-out", {"csrf_token": acme.csrf_token})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/sign-in"
+    assert acme.get("/dashboard/").status_code == 303  # the old cookie no longer works
+
+
+def test_static_files_come_from_the_package(api: Api) -> None:
+    script = api.client.get("/dashboard/static/dashboard.js")
+    style = api.client.get("/dashboard/static/dashboard.css")
+
+    assert script.status_code == 200
+    assert "startLiveRefresh" in script.text
+    assert style.status_code == 200
+    assert "svg.chart" in style.text
