@@ -53,6 +53,15 @@ class Store:
             # The server is down, unreachable or locked past the busy timeout: not a bug in the caller.
             raise StoreUnavailable(f"store: unavailable ({type(exc.orig).__name__})") from exc
 
+    def check_writable(self) -> None:
+        """Open a write transaction and commit it: the store is reachable and takes writes.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        with self.write() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()
 
