@@ -93,6 +93,12 @@ REJECTED_SETTINGS = [
     ({"COPYLOOM_LEARN_INTERVAL_S": "0"}, "COPYLOOM_LEARN_INTERVAL_S: must be greater than 0"),
     ({"COPYLOOM_MAX_BODY_BYTES": "-1"}, "COPYLOOM_MAX_BODY_BYTES: must be greater than 0"),
     ({"COPYLOOM_GROUP_COMMIT_WINDOW_MS": "-2"}, "COPYLOOM_GROUP_COMMIT_WINDOW_MS: must be 0 or more"),
+    ({"COPYLOOM_JOURNAL_AFTER_MS": "0"}, "COPYLOOM_JOURNAL_AFTER_MS: must be greater than 0"),
+    (
+        {"COPYLOOM_JOURNAL_REPLAY_INTERVAL_S": "-1"},
+        "COPYLOOM_JOURNAL_REPLAY_INTERVAL_S: must be greater than 0",
+    ),
+    ({"COPYLOOM_JOURNAL_AFTER_MS": "soon"}, "COPYLOOM_JOURNAL_AFTER_MS: expected float, got 'soon'"),
     (
         {"COPYLOOM_PUBLIC_BASE_URL": "cl.example.com"},
         "COPYLOOM_PUBLIC_BASE_URL: must start with http:// or https://",
