@@ -202,9 +202,8 @@ class GroupCommitWriter:
                 log.error("group commit of %d assignments failed: %s", len(batch), exc.message)
                 self._fail(batch, exc)
                 return
-            self._journal.mark_degraded(exc.message)
             # Only the requests still waiting are journalled: the others were answered with the control.
-            await self._answer_from_journal([p for p in batch if not p.future.done()])
+            await self._answer_from_journal([p for p in batch if not p.future.done()], degrade=exc.message)
             return
         except Exception as exc:  # every waiter must hear about the failure, whatever it was
             log.exception("group commit of %d assignments failed", len(batch))
@@ -233,8 +232,9 @@ class GroupCommitWriter:
         except TimeoutError:
             raise StoreUnavailable(f"store: no commit within {self._journal_after_s * 1000:.0f} ms") from None
 
-    async def _answer_from_journal(self, batch: list[_Pending]) -> bool:
-        """Journal and answer the batch when degraded; False when the store should take it."""
+    async def _answer_from_journal(self, batch: list[_Pending], degrade: str | None = None) -> bool:
+        """Journal and answer the batch when degraded (or turning degraded for the reason `degrade`);
+        False when the store should take it."""
         if self._journal is None:
             return False
         requests = [p.request for p in batch]
@@ -242,6 +242,7 @@ class GroupCommitWriter:
             answers = await self._journal.assign_if_degraded(
                 [_new_row(r, r.proposed, self._cohort_width_s) for r in requests],
                 [r.experiment.definition.sticky == "recipient" for r in requests],
+                degrade=degrade,
             )
         except StoreUnavailable as exc:
             log.error("journal append of %d assignments failed: %s", len(batch), exc.message)

@@ -172,17 +172,21 @@ class OutageJournal:
         )
 
     async def assign_if_degraded(
-        self, rows: Sequence[NewAssignment], per_recipient: Sequence[bool]
+        self, rows: Sequence[NewAssignment], per_recipient: Sequence[bool], *, degrade: str | None = None
     ) -> list[JournalledAssignment] | None:
         """Journal a batch and answer it, or None when the store is healthy (the caller commits it).
 
         `rows` carry the proposed variants; a key journalled before keeps its variant, and with
-        `per_recipient` stickiness so does a new dispatch of a journalled recipient.
+        `per_recipient` stickiness so does a new dispatch of a journalled recipient. `degrade` (the
+        reason the store just failed) turns the journal degraded first, under the same lock, so that a
+        replay pass finishing meanwhile cannot leave the degraded state before this batch is journalled.
 
         Raises:
             StoreUnavailable: the journal file cannot be written either (disk full, no permission).
         """
         async with self._lock:
+            if degrade is not None:
+                self.mark_degraded(degrade)
             if not self.is_degraded:
                 return None
             answers, new_rows = self._answers(rows, per_recipient)

@@ -72,7 +72,14 @@ def open_store(url: str, *, pool_size: int = 10) -> Store:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
     else:
-        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # A bounded connect: a server cut off without a reset must fail, not hang a thread for minutes.
+        engine = sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+        )
     return Store(engine)
 
 
