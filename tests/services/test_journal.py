@@ -161,3 +161,53 @@ def test_while_the_store_is_unreachable_answers_come_from_the_journal_and_stay_s
     assert not journal.stats().degraded
     assert journal.stats().depth == 0
     assert stored_rows(workspace.store) == [("k1", "d1", "v1"), ("k1", "d2", "v1"), ("k2", "d1", "v2")]
+
+
+def test_a_torn_last_record_is_skipped_and_the_rest_replayed(workspace: Workspace, tmp_path: Path) -> None:
+    path = write_journal(tmp_path / "journal", [journalled(workspace, "k1", "v1")])
+    with path.open("ab") as file:  # a crash in the middle of the next batch's write
+        file.write(b'0badc0de {"tenant":')
+
+    outcome = replay_journals(workspace.store, tmp_path / "journal")
+
+    assert (outcome.stored, outcome.bad_lines) == (1, 1)
+    assert stored_rows(workspace.store) == [("k1", "d", "v1")]
+    assert journal_files(tmp_path / "journal") == []
+
+
+def test_the_store_takes_over_again_under_steady_traffic(workspace: Workspace, tmp_path: Path) -> None:
+    experiment = get_experiment(workspace.store, workspace.experiment_id)
+    tenant_id = TenantId(workspace.tenant.tenant_id)
+
+    async def run() -> tuple[dict[str, str], bool]:
+        journal = OutageJournal(tmp_path / "journal")
+        writer = GroupCommitWriter(
+            workspace.store, window_ms=1, max_batch=64, cohort_width_s=60, journal=journal
+        )
+        writer.start()
+        journal.mark_degraded("test")  # the outage is declared; the store behind it is real and back
+        answers: dict[str, str] = {}
+        recovered = asyncio.Event()
+
+        async def traffic(lane: int) -> None:
+            i = 0
+            while not recovered.is_set() or i < 20:  # keeps calling through the recovery and after it
+                recipient = f"k{lane}-{i}"
+                request = AssignmentRequest(tenant_id, experiment, RecipientKey(recipient), "d", "v1", 1000.0)
+                answers[recipient] = (await writer.submit(request)).variant_id
+                i += 1
+
+        lanes = [asyncio.create_task(traffic(lane)) for lane in range(32)]
+        await asyncio.sleep(0.2)
+        await asyncio.wait_for(journal.replay_pass(workspace.store), timeout=60)
+        recovered.set()
+        degraded_after = journal.stats().degraded
+        await asyncio.gather(*lanes)
+        await writer.stop()
+        return answers, degraded_after
+
+    answers, degraded_after = asyncio.run(run())
+
+    assert not degraded_after
+    assert stored_rows(workspace.store) == sorted((k, "d", v) for k, v in answers.items())
+    assert journal_files(tmp_path / "journal") == []

@@ -36,6 +36,7 @@ from copyloom.storage.db import Store
 log = logging.getLogger(__name__)
 
 REPLAY_CHUNK = 1000
+_DRAIN_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,13 @@ def replay_journals(store: Store, directory: Path, chunk: int = REPLAY_CHUNK) ->
     Raises:
         StoreUnavailable: the store failed; the file being replayed stays for the next pass.
     """
+    return replay_paths(store, files.journal_files(directory))
+
+
+def replay_paths(store: Store, paths: Sequence[Path], chunk: int = REPLAY_CHUNK) -> ReplayOutcome:
+    """Replay these journal files (each only if it can be claimed), removing each after its commit."""
     outcome = ReplayOutcome()
-    for path in files.journal_files(directory):
+    for path in paths:
         with files.claimed(path) as is_ours:
             if not is_ours:
                 continue
@@ -257,7 +263,7 @@ class OutageJournal:
         if self.is_degraded:
             await anyio.to_thread.run_sync(store.check_writable)
         total = ReplayOutcome()
-        while True:
+        for _ in range(_DRAIN_ROUNDS):  # replay while batches keep being journalled meanwhile
             async with self._lock:
                 self._seal()
             outcome = await anyio.to_thread.run_sync(replay_journals, store, self.directory)
@@ -267,6 +273,15 @@ class OutageJournal:
                 if self._writer is None:
                     self._recover()
                     return total
+        # Under steady traffic a new file is always open by now: replay that last (small) file with the
+        # journal held, so the batches waiting on it go to the store, and the index is never left stale.
+        async with self._lock:
+            last = [self._writer.path] if self._writer is not None else []
+            self._seal()
+            outcome = await anyio.to_thread.run_sync(replay_paths, store, last)
+            self._count(outcome)
+            self._recover()
+        return total + outcome
 
     def _seal(self) -> None:
         """Close the current file so it can be claimed; the next journalled batch opens a new one."""
