@@ -70,7 +70,7 @@ def _sqlite_lock(database_url: str) -> Iterator[Outage]:
         restore()
 
 
-def start_serve(database_url: str, journal_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve_with_journal(database_url: str, journal_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -139,7 +139,7 @@ def wait_until_healthy(client: httpx.Client) -> dict[str, object]:
 def test_an_outage_is_served_from_the_journal_and_replayed_exactly_once(
     outage: Outage, workspace: Workspace, tmp_path: Path
 ) -> None:
-    process, url = start_serve(outage.server_database_url, tmp_path / "journal")
+    process, url = start_serve_with_journal(outage.server_database_url, tmp_path / "journal")
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             for i in range(5):  # known before the outage: token, experiment and weights are in memory
@@ -196,7 +196,7 @@ def test_an_outage_is_served_from_the_journal_and_replayed_exactly_once(
 def test_the_journal_of_a_killed_worker_is_replayed_by_the_next_one(
     outage: Outage, workspace: Workspace, tmp_path: Path
 ) -> None:
-    process, url = start_serve(outage.server_database_url, tmp_path / "journal")
+    process, url = start_serve_with_journal(outage.server_database_url, tmp_path / "journal")
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             assert content(client, workspace, "warm-up").status_code == 200
@@ -208,7 +208,7 @@ def test_the_journal_of_a_killed_worker_is_replayed_by_the_next_one(
     outage.restore()
     left = journal_files(tmp_path / "journal")
 
-    process, url = start_serve(outage.server_database_url, tmp_path / "journal")
+    process, url = start_serve_with_journal(outage.server_database_url, tmp_path / "journal")
     try:
         deadline = time.monotonic() + 60
         while journal_files(tmp_path / "journal") and time.monotonic() < deadline:
