@@ -74,8 +74,12 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return load_settings({}).replace(database_url=database_url, public_base_url="https://cl.example.test")
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings({}).replace(
+        database_url=database_url,
+        public_base_url="https://cl.example.test",
+        journal_dir=str(tmp_path / "journal"),  # never a folder shared with another test's store
+    )
 
 
 @pytest.fixture

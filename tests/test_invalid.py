@@ -101,6 +101,12 @@ REJECTED_SETTINGS = [
         {"COPYLOOM_DASHBOARD_SESSION_TTL_S": "12h"},
         "COPYLOOM_DASHBOARD_SESSION_TTL_S: expected float, got '12h'",
     ),
+    ({"COPYLOOM_JOURNAL_AFTER_MS": "0"}, "COPYLOOM_JOURNAL_AFTER_MS: must be greater than 0"),
+    (
+        {"COPYLOOM_JOURNAL_REPLAY_INTERVAL_S": "-1"},
+        "COPYLOOM_JOURNAL_REPLAY_INTERVAL_S: must be greater than 0",
+    ),
+    ({"COPYLOOM_JOURNAL_AFTER_MS": "soon"}, "COPYLOOM_JOURNAL_AFTER_MS: expected float, got 'soon'"),
     (
         {"COPYLOOM_PUBLIC_BASE_URL": "cl.example.com"},
         "COPYLOOM_PUBLIC_BASE_URL: must start with http:// or https://",

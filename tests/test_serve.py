@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,17 +18,19 @@ import sqlalchemy as sa
 from copyloom.domain import pseudonymise
 from copyloom.server import free_port
 from copyloom.services.experiments import experiment_report
+from copyloom.services.journal import replay_journals
 from copyloom.storage.db import Store
 from copyloom.storage.tables import assignments
 from tests.helpers import Workspace
 
 
 @pytest.fixture
-def served(store: Store, database_url: str) -> Iterator[str]:
+def served(store: Store, database_url: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
         "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_JOURNAL_DIR": str(tmp_path / "journal"),
         "COPYLOOM_PORT": str(port),
         "COPYLOOM_PUBLIC_BASE_URL": "https://cl.example.test",
         "COPYLOOM_LEARN_INTERVAL_S": "0.3",
@@ -43,12 +47,15 @@ def served(store: Store, database_url: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def start_serve(database_url: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(
+    database_url: str, *options: str, journal_dir: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`copyloom serve` on a free port, once it answers."""
     port = free_port()
     env = {
         **os.environ,
         "COPYLOOM_DATABASE_URL": database_url,
+        "COPYLOOM_JOURNAL_DIR": str(journal_dir or tempfile.mkdtemp(prefix="copyloom-journal-")),
         "COPYLOOM_PORT": str(port),
         "COPYLOOM_LOG_LEVEL": "WARNING",
     }
@@ -133,9 +140,9 @@ def test_several_worker_processes_agree_on_every_recipient(
 
 
 def test_sigkill_under_load_loses_no_answered_assignment(
-    store: Store, database_url: str, workspace: Workspace
+    store: Store, database_url: str, workspace: Workspace, tmp_path: Path
 ) -> None:
-    process, url = start_serve(database_url, "--no-learner", "--no-ingest")
+    process, url = start_serve(database_url, "--no-learner", "--no-ingest", journal_dir=tmp_path / "journal")
     headers = {"Authorization": f"Bearer {workspace.token}"}
     answered: list[tuple[str, str]] = []
 
@@ -160,6 +167,9 @@ def test_sigkill_under_load_loses_no_answered_assignment(
             future.result()
 
     assert 300 <= len(answered) < 3000, "the kill must land mid-load"
+    # A commit slower than the journal threshold is answered from the journal: durable too, and in the
+    # store once the next process replays it (as here).
+    replay_journals(workspace.store, tmp_path / "journal")
     stored = _stored_variants(workspace)
     missing = [
         (r, v) for r, v in answered if stored.get(pseudonymise(workspace.tenant.pseudonym_key, r)) != v

@@ -12,8 +12,9 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
+from copyloom.services.journal import OutageJournal
 from copyloom.services.serving import ServingRuntime
-from copyloom.settings import Settings, load_settings
+from copyloom.settings import Settings, journal_directory, load_settings
 from copyloom.storage.db import Store, open_store
 from copyloom.web.app import BackgroundTask, create_app
 from copyloom.worker import ingest_loop, learner_loop
@@ -28,7 +29,9 @@ def build_app(
     clock: Callable[[], float] = time.time,
     seed: int | None = None,
 ) -> Starlette:
-    """The API app for these settings, with the learner and the ingest poller inside when asked."""
+    """The API app for these settings, with the learner and the ingest poller inside when asked, and the
+    outage journal's replay loop always."""
+    journal = OutageJournal(journal_directory(settings))
     runtime = ServingRuntime(
         store,
         cache_refresh_s=settings.cache_refresh_s,
@@ -36,8 +39,12 @@ def build_app(
         group_commit_max_batch=settings.group_commit_max_batch,
         cohort_width_s=settings.cohort_width_s,
         clock=clock,
+        journal=journal,
+        journal_after_ms=settings.journal_after_ms,
     )
-    background: list[BackgroundTask] = []
+    background: list[BackgroundTask] = [
+        functools.partial(journal.replay_loop, store, interval_s=settings.journal_replay_interval_s)
+    ]
     if with_learner:
         loop = functools.partial(
             learner_loop,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from copyloom.errors import InvalidInput
@@ -50,6 +51,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "response_budget_ms", 500.0, "Longest a content answer may take; past it the control is served"
     ),
+    SettingSpec(
+        "journal_dir",
+        "",
+        "Folder of the outage journal (empty: `copyloom-journal` next to the SQLite file, or in the "
+        "working directory for PostgreSQL)",
+    ),
+    SettingSpec(
+        "journal_after_ms",
+        1000.0,
+        "Milliseconds a group commit may take before its assignments go to the outage journal instead "
+        "and the worker turns degraded (errors from an unreachable store journal at once)",
+    ),
+    SettingSpec(
+        "journal_replay_interval_s",
+        2.0,
+        "Seconds between probes of an unreachable store, and between replays of journal files",
+    ),
     SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
     SettingSpec(
         "dashboard_session_ttl_s", 43_200.0, "Seconds a dashboard sign-in lasts before it must be repeated"
@@ -75,6 +93,9 @@ class Settings:
     rate_limit_per_s: float
     rate_limit_burst: int
     response_budget_ms: float
+    journal_dir: str
+    journal_after_ms: float
+    journal_replay_interval_s: float
     ingest_interval_s: float
     dashboard_session_ttl_s: float
     log_level: str
@@ -103,6 +124,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def journal_directory(settings: Settings) -> Path:
+    """Where the outage journal lives: `journal_dir`, else next to the SQLite file, else `./`."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    prefix = "sqlite:///"
+    if settings.database_url.startswith(prefix) and settings.database_url != prefix + ":memory:":
+        return Path(settings.database_url.removeprefix(prefix)).parent / "copyloom-journal"
+    return Path("copyloom-journal")
+
+
 def env_name(name: str) -> str:
     return f"COPYLOOM_{name.upper()}"
 
@@ -129,6 +160,8 @@ def _check(settings: Settings) -> None:
         "rate_limit_burst",
         "response_budget_ms",
         "dashboard_session_ttl_s",
+        "journal_after_ms",
+        "journal_replay_interval_s",
     )
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:

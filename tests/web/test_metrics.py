@@ -44,3 +44,14 @@ def test_group_commit_batches_and_weights_age_are_exported(api: Api, workspace: 
         if line.startswith(f'copyloom_weights_age_seconds{{experiment_id="{workspace.experiment_id}"}}')
     )
     assert float(age.split()[-1]) >= 0
+
+
+def test_the_outage_journal_is_exported_at_rest(api: Api, workspace: Workspace) -> None:
+    api.content(workspace.token, workspace.experiment_id, recipient="u-1", dispatch="d")
+
+    lines = metric_lines(api)
+
+    assert "copyloom_store_degraded 0.0" in lines
+    assert "copyloom_journal_depth 0.0" in lines
+    for counter in ("appended", "replayed", "replay_conflicts", "bad_lines"):
+        assert f"copyloom_journal_{counter}_total 0.0" in lines

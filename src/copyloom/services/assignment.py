@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 
 from copyloom.domain import Experiment, RecipientKey, TenantId, VariantId
+from copyloom.errors import StoreUnavailable
+from copyloom.services.journal import JournalledAssignment, OutageJournal
 from copyloom.storage import assignments as repo
 from copyloom.storage.assignments import AssignmentRow, NewAssignment
 from copyloom.storage.db import Store
@@ -62,10 +64,13 @@ class AssignmentRequest:
     requested_at: float
 
 
+Assigned = AssignmentRow | JournalledAssignment
+
+
 @dataclass(slots=True)
 class _Pending:
     request: AssignmentRequest
-    future: asyncio.Future[AssignmentRow] = field(repr=False)
+    future: asyncio.Future[Assigned] = field(repr=False)
 
 
 def assign_batch(
@@ -105,18 +110,20 @@ def _missing_rows(
         sticky = r.experiment.definition.sticky == "recipient"
         variant = first_variant.get(r.recipient_key, r.proposed) if sticky else r.proposed
         first_variant.setdefault(r.recipient_key, variant)
-        rows.append(
-            NewAssignment(
-                tenant_id=r.tenant_id,
-                experiment_id=r.experiment.experiment_id,
-                recipient_key=r.recipient_key,
-                dispatch_id=r.dispatch_id,
-                variant_id=variant,
-                assigned_at=r.requested_at,
-                cohort_s=cohort_start(r.requested_at, cohort_width_s),
-            )
-        )
+        rows.append(_new_row(r, variant, cohort_width_s))
     return rows
+
+
+def _new_row(r: AssignmentRequest, variant: VariantId, cohort_width_s: int) -> NewAssignment:
+    return NewAssignment(
+        tenant_id=r.tenant_id,
+        experiment_id=r.experiment.experiment_id,
+        recipient_key=r.recipient_key,
+        dispatch_id=r.dispatch_id,
+        variant_id=variant,
+        assigned_at=r.requested_at,
+        cohort_s=cohort_start(r.requested_at, cohort_width_s),
+    )
 
 
 class GroupCommitWriter:
@@ -125,10 +132,25 @@ class GroupCommitWriter:
     Each `submit` waits until the transaction holding its row has committed, so an answered assignment
     is always durable. While one batch commits, the next one fills: under load, batches grow by
     themselves; `window_ms` adds a short wait so that light traffic also shares transactions.
+
+    With a `journal`, a batch whose commit fails because the store is unreachable, or takes longer than
+    `journal_after_ms`, is appended to the journal (fsynced) and answered from it; while the journal
+    is degraded, batches go to it directly.
     """
 
-    def __init__(self, store: Store, *, window_ms: float, max_batch: int, cohort_width_s: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        window_ms: float,
+        max_batch: int,
+        cohort_width_s: int,
+        journal: OutageJournal | None = None,
+        journal_after_ms: float = 1000.0,
+    ) -> None:
         self._store = store
+        self._journal = journal
+        self._journal_after_s = journal_after_ms / 1000
         self._window_s = window_ms / 1000
         self._max_batch = max_batch
         self._cohort_width_s = cohort_width_s
@@ -138,11 +160,11 @@ class GroupCommitWriter:
         self.rows = 0
         self.on_batch: Callable[[int], None] | None = None
 
-    async def submit(self, request: AssignmentRequest) -> AssignmentRow:
+    async def submit(self, request: AssignmentRequest) -> Assigned:
         if self._queue is None:
             self.start()
         assert self._queue is not None
-        future: asyncio.Future[AssignmentRow] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Assigned] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(request, future))
         return await future
 
@@ -167,14 +189,25 @@ class GroupCommitWriter:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        batch = [p for p in batch if not p.future.done()]  # a request past its budget was answered already
+        if not batch:
+            return
         requests = [p.request for p in batch]
         try:
-            rows = await anyio.to_thread.run_sync(assign_batch, self._store, requests, self._cohort_width_s)
+            if await self._answer_from_journal(batch):
+                return
+            rows = await self._store_batch(requests)
+        except StoreUnavailable as exc:
+            if self._journal is None:
+                log.error("group commit of %d assignments failed: %s", len(batch), exc.message)
+                self._fail(batch, exc)
+                return
+            # Only the requests still waiting are journalled: the others were answered with the control.
+            await self._answer_from_journal([p for p in batch if not p.future.done()], degrade=exc.message)
+            return
         except Exception as exc:  # every waiter must hear about the failure, whatever it was
             log.exception("group commit of %d assignments failed", len(batch))
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+            self._fail(batch, exc)
             return
         self.batches += 1
         self.rows += len(batch)
@@ -183,3 +216,46 @@ class GroupCommitWriter:
         for p, row in zip(batch, rows, strict=True):
             if not p.future.done():
                 p.future.set_result(row)
+
+    async def _store_batch(self, requests: list[AssignmentRequest]) -> list[AssignmentRow]:
+        if self._journal is None:
+            return await anyio.to_thread.run_sync(assign_batch, self._store, requests, self._cohort_width_s)
+        try:
+            # A commit stuck on a hung server or a held lock is abandoned (its thread may still commit
+            # later: replay then finds the same row), and the batch is journalled within the budget.
+            return await asyncio.wait_for(
+                anyio.to_thread.run_sync(
+                    assign_batch, self._store, requests, self._cohort_width_s, abandon_on_cancel=True
+                ),
+                timeout=self._journal_after_s,
+            )
+        except TimeoutError:
+            raise StoreUnavailable(f"store: no commit within {self._journal_after_s * 1000:.0f} ms") from None
+
+    async def _answer_from_journal(self, batch: list[_Pending], degrade: str | None = None) -> bool:
+        """Journal and answer the batch when degraded (or turning degraded for the reason `degrade`);
+        False when the store should take it."""
+        if self._journal is None:
+            return False
+        requests = [p.request for p in batch]
+        try:
+            answers = await self._journal.assign_if_degraded(
+                [_new_row(r, r.proposed, self._cohort_width_s) for r in requests],
+                [r.experiment.definition.sticky == "recipient" for r in requests],
+                degrade=degrade,
+            )
+        except StoreUnavailable as exc:
+            log.error("journal append of %d assignments failed: %s", len(batch), exc.message)
+            self._fail(batch, exc)
+            return True
+        if answers is None:
+            return False
+        for p, answer in zip(batch, answers, strict=True):
+            if not p.future.done():
+                p.future.set_result(answer)
+        return True
+
+    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        for p in batch:
+            if not p.future.done():
+                p.future.set_exception(exc)

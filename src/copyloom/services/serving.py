@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from copyloom.domain import EmailEvent, Experiment, Tenant, Variant, VariantId, pseudonymise
-from copyloom.errors import NotFound, Unauthorized
+from copyloom.errors import NotFound, StoreUnavailable, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import AssignmentRequest, GroupCommitWriter, choose_variant
 from copyloom.services.feedback import EventTally
+from copyloom.services.journal import JournalStats, OutageJournal
 from copyloom.services.pixel import install_pixel_secret, make_pixel_token
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.db import Store
@@ -41,6 +42,8 @@ class ServingRuntime:
 
     Tokens and experiments (with their current weights) are cached and re-read at most every
     `cache_refresh_s`, so a status change or a learner update reaches every worker within that time.
+    A refresh that fails because the store is unreachable keeps the cached entry: serving goes on from
+    the last known weights, and with a `journal`, assignments go to it until the store is back.
     """
 
     def __init__(
@@ -52,15 +55,20 @@ class ServingRuntime:
         group_commit_max_batch: int,
         cohort_width_s: int,
         clock: Clock = time.time,
+        journal: OutageJournal | None = None,
+        journal_after_ms: float = 1000.0,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.journal = journal
         self.pixel_secret = install_pixel_secret(store)
         self.writer = GroupCommitWriter(
             store,
             window_ms=group_commit_window_ms,
             max_batch=group_commit_max_batch,
             cohort_width_s=cohort_width_s,
+            journal=journal,
+            journal_after_ms=journal_after_ms,
         )
         self._refresh_s = cache_refresh_s
         self._tenants: dict[str, tuple[Tenant | None, float]] = {}
@@ -68,6 +76,23 @@ class ServingRuntime:
 
     async def stop(self) -> None:
         await self.writer.stop()
+        if self.journal is not None:
+            await self.journal.close(self.store)
+
+    def journal_stats(self) -> JournalStats | None:
+        return None if self.journal is None else self.journal.stats()
+
+    def health(self) -> dict[str, object]:
+        """`ok`, or `degraded` with the journal's depth while the store is unreachable."""
+        stats = self.journal_stats()
+        if stats is None or not stats.degraded:
+            return {"status": "ok"}
+        return {
+            "status": "degraded",
+            "store": "unreachable",
+            "journal_depth": stats.depth,
+            "degraded_since": stats.degraded_since,
+        }
 
     async def authenticate(self, token: str | None) -> Tenant:
         """The tenant of a bearer token. Raises Unauthorized for a missing, unknown or revoked one."""
@@ -81,6 +106,10 @@ class ServingRuntime:
                 )
             except Unauthorized:
                 tenant = None
+            except StoreUnavailable:
+                if cached is None:
+                    raise
+                tenant = cached[0]  # the last known answer, until the store is back
             cached = (tenant, time.monotonic() + self._refresh_s)
             self._tenants[token] = cached
         if cached[0] is None:
@@ -108,7 +137,8 @@ class ServingRuntime:
             tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock()
         )
         row = await self.writer.submit(request)
-        token = make_pixel_token(self.pixel_secret, row.assignment_id)
+        # A journalled assignment has no id until replay: its email goes out without an open pixel.
+        token = None if row.assignment_id is None else make_pixel_token(self.pixel_secret, row.assignment_id)
         return Served(experiment, experiment.variant(row.variant_id), token)
 
     def weights_age_s(self) -> dict[str, float]:
@@ -140,7 +170,12 @@ class ServingRuntime:
     async def _live_entry(self, experiment_id: str) -> _LiveEntry | None:
         cached = self._experiments.get(experiment_id)
         if cached is None or cached[1] < time.monotonic():
-            entry = await anyio.to_thread.run_sync(self._load_entry, experiment_id)
+            try:
+                entry = await anyio.to_thread.run_sync(self._load_entry, experiment_id)
+            except StoreUnavailable:
+                if cached is None:
+                    raise
+                entry = cached[0]  # the last known experiment and weights, until the store is back
             cached = (entry, time.monotonic() + self._refresh_s)
             self._experiments[experiment_id] = cached
         return cached[0]

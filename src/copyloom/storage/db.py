@@ -53,6 +53,15 @@ class Store:
             # The server is down, unreachable or locked past the busy timeout: not a bug in the caller.
             raise StoreUnavailable(f"store: unavailable ({type(exc.orig).__name__})") from exc
 
+    def check_writable(self) -> None:
+        """Open a write transaction and commit it: the store is reachable and takes writes.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        with self.write() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -63,7 +72,14 @@ def open_store(url: str, *, pool_size: int = 10) -> Store:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
     else:
-        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # A bounded connect: a server cut off without a reset must fail, not hang a thread for minutes.
+        engine = sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+        )
     return Store(engine)
 
 

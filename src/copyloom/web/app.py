@@ -35,7 +35,7 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    metrics = Metrics(runtime.weights_age_s)
+    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats)
     endpoints = Endpoints(
         runtime,
         public_base_url,

@@ -1,5 +1,5 @@
 """`GET /metrics` in Prometheus format: requests by route and status, latency, group-commit batch sizes,
-and the age of each live experiment's weights as this worker holds them."""
+the age of each live experiment's weights as this worker holds them, and its outage journal."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from copyloom.services.journal import JournalStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -22,7 +24,11 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Metrics:
     """One registry per app, so that tests and several apps in one process never share counters."""
 
-    def __init__(self, weights_age_s: Callable[[], Mapping[str, float]]) -> None:
+    def __init__(
+        self,
+        weights_age_s: Callable[[], Mapping[str, float]],
+        journal_stats: Callable[[], JournalStats | None] = lambda: None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "copyloom_http_requests",
@@ -49,13 +55,18 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_WeightsAge(weights_age_s))
+        self.registry.register(_Journal(journal_stats))
 
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
 
 
 class _WeightsAge(Collector):
-    def __init__(self, weights_age_s: Callable[[], Mapping[str, float]]) -> None:
+    def __init__(
+        self,
+        weights_age_s: Callable[[], Mapping[str, float]],
+        journal_stats: Callable[[], JournalStats | None] = lambda: None,
+    ) -> None:
         self._weights_age_s = weights_age_s
 
     def collect(self) -> Iterable[Metric]:
@@ -67,6 +78,44 @@ class _WeightsAge(Collector):
         for experiment_id, age in sorted(self._weights_age_s().items()):
             gauge.add_metric([experiment_id], age)
         yield gauge
+
+
+class _Journal(Collector):
+    def __init__(self, journal_stats: Callable[[], JournalStats | None]) -> None:
+        self._journal_stats = journal_stats
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._journal_stats()
+        if stats is None:
+            return
+        yield GaugeMetricFamily(
+            "copyloom_store_degraded", "1 while this worker cannot reach the store", value=int(stats.degraded)
+        )
+        yield GaugeMetricFamily(
+            "copyloom_journal_depth",
+            "Assignments this worker journalled that are not yet replayed into the store",
+            value=stats.depth,
+        )
+        counters = (
+            (
+                "copyloom_journal_appended",
+                "Assignments journalled while the store was unreachable",
+                stats.journalled,
+            ),
+            ("copyloom_journal_replayed", "Journalled assignments replayed into the store", stats.replayed),
+            (
+                "copyloom_journal_replay_conflicts",
+                "Journalled assignments dropped on replay: the store held another variant for the key",
+                stats.conflicts,
+            ),
+            (
+                "copyloom_journal_bad_lines",
+                "Torn or corrupt journal lines skipped on replay",
+                stats.bad_lines,
+            ),
+        )
+        for name, help_text, value in counters:
+            yield CounterMetricFamily(name, help_text, value=value)
 
 
 class MetricsMiddleware:

@@ -109,4 +109,6 @@ class Endpoints:
         return Response(PIXEL_GIF, media_type="image/gif", headers=_PIXEL_HEADERS)
 
     async def health(self, _request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        """200 while the process serves, `degraded` included: a degraded worker still answers content
+        requests (from the journal), so a load balancer must keep sending them."""
+        return JSONResponse(self.runtime.health())
