@@ -1,13 +1,23 @@
 """Serving benchmark: the content endpoint under wrk, next to the same server's minimal route.
 
     .venv/bin/python benchmarks/serve.py [--seconds 10] [--connections 32] [--repeat-share 0.2]
+        [--server granian|uvicorn|both] [--workers 1,2] [--rate 2000] [--stores sqlite,postgresql]
 
-For SQLite, and for PostgreSQL when 127.0.0.1:5432 answers, it starts `copyloom serve` (one process,
-no background loops) on a free loopback port, measures `GET /healthz` (the ceiling: auth-free, no
-store) and then `GET /v1/content/{id}` with unique recipients plus a share of repeats, and afterwards
-checks that every recipient wrk sent is in the store. Prints one JSON line per store. Needs Debian's
-`wrk`. wrk drives the server as hard as it can (it has no fixed-rate mode), so latencies are at
-saturation, not at a given rate.
+For SQLite, and for PostgreSQL when 127.0.0.1:5432 answers, and for each server and worker count, it
+starts `copyloom serve --server S --workers N --no-learner --no-ingest` on a free loopback port and
+measures, one after the other against the same process:
+
+1. `GET /healthz` at saturation: the ceiling (auth-free, no store, the smallest JSON answer);
+2. `GET /v1/content/{id}` at saturation, with unique recipients plus a share of repeats;
+3. the content endpoint at a fixed offered rate (`--rate`, requests/s), its latency measured the way
+   wrk2 does against coordinated omission: each connection has a schedule of intended send times and a
+   request's latency counts from its intended time when it goes out late (a slow answer delays the
+   next send), so a stall shows in the percentiles instead of hiding as fewer requests.
+
+Afterwards it checks the store: every recipient answered in the fixed-rate phase must be stored with
+the variant it was answered with, and the saturation phase's unique recipients must all be stored but
+for the few still in flight when wrk stopped. Prints one JSON line per configuration. Needs Debian's
+`wrk` (built with LuaJIT, whose FFI gives the scripts a microsecond clock).
 """
 
 from __future__ import annotations
@@ -21,32 +31,47 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import sqlalchemy as sa
 
-from copyloom.domain import parse_experiment_definition
+from copyloom.domain import parse_experiment_definition, pseudonymise
 from copyloom.server import free_port
 from copyloom.services import experiments, tenants
 from copyloom.storage import migrate
-from copyloom.storage.db import open_store
+from copyloom.storage.db import Store, open_store
 from copyloom.storage.tables import assignments
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-LUA = """
-local counter = 0
+_RECIPIENTS_LUA = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } cl_timespec;
+int clock_gettime(int clock_id, cl_timespec *tp);
+]]
+local ts = ffi.new("cl_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
+local threads = {}
+counter = 0
 local prefix = ""
-local sent = 0
+local pending = nil
+math.randomseed(now_us())
 function setup(thread)
   thread:set("id", tostring(math.random(1, 1e9)))
+  table.insert(threads, thread)
 end
 function init(args)
-  prefix = "t" .. wrk.thread:get("id") .. "-"
+  prefix = PHASE .. wrk.thread:get("id") .. "-"
   math.randomseed(tonumber(wrk.thread:get("id")))
 end
-function request()
+local function next_path()
   local n
   if counter > 0 and math.random() < REPEAT then
     n = math.random(1, counter)
@@ -54,11 +79,90 @@ function request()
     counter = counter + 1
     n = counter
   end
-  return wrk.format("GET", PATH .. "?recipient=" .. prefix .. n .. "&dispatch=bench", HEADERS)
-end
-function done(summary, latency, requests)
+  pending = prefix .. n
+  return wrk.format("GET", PATH .. "?recipient=" .. pending .. "&dispatch=bench", HEADERS)
 end
 """
+SATURATION_LUA = (
+    _RECIPIENTS_LUA
+    + """
+function request()
+  return next_path()
+end
+function done(summary, latency, requests)
+  local unique = 0
+  for _, thread in ipairs(threads) do
+    unique = unique + thread:get("counter")
+  end
+  io.write("RESULT {\\"unique_recipients\\": " .. unique .. "}\\n")
+end
+"""
+)
+FIXED_RATE_LUA = (
+    _RECIPIENTS_LUA
+    + """
+-- One connection per thread, so that a response belongs to the one request in flight on it.
+local interval_us = INTERVAL_US
+local next_at = nil
+local intended = 0
+local sent_at = 0
+latencies = {}
+answered = {}
+errors = 0
+function delay()
+  local now = now_us()
+  if next_at == nil then
+    next_at = now + math.random() * interval_us
+  end
+  local wait_ms = (next_at - now) / 1000
+  if wait_ms < 1 then
+    return 0
+  end
+  return math.floor(wait_ms)
+end
+function request()
+  sent_at = now_us()
+  if next_at == nil then
+    next_at = sent_at
+  end
+  intended = next_at
+  next_at = next_at + interval_us
+  return next_path()
+end
+function response(status, headers, body)
+  local started = intended < sent_at and intended or sent_at
+  latencies[#latencies + 1] = now_us() - started
+  if status == 200 then
+    answered[pending] = string.match(body, '"variant_id":"([^"]+)"')
+  else
+    errors = errors + 1
+  end
+end
+function done(summary, latency, requests)
+  local all = {}
+  local recipients = {}
+  local failed = 0
+  for _, thread in ipairs(threads) do
+    for _, value in ipairs(thread:get("latencies")) do
+      all[#all + 1] = value
+    end
+    for recipient, variant in pairs(thread:get("answered")) do
+      recipients[#recipients + 1] = '"' .. recipient .. '":"' .. variant .. '"'
+    end
+    failed = failed + thread:get("errors")
+  end
+  table.sort(all)
+  local function pct(p)
+    if #all == 0 then return 0 end
+    return all[math.max(1, math.ceil(#all * p))] / 1000
+  end
+  io.write(string.format(
+    'RESULT {"requests": %d, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "p999_ms": %.3f, ' ..
+    '"max_ms": %.3f, "non_2xx": %d, "answered": {%s}}\\n',
+    #all, pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), failed, table.concat(recipients, ",")))
+end
+"""
+)
 DEFINITION = {
     "name": "bench",
     "variants": [
@@ -69,28 +173,33 @@ DEFINITION = {
 }
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+def wrk(url: str, seconds: int, connections: int, threads: int = 2, script: Path | None = None) -> str:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script is not None:
         command[1:1] = ["-s", str(script)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def saturation(out: str) -> dict[str, float]:
+    """wrk's own figures: requests/s and its latency percentiles (closed loop: queueing at saturation)."""
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-        "errors": float(sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out)))
-        + float(
-            sum(
-                int(n)
-                for n in re.findall(
-                    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-                )[0]
-            )
-            if "Socket errors" in out
-            else 0
-        ),
+        "errors": float(_errors(out)),
     }
+
+
+def _errors(out: str) -> int:
+    non_2xx = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    sockets = re.findall(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return non_2xx + sum(int(n) for n in sockets[0]) if sockets else non_2xx
+
+
+def _result(out: str) -> dict[str, Any]:
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    return dict(json.loads(line.removeprefix("RESULT ")))
 
 
 def _ms(text: str) -> float:
@@ -98,57 +207,113 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run(database_url: str, label: str, args: argparse.Namespace, folder: Path) -> dict[str, object]:
+def run(
+    database_url: str, label: str, server: str, workers: int, args: argparse.Namespace, folder: Path
+) -> dict[str, object]:
     store = open_store(database_url)
     migrate.upgrade(store)
-    _tenant, token = tenants.create_tenant(store, f"bench-{secrets.token_hex(3)}", time.time())
+    tenant, token = tenants.create_tenant(store, f"bench-{secrets.token_hex(3)}", time.time())
     experiment_id = experiments.create_experiment(
-        store, _tenant.name, parse_experiment_definition(DEFINITION), time.time()
+        store, tenant.name, parse_experiment_definition(DEFINITION), time.time()
     )
     experiments.change_status(store, experiment_id, "start", time.time())
-    port = free_port()
-    env = {
-        **os.environ,
-        "COPYLOOM_DATABASE_URL": database_url,
-        "COPYLOOM_PORT": str(port),
-        "COPYLOOM_LOG_LEVEL": "WARNING",
-        "COPYLOOM_RATE_LIMIT_PER_S": "1000000",
-        "COPYLOOM_RATE_LIMIT_BURST": "1000000",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "copyloom", "serve", "--no-learner", "--no-ingest"], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(base)
-        ceiling = wrk(f"{base}/healthz", args.seconds, args.connections)
-        script = folder / f"content-{label}.lua"
-        script.write_text(
-            LUA.replace("REPEAT", str(args.repeat_share))
+
+    def script(name: str, template: str, **extra: str) -> Path:
+        text = (
+            template.replace("REPEAT", str(args.repeat_share))
             .replace("PATH", json.dumps(f"/v1/content/{experiment_id}"))
             .replace("HEADERS", '{["Authorization"] = ' + json.dumps(f"Bearer {token}") + "}")
         )
-        content = wrk(base, args.seconds, args.connections, script)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    with store.read() as conn:
-        stored = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(assignments)
-            .where(assignments.c.experiment_id == experiment_id)
-        ).scalar()
+        for key, value in extra.items():
+            text = text.replace(key, value)
+        path = folder / f"{name}-{label}-{server}-{workers}.lua"
+        path.write_text(text)
+        return path
+
+    interval_us = str(round(1e6 * args.rate_connections / args.rate))
+    with _Serving(database_url, server, workers) as base:
+        ceiling = saturation(wrk(f"{base}/healthz", args.seconds, args.connections))
+        out = wrk(base, args.seconds, args.connections, script=script("content", SATURATION_LUA, PHASE='"s"'))
+        content, unique = saturation(out), int(_result(out)["unique_recipients"])
+        out = wrk(
+            base,
+            args.seconds,
+            args.rate_connections,
+            threads=args.rate_connections,
+            script=script("fixed", FIXED_RATE_LUA, INTERVAL_US=interval_us, PHASE='"f"'),
+        )
+        fixed = _result(out)
+    answered: dict[str, str] = fixed.pop("answered")
+    stored = _stored_variants(store, experiment_id)
     store.dispose()
+    keys = {pseudonymise(tenant.pseudonym_key, r, tenant.id_transform): v for r, v in answered.items()}
+    fixed_missing = sum(1 for key, variant in keys.items() if stored.get(key) != variant)
     return {
         "benchmark": "serve",
         "store": label,
+        "server": server,
+        "workers": workers,
         "ceiling_healthz": ceiling,
         "content": content,
         "content_share_of_ceiling": round(content["requests_per_s"] / ceiling["requests_per_s"], 3),
-        "assignments_stored": stored,
+        "fixed_rate": {
+            "offered_per_s": args.rate,
+            "achieved_per_s": round(fixed["requests"] / args.seconds, 1),
+            "connections": args.rate_connections,
+            **fixed,
+            "errors": _errors(out),
+        },
+        "store_check": {
+            "saturation_unique_recipients": unique,
+            "fixed_rate_answered_recipients": len(answered),
+            "assignments_stored": len(stored),
+            "fixed_rate_answered_missing_or_different": fixed_missing,
+            "saturation_unstored_at_most_in_flight": unique + len(keys) - len(stored) <= args.connections,
+        },
         "repeat_share": args.repeat_share,
-        "workers": args.workers,
     }
+
+
+class _Serving:
+    """`copyloom serve` as a subprocess on a free port, stopped on exit."""
+
+    def __init__(self, database_url: str, server: str, workers: int) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "COPYLOOM_DATABASE_URL": database_url,
+            "COPYLOOM_PORT": str(self.port),
+            "COPYLOOM_LOG_LEVEL": "WARNING",
+            "COPYLOOM_RATE_LIMIT_PER_S": "1000000",
+            "COPYLOOM_RATE_LIMIT_BURST": "1000000",
+        }
+        self.command = [
+            sys.executable, "-m", "copyloom", "serve", "--server", server, "--workers", str(workers),
+            "--no-learner", "--no-ingest",
+        ]  # fmt: skip
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        self.process = subprocess.Popen(self.command, env=self.env, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{self.port}"
+        _wait(base)
+        return base
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _stored_variants(store: Store, experiment_id: str) -> dict[str, str]:
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(assignments.c.recipient_key, assignments.c.variant_id).where(
+                assignments.c.experiment_id == experiment_id
+            )
+        ).all()
+    return {str(key): str(variant) for key, variant in rows}
 
 
 def _wait(base: str) -> None:
@@ -162,31 +327,45 @@ def _wait(base: str) -> None:
     raise RuntimeError("copyloom serve did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--repeat-share", type=float, default=0.2)
-    parser.add_argument("--workers", type=int, default=1, help="API processes (copyloom serve --workers)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="copyloom-serve-bench-") as folder:
-        print(json.dumps(run(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args, Path(folder))))
-        try:
-            psycopg.connect(PG_DSN, connect_timeout=3).close()
-        except psycopg.Error:
-            return
-        schema = "bench_" + secrets.token_hex(4)
+def _stores(folder: Path, wanted: list[str]) -> Iterator[tuple[str, str]]:
+    if "sqlite" in wanted:
+        yield f"sqlite:///{folder / 'bench.db'}", "sqlite"
+    if "postgresql" not in wanted:
+        return
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except psycopg.Error:
+        return
+    schema = "bench_" + secrets.token_hex(4)
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        url = PG_DSN.replace("postgresql://", "postgresql+psycopg://") + f"?options=-csearch_path%3D{schema}"
+        yield url, "postgresql"
+    finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        try:
-            url = (
-                PG_DSN.replace("postgresql://", "postgresql+psycopg://")
-                + f"?options=-csearch_path%3D{schema}"
-            )
-            print(json.dumps(run(url, "postgresql", args, Path(folder))))
-        finally:
-            with psycopg.connect(PG_DSN, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk phase")
+    parser.add_argument("--connections", type=int, default=32, help="connections at saturation")
+    parser.add_argument("--repeat-share", type=float, default=0.2, help="share of repeat recipients")
+    parser.add_argument("--server", choices=["granian", "uvicorn", "both"], default="both")
+    parser.add_argument("--workers", default="1,2", help="comma-separated API process counts")
+    parser.add_argument("--rate", type=float, default=2000.0, help="fixed offered rate, requests/s")
+    parser.add_argument("--rate-connections", type=int, default=16, help="connections at the fixed rate")
+    parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated stores")
+    args = parser.parse_args()
+    servers = ["granian", "uvicorn"] if args.server == "both" else [args.server]
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    with tempfile.TemporaryDirectory(prefix="copyloom-serve-bench-") as name:
+        folder = Path(name)
+        for url, label in _stores(folder, args.stores.split(",")):
+            for workers in worker_counts:
+                for server in servers:
+                    print(json.dumps(run(url, label, server, workers, args, folder)), flush=True)
 
 
 if __name__ == "__main__":

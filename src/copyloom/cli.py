@@ -14,7 +14,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 import numpy as np
-import uvicorn
 import yaml
 from rich.console import Console
 
@@ -22,7 +21,7 @@ from copyloom import __version__, cli_ingest
 from copyloom.domain import parse_experiment_definition
 from copyloom.engine import policy_names
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
-from copyloom.server import build_app
+from copyloom.server import DEFAULT_SERVER, SERVER_NAMES, ServerName, run_server
 from copyloom.services import dashboard_access, ingestion, reports, snippets
 from copyloom.services import experiments as experiment_service
 from copyloom.services import tenants as tenant_service
@@ -510,25 +509,41 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
     show_default=True,
     help="API processes. With more than one, run the learner and ingest poller in `copyloom worker`.",
 )
+@click.option(
+    "--server",
+    "server_name",
+    type=click.Choice(SERVER_NAMES),
+    default=DEFAULT_SERVER,
+    show_default=True,
+    help="ASGI server: granian (faster here, see README Performance) or uvicorn.",
+)
 @click.option("--no-learner", is_flag=True, help="Serve only; run the learner elsewhere (`copyloom worker`).")
 @click.option("--no-ingest", is_flag=True, help="Do not poll the tenants' Currents sources here.")
 @_handles_errors
-def serve(host: str | None, port: int | None, workers: int, no_learner: bool, no_ingest: bool) -> None:
+def serve(
+    *,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    server_name: ServerName,
+    no_learner: bool,
+    no_ingest: bool,
+) -> None:
     """Run the HTTP API (content endpoint, pixel, events webhook, metrics), with the learner and the
     ingest poller in the same process unless told otherwise."""
     settings = _settings()
-    store = _store(settings)
-    bind = {
-        "host": host or settings.host,
-        "port": port or settings.port,
-        "log_level": settings.log_level.lower(),
-    }
+    _store(settings).dispose()  # checks the store is reachable and migrated before workers start
     if workers > 1:
         click.echo(f"{workers} API processes; background loops run in `copyloom worker`", err=True)
-        uvicorn.run("copyloom.server:app_for_workers", factory=True, workers=workers, **bind)  # type: ignore[arg-type]
-        return
-    app = build_app(settings, store, with_learner=not no_learner, with_ingest=not no_ingest)
-    uvicorn.run(app, **bind)  # type: ignore[arg-type]
+    run_server(
+        settings,
+        server=server_name,
+        workers=workers,
+        with_learner=not no_learner,
+        with_ingest=not no_ingest,
+        host=host or settings.host,
+        port=port or settings.port,
+    )
 
 
 @main.command()

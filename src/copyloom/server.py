@@ -1,15 +1,23 @@
-"""Assembling an API process: the app with its runtime and learner, and a server on a background thread."""
+"""Assembling an API process: the app with its runtime and learner, the production server that runs it
+(granian or uvicorn, one or more worker processes), and a server on a background thread."""
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Literal, get_args
 
 import uvicorn
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.log import LogLevels
+from granian.server import Server as GranianServer
 from starlette.applications import Starlette
 
 from copyloom.services.journal import OutageJournal
@@ -38,6 +46,7 @@ def build_app(
         group_commit_window_ms=settings.group_commit_window_ms,
         group_commit_max_batch=settings.group_commit_max_batch,
         cohort_width_s=settings.cohort_width_s,
+        recent_assignments_per_experiment=settings.recent_assignments_per_experiment,
         clock=clock,
         journal=journal,
         journal_after_ms=settings.journal_after_ms,
@@ -80,6 +89,83 @@ def app_for_workers() -> Starlette:
     """
     settings = load_settings()
     return build_app(settings, open_store(settings.database_url), with_learner=False, with_ingest=False)
+
+
+ServerName = Literal["granian", "uvicorn"]
+SERVER_NAMES: tuple[str, ...] = get_args(ServerName)
+DEFAULT_SERVER: ServerName = "granian"
+_BACKLOG = 2048
+
+
+def run_server(
+    settings: Settings,
+    *,
+    server: ServerName,
+    workers: int,
+    with_learner: bool,
+    with_ingest: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Serve the API until stopped, in `workers` processes of the named server.
+
+    One worker builds the app with the background loops it is asked for; several build it without them
+    (the learner and the ingest poller then run once, in `copyloom worker`, not N times).
+    """
+    if workers > 1:
+        with_learner = with_ingest = False
+    build = functools.partial(_app_in_worker, settings, with_learner=with_learner, with_ingest=with_ingest)
+    log_level = settings.log_level.lower()
+    if server == "granian":
+        _run_granian(build, workers=workers, host=host, port=port, log_level=log_level)
+    elif workers > 1:
+        uvicorn.run(
+            "copyloom.server:app_for_workers",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            backlog=_BACKLOG,
+        )
+    else:
+        uvicorn.run(build(), host=host, port=port, log_level=log_level, backlog=_BACKLOG)
+
+
+def _app_in_worker(settings: Settings, *, with_learner: bool, with_ingest: bool) -> Starlette:
+    store = open_store(settings.database_url)
+    return build_app(settings, store, with_learner=with_learner, with_ingest=with_ingest)
+
+
+def _run_granian(
+    build: Callable[[], Starlette], *, workers: int, host: str, port: int, log_level: str
+) -> None:
+    def load_in_worker(_target: str) -> Starlette:
+        _die_with_parent()
+        return build()
+
+    granian = GranianServer(
+        "copyloom",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        backlog=_BACKLOG,
+        log_level=LogLevels(log_level),
+    )
+    granian.serve(target_loader=load_in_worker)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its supervisor dies, even by SIGKILL: an orphaned worker would
+    go on answering on the port with nobody to stop it."""
+    if sys.platform != "linux":
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -42,6 +42,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "cache_refresh_s", 2.0, "Seconds between reloads of experiments and weights into the API's memory"
     ),
+    SettingSpec(
+        "recent_assignments_per_experiment",
+        100_000,
+        "Answered assignments each API worker keeps in memory per experiment, to answer repeats without a"
+        " store read (0: off)",
+    ),
     SettingSpec("cohort_width_s", 60, "Width of a send-time cohort bucket, in seconds"),
     SettingSpec("learn_samples", 10_000, "Monte Carlo draws per learner pass and experiment"),
     SettingSpec(
@@ -88,6 +94,7 @@ class Settings:
     group_commit_window_ms: float
     group_commit_max_batch: int
     cache_refresh_s: float
+    recent_assignments_per_experiment: int
     cohort_width_s: int
     learn_samples: int
     rate_limit_per_s: float
@@ -166,6 +173,8 @@ def _check(settings: Settings) -> None:
     for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
         if getattr(settings, name) <= 0:
             raise InvalidInput(f"{env_name(name)}: must be greater than 0")
+    if settings.recent_assignments_per_experiment < 0:
+        raise InvalidInput(f"{env_name('recent_assignments_per_experiment')}: must be 0 or more")
     if settings.group_commit_window_ms < 0:
         raise InvalidInput(f"{env_name('group_commit_window_ms')}: must be 0 or more")
     if not settings.public_base_url.startswith(("http://", "https://")):

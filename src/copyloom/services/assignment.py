@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,14 +40,27 @@ def choose_variant(
     The draw is uniform on [0, 1) from the first 8 bytes of SHA-256(experiment | recipient | salt), so it
     is the same in every process given the same weights.
     """
+    return choose_from_cumulative(
+        variant_ids, cumulative_weights(weights), experiment_id, recipient_key, salt
+    )
+
+
+def cumulative_weights(weights: Sequence[float]) -> tuple[float, ...]:
+    """Running totals of `weights`, computed once per weights update for `choose_from_cumulative`."""
+    return tuple(itertools.accumulate(weights))
+
+
+def choose_from_cumulative(
+    variant_ids: Sequence[VariantId],
+    cumulative: Sequence[float],
+    experiment_id: str,
+    recipient_key: str,
+    salt: str = "",
+) -> VariantId:
+    """`choose_variant` given the running totals of the weights: one hash and one bisection."""
     digest = hashlib.sha256(f"{experiment_id}|{recipient_key}|{salt}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    cumulative: list[float] = []
-    total = 0.0
-    for w in weights:
-        total += w
-        cumulative.append(total)
-    index = bisect.bisect_right(cumulative, u * total)
+    index = bisect.bisect_right(cumulative, u * cumulative[-1])
     return variant_ids[min(index, len(variant_ids) - 1)]
 
 
@@ -76,19 +90,28 @@ class _Pending:
 def assign_batch(
     store: Store, requests: Sequence[AssignmentRequest], cohort_width_s: int
 ) -> list[AssignmentRow]:
-    """Get or create the assignment of every request in one transaction; results in request order."""
+    """Get or create the assignment of every request in one transaction; results in request order.
+
+    Per experiment: one read of the recipients' rows and one INSERT … RETURNING of the new ones; only
+    rows that another worker inserted in between (a lost race on PostgreSQL) are read again.
+    """
+    stored: dict[tuple[str, str, str], AssignmentRow] = {}
     with store.write() as conn:
         by_experiment: dict[str, list[AssignmentRequest]] = {}
         for r in requests:
             by_experiment.setdefault(r.experiment.experiment_id, []).append(r)
-        new_rows: list[NewAssignment] = []
         for experiment_id, group in by_experiment.items():
             existing = repo.assignments_of_recipients(conn, experiment_id, [r.recipient_key for r in group])
-            new_rows.extend(_missing_rows(group, existing, cohort_width_s))
-        repo.insert_assignments(conn, new_rows)
-        stored: dict[tuple[str, str, str], AssignmentRow] = {}
-        for experiment_id, group in by_experiment.items():
-            for row in repo.assignments_of_recipients(conn, experiment_id, [r.recipient_key for r in group]):
+            new_rows = _missing_rows(group, existing, cohort_width_s)
+            inserted = repo.insert_assignments(conn, new_rows)
+            for row in (*existing, *inserted):
+                stored[(row.experiment_id, row.recipient_key, row.dispatch_id)] = row
+            lost = [
+                n.recipient_key
+                for n in new_rows
+                if (experiment_id, n.recipient_key, n.dispatch_id) not in stored
+            ]
+            for row in repo.assignments_of_recipients(conn, experiment_id, lost):
                 stored[(row.experiment_id, row.recipient_key, row.dispatch_id)] = row
     return [stored[(r.experiment.experiment_id, r.recipient_key, r.dispatch_id)] for r in requests]
 
@@ -165,7 +188,7 @@ class GroupCommitWriter:
             self.start()
         assert self._queue is not None
         future: asyncio.Future[Assigned] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(request, future))
+        self._queue.put_nowait(_Pending(request, future))
         return await future
 
     def start(self) -> None:

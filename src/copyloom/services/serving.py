@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
 from copyloom.domain import EmailEvent, Experiment, Tenant, Variant, VariantId, pseudonymise
-from copyloom.errors import NotFound, StoreUnavailable, Unauthorized
+from copyloom.errors import CopyloomError, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
-from copyloom.services.assignment import AssignmentRequest, GroupCommitWriter, choose_variant
+from copyloom.services.assignment import (
+    AssignmentRequest,
+    GroupCommitWriter,
+    choose_from_cumulative,
+    cumulative_weights,
+)
 from copyloom.services.feedback import EventTally
 from copyloom.services.journal import JournalStats, OutageJournal
 from copyloom.services.pixel import install_pixel_secret, make_pixel_token
+from copyloom.services.recent import RecentAnswer, RecentAssignments
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.db import Store
 
 Clock = Callable[[], float]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +44,40 @@ class Served:
 
 @dataclass(frozen=True, slots=True)
 class _LiveEntry:
+    """An experiment as served: its variants and current weights, prepared once per refresh."""
+
     experiment: Experiment
     weights: tuple[float, ...]
     allocated_at: float | None
+    variant_ids: tuple[VariantId, ...]
+    cumulative: tuple[float, ...]
+    variants: Mapping[VariantId, Variant]
+
+
+def _entry(experiment: Experiment, weights: tuple[float, ...], allocated_at: float | None) -> _LiveEntry:
+    return _LiveEntry(
+        experiment,
+        weights,
+        allocated_at,
+        experiment.variant_ids,
+        cumulative_weights(weights),
+        {v.variant_id: v for v in experiment.definition.variants},
+    )
+
+
+_MAX_UNKNOWN_TOKENS = 10_000
 
 
 class ServingRuntime:
     """Everything an API worker needs, built once at start-up.
 
-    Tokens and experiments (with their current weights) are cached and re-read at most every
-    `cache_refresh_s`, so a status change or a learner update reaches every worker within that time.
-    A refresh that fails because the store is unreachable keeps the cached entry: serving goes on from
-    the last known weights, and with a `journal`, assignments go to it until the store is back.
+    Tokens and experiments (with their current weights) live in memory. Once `start` has run, a
+    background task re-reads every one of them from the store each `cache_refresh_s`, so a status
+    change, a revoked token or a learner update reaches every worker within that time while requests
+    read only memory; the store is read on the request path only for a token or experiment this
+    worker has not seen yet. Repeat requests are answered from `RecentAssignments`. A refresh that
+    fails because the store is unreachable keeps what is cached: serving goes on from the last known
+    weights, and with a `journal`, assignments go to it until the store is back.
     """
 
     def __init__(
@@ -54,6 +88,7 @@ class ServingRuntime:
         group_commit_window_ms: float,
         group_commit_max_batch: int,
         cohort_width_s: int,
+        recent_assignments_per_experiment: int = 100_000,
         clock: Clock = time.time,
         journal: OutageJournal | None = None,
         journal_after_ms: float = 1000.0,
@@ -70,11 +105,27 @@ class ServingRuntime:
             journal=journal,
             journal_after_ms=journal_after_ms,
         )
+        self.recent = RecentAssignments(recent_assignments_per_experiment)
         self._refresh_s = cache_refresh_s
-        self._tenants: dict[str, tuple[Tenant | None, float]] = {}
-        self._experiments: dict[str, tuple[_LiveEntry | None, float]] = {}
+        self._tenants: dict[str, Tenant] = {}
+        self._unknown_tokens: dict[str, float] = {}
+        self._experiments: dict[str, _LiveEntry | None] = {}
+        self._refresher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+
+    def start(self) -> None:
+        """Start the group-commit writer and the cache refresher (on the running event loop)."""
+        self.writer.start()
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop(), name="cache-refresh")
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            # Not cancelled: a cancelled task would leave its store read running on in a thread,
+            # holding a connection past the store's disposal. It stops at its next wake-up instead.
+            self._stopping.set()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
         await self.writer.stop()
         if self.journal is not None:
             await self.journal.close(self.store)
@@ -98,61 +149,69 @@ class ServingRuntime:
         """The tenant of a bearer token. Raises Unauthorized for a missing, unknown or revoked one."""
         if not token:
             raise Unauthorized("Authorization: missing bearer token")
-        cached = self._tenants.get(token)
-        if cached is None or cached[1] < time.monotonic():
-            try:
-                tenant: Tenant | None = await anyio.to_thread.run_sync(
-                    tenants.authenticate, self.store, token
-                )
-            except Unauthorized:
-                tenant = None
-            except StoreUnavailable:
-                if cached is None:
-                    raise
-                tenant = cached[0]  # the last known answer, until the store is back
-            cached = (tenant, time.monotonic() + self._refresh_s)
-            self._tenants[token] = cached
-        if cached[0] is None:
+        tenant = self._tenants.get(token)
+        if tenant is not None:
+            return tenant
+        if self._unknown_tokens.get(token, 0.0) > time.monotonic():
             raise Unauthorized("Authorization: unknown or revoked token")
-        return cached[0]
+        try:
+            tenant = await self._single_flight(
+                ("token", token), lambda: anyio.to_thread.run_sync(tenants.authenticate, self.store, token)
+            )
+        except Unauthorized:
+            if len(self._unknown_tokens) >= _MAX_UNKNOWN_TOKENS:
+                self._unknown_tokens.clear()
+            self._unknown_tokens[token] = time.monotonic() + self._refresh_s
+            raise
+        self._tenants[token] = tenant
+        return tenant
 
     async def serve(self, tenant: Tenant, experiment_id: str, recipient: str, dispatch_id: str) -> Served:
         """The variant for a recipient: sticky, and stored before this returns when the experiment is live.
 
+        A (recipient, dispatch) this worker answered recently is answered from memory; a new one waits
+        for the group commit that stores it.
+
         Raises:
             NotFound: no such experiment for this tenant.
         """
-        entry = await self._live_entry(experiment_id)
+        entry = self._experiments.get(experiment_id) or await self._load_missing(experiment_id)
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
         if not experiment.is_live:
             return Served(experiment, experiment.fixed_variant(), None)
         recipient_key = pseudonymise(tenant.pseudonym_key, recipient, tenant.id_transform)
+        recent = self.recent.get(experiment_id, recipient_key, dispatch_id)
+        if recent is not None:
+            return Served(experiment, entry.variants[recent.variant_id], recent.pixel_token)
         salt = dispatch_id if experiment.definition.sticky == "dispatch" else ""
-        proposed = choose_variant(
-            experiment.variant_ids, entry.weights, experiment.experiment_id, recipient_key, salt
+        proposed = choose_from_cumulative(
+            entry.variant_ids, entry.cumulative, experiment_id, recipient_key, salt
         )
         request = AssignmentRequest(
             tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock()
         )
         row = await self.writer.submit(request)
         # A journalled assignment has no id until replay: its email goes out without an open pixel.
-        token = None if row.assignment_id is None else make_pixel_token(self.pixel_secret, row.assignment_id)
-        return Served(experiment, experiment.variant(row.variant_id), token)
+        if row.assignment_id is None:
+            return Served(experiment, entry.variants[row.variant_id], None)
+        token = make_pixel_token(self.pixel_secret, row.assignment_id)
+        self.recent.put(experiment_id, recipient_key, dispatch_id, RecentAnswer(row.variant_id, token))
+        return Served(experiment, entry.variants[row.variant_id], token)
 
     def weights_age_s(self) -> dict[str, float]:
         """Seconds since the learner computed the served weights, per live experiment in this cache."""
         now = self.clock()
         return {
             experiment_id: now - entry.allocated_at
-            for experiment_id, (entry, _expires) in self._experiments.items()
+            for experiment_id, entry in self._experiments.items()
             if entry is not None and entry.experiment.is_live and entry.allocated_at is not None
         }
 
     async def serve_fixed(self, tenant: Tenant, experiment_id: str) -> Served:
         """The control (or the winner) without an assignment: the answer when the budget runs out."""
-        entry = await self._live_entry(experiment_id)
+        entry = self._experiments.get(experiment_id) or await self._load_missing(experiment_id)
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         return Served(entry.experiment, entry.experiment.fixed_variant(), None)
@@ -167,30 +226,77 @@ class ServingRuntime:
             feedback.record_pixel_open, self.store, self.pixel_secret, token, self.clock()
         )
 
-    async def _live_entry(self, experiment_id: str) -> _LiveEntry | None:
-        cached = self._experiments.get(experiment_id)
-        if cached is None or cached[1] < time.monotonic():
-            try:
-                entry = await anyio.to_thread.run_sync(self._load_entry, experiment_id)
-            except StoreUnavailable:
-                if cached is None:
-                    raise
-                entry = cached[0]  # the last known experiment and weights, until the store is back
-            cached = (entry, time.monotonic() + self._refresh_s)
-            self._experiments[experiment_id] = cached
-        return cached[0]
-
-    def _load_entry(self, experiment_id: str) -> _LiveEntry | None:
-        with self.store.read() as conn:
-            experiment = experiment_repo.load_experiment(conn, experiment_id)
-            if experiment is None:
-                return None
-            allocation = experiment_repo.latest_allocations(conn, [experiment_id]).get(experiment_id)
-        return _LiveEntry(
-            experiment,
-            _weights(experiment.variant_ids, allocation.weights if allocation else None),
-            allocation.computed_at if allocation else None,
+    async def _load_missing(self, experiment_id: str) -> _LiveEntry | None:
+        """Read an experiment this worker has not served yet (later reads come from the refresher)."""
+        if experiment_id in self._experiments:
+            return self._experiments[experiment_id]
+        entries = await self._single_flight(
+            ("experiment", experiment_id),
+            lambda: anyio.to_thread.run_sync(self._load_entries, [experiment_id]),
         )
+        entry: _LiveEntry | None = entries[experiment_id]
+        self._experiments[experiment_id] = entry
+        return entry
+
+    async def _single_flight(self, key: tuple[str, str], load: Callable[[], Awaitable[T]]) -> T:
+        """One store read for many concurrent first requests for the same key, all sharing its result.
+
+        Shielded: a request that times out stops waiting without cancelling the read for the others.
+        """
+        pending = self._in_flight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(load())
+            self._in_flight[key] = pending
+            pending.add_done_callback(lambda _done: self._in_flight.pop(key, None))
+        result: T = await asyncio.shield(pending)
+        return result
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._refresh_s):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
+            try:
+                await self.refresh()
+            except CopyloomError as exc:  # the store is down: keep serving what we have, try again
+                log.warning("cache refresh failed: %s", exc.code)
+
+    async def refresh(self) -> None:
+        """Re-read every cached experiment, its weights and every known token from the store."""
+        entries = await anyio.to_thread.run_sync(self._load_entries, list(self._experiments))
+        for experiment_id, entry in entries.items():
+            if entry is None or not entry.experiment.is_live:
+                self.recent.forget(experiment_id)
+        self._experiments.update(entries)
+        tokens = list(self._tenants)
+        found = await anyio.to_thread.run_sync(tenants.tenants_of_tokens, self.store, tokens)
+        for token in tokens:
+            if token in found:
+                self._tenants[token] = found[token]
+            else:
+                self._tenants.pop(token, None)
+
+    def _load_entries(self, experiment_ids: Sequence[str]) -> dict[str, _LiveEntry | None]:
+        with self.store.read() as conn:
+            found: dict[str, Experiment] = {
+                e.experiment_id: e for e in experiment_repo.experiments_by_ids(conn, experiment_ids)
+            }
+            allocations = experiment_repo.latest_allocations(conn, list(found))
+        entries: dict[str, _LiveEntry | None] = {}
+        for experiment_id in experiment_ids:
+            experiment = found.get(experiment_id)
+            if experiment is None:
+                entries[experiment_id] = None
+                continue
+            allocation = allocations.get(experiment_id)
+            entries[experiment_id] = _entry(
+                experiment,
+                _weights(experiment.variant_ids, allocation.weights if allocation else None),
+                allocation.computed_at if allocation else None,
+            )
+        return entries
 
 
 def _weights(variant_ids: Sequence[VariantId], stored: Mapping[str, float] | None) -> tuple[float, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 
 from copyloom.domain import IdTransform, Tenant, TenantId
 from copyloom.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -94,6 +95,14 @@ def authenticate(store: Store, token: str) -> Tenant:
     if tenant is None:
         raise Unauthorized("Authorization: unknown or revoked token")
     return tenant
+
+
+def tenants_of_tokens(store: Store, tokens: Sequence[str]) -> dict[str, Tenant]:
+    """The tenant of each token that is still active (for a worker's periodic token refresh)."""
+    hashes = {hash_token(token): token for token in tokens}
+    with store.read() as conn:
+        found = repo.tenants_by_token_hashes(conn, list(hashes))
+    return {hashes[token_hash]: tenant for token_hash, tenant in found.items()}
 
 
 def _require(tenant: Tenant | None, name: str) -> Tenant:

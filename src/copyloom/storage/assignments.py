@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
-from copyloom.storage.db import insert_ignoring_conflicts, insert_many_ignoring_conflicts
+from copyloom.storage.db import dialect_insert, insert_ignoring_conflicts, insert_many_ignoring_conflicts
 from copyloom.storage.tables import assignments, engagements, experiments
 
 
@@ -69,8 +69,11 @@ def assignments_of_recipients(
     return [AssignmentRow(*row) for row in conn.execute(query)]
 
 
-def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> None:
-    """Insert new assignments; a row whose (experiment, recipient, dispatch) exists is left as it was."""
+def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> list[AssignmentRow]:
+    """Insert new assignments in one batched statement; a row whose (experiment, recipient, dispatch)
+    exists is left as it was. Returns the rows this call inserted (in no particular order)."""
+    if not rows:
+        return []
     values = [
         {
             "tenant_id": r.tenant_id,
@@ -83,9 +86,12 @@ def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> None:
         }
         for r in rows
     ]
-    insert_many_ignoring_conflicts(
-        conn, assignments, values, ("experiment_id", "recipient_key", "dispatch_id")
+    stmt = (
+        dialect_insert(conn, assignments)
+        .on_conflict_do_nothing(index_elements=["experiment_id", "recipient_key", "dispatch_id"])
+        .returning(*_ROW_COLUMNS)
     )
+    return [AssignmentRow(*row) for row in conn.execute(stmt, values)]
 
 
 def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -71,6 +71,14 @@ def insert_experiment(
 def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
     found = load_experiments(conn, sa.select(experiments).where(experiments.c.experiment_id == experiment_id))
     return found[0] if found else None
+
+
+def experiments_by_ids(conn: Connection, experiment_ids: Sequence[str]) -> list[Experiment]:
+    """The experiments with these ids that exist (in no particular order)."""
+    if not experiment_ids:
+        return []
+    query = sa.select(experiments).where(experiments.c.experiment_id.in_(list(experiment_ids)))
+    return load_experiments(conn, query)
 
 
 def experiments_of_tenant(conn: Connection, tenant_id: TenantId) -> list[Experiment]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -49,6 +51,18 @@ def tenant_by_token_hash(conn: Connection, token_hash: str) -> Tenant | None:
     )
     row = conn.execute(query).mappings().first()
     return _tenant(row) if row else None
+
+
+def tenants_by_token_hashes(conn: Connection, token_hashes: Sequence[str]) -> dict[str, Tenant]:
+    """The tenant of each active token among these hashes (revoked and unknown ones are left out)."""
+    if not token_hashes:
+        return {}
+    query = (
+        sa.select(tokens.c.token_hash, tenants)
+        .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
+        .where(tokens.c.token_hash.in_(list(token_hashes)), tokens.c.revoked_at.is_(None))
+    )
+    return {row["token_hash"]: _tenant(row) for row in conn.execute(query).mappings()}
 
 
 def insert_token(conn: Connection, tenant_id: TenantId, token_hash: str, now: float) -> None:

@@ -60,7 +60,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        runtime.writer.start()
+        runtime.start()
         tasks = [asyncio.create_task(task(), name="background") for task in background]
         try:
             yield
