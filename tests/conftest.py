@@ -89,7 +89,11 @@ def workspace(store: Store) -> Workspace:
 
 @pytest.fixture
 def api(settings: Settings, store: Store) -> Iterator[Api]:
-    fast = settings.replace(cache_refresh_s=0.05, max_body_bytes=64_000)
+    # A loaded test machine can stall a commit for a second: budgets far past that keep these tests about
+    # what they test (tests/web/test_budget.py and tests/test_outage.py cover the budget and the journal).
+    fast = settings.replace(
+        cache_refresh_s=0.05, max_body_bytes=64_000, response_budget_ms=10_000.0, journal_after_ms=10_000.0
+    )
     with (
         ThreadedServer(build_app(fast, store, with_learner=False)) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
