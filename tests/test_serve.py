@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -145,15 +146,22 @@ def test_sigkill_under_load_loses_no_answered_assignment(
     process, url = start_serve(database_url, "--no-learner", "--no-ingest", journal_dir=tmp_path / "journal")
     headers = {"Authorization": f"Bearer {workspace.token}"}
     answered: list[tuple[str, str]] = []
+    killed = threading.Event()
+    clients: list[httpx.Client] = []
+    per_thread = threading.local()
 
     def call(i: int) -> None:
+        if killed.is_set():
+            return
+        if not hasattr(per_thread, "client"):  # one client per thread: a new one costs ~50 ms under load
+            per_thread.client = httpx.Client(base_url=url, headers=headers, timeout=5)
+            clients.append(per_thread.client)
         try:
-            with httpx.Client(base_url=url, headers=headers, timeout=5) as client:
-                body = client.get(
-                    f"/v1/content/{workspace.experiment_id}", params={"recipient": f"r{i}", "dispatch": "d"}
-                )
-                if body.status_code == 200:
-                    answered.append((f"r{i}", body.json()["variant_id"]))
+            body = per_thread.client.get(
+                f"/v1/content/{workspace.experiment_id}", params={"recipient": f"r{i}", "dispatch": "d"}
+            )
+            if body.status_code == 200:
+                answered.append((f"r{i}", body.json()["variant_id"]))
         except httpx.TransportError:
             pass  # the server died before answering: nothing was promised
 
@@ -163,8 +171,11 @@ def test_sigkill_under_load_loses_no_answered_assignment(
             time.sleep(0.01)
         process.kill()
         process.wait(timeout=30)
+        killed.set()
         for future in futures:
             future.result()
+    for client in clients:
+        client.close()
 
     assert 300 <= len(answered) < 3000, "the kill must land mid-load"
     # A commit slower than the journal threshold is answered from the journal: durable too, and in the
