@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import beta  # type: ignore[import-untyped]  # scipy ships no type hints
 
 LEVEL = 0.95
 DRAWS = 20_000
@@ -43,10 +42,15 @@ def rate_interval(counts: Counts) -> tuple[float, float]:
 
 def rate_intervals(events: NDArray[np.int64], sends: NDArray[np.int64]) -> tuple[NDArray[np.float64], ...]:
     """`rate_interval` for many counts at once (arrays of the same shape)."""
+    # Imported here, not at the top: scipy takes a second or more to import, which every `copyloom serve`
+    # worker and CLI command would pay at start-up although only reports need it.
+    from scipy.special import betaincinv  # type: ignore[import-untyped]  # noqa: PLC0415 - scipy ships no type hints
+
     a, b = 1.0 + events, 1.0 + sends - events
     none, every = events == 0, (events == sends) & (sends > 0)
-    low = np.where(none, 0.0, beta.ppf(np.where(every, 2 * _TAIL, _TAIL), a, b))
-    high = np.where(every, 1.0, beta.ppf(np.where(none, LEVEL, 1 - _TAIL), a, b))
+    # betaincinv(a, b, q) is the q-quantile of Beta(a, b).
+    low = np.where(none, 0.0, betaincinv(a, b, np.where(every, 2 * _TAIL, _TAIL)))
+    high = np.where(every, 1.0, betaincinv(a, b, np.where(none, LEVEL, 1 - _TAIL)))
     return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
 
