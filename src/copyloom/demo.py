@@ -111,6 +111,8 @@ def run_demo(
             public_base_url=f"http://127.0.0.1:{port}",
             learn_interval_s=LEARN_EVERY_SIM_S / clock.scale,
             cache_refresh_s=min(1.0, LEARN_EVERY_SIM_S / clock.scale / 2),
+            # The simulated Braze, the API and the learner share this one machine; Braze itself waits 2 s.
+            response_budget_ms=1500.0,
         )
         app = build_app(settings, store, with_learner=True, clock=clock, seed=seed)
         with ThreadedServer(app, port=port) as server:
