@@ -212,20 +212,32 @@ def pseudonymise(key: bytes, raw_id: str, transform: IdTransform = "none") -> Re
 def pseudonymiser(key: bytes) -> Callable[[str], RecipientKey]:
     """`pseudonymise` under one key (transform "none"), for many ids: the key is set up once.
 
+    HMAC (RFC 2104) is H((K ^ opad) || H((K ^ ipad) || m)); the two keyed SHA-256 states are computed
+    once and copied per id, half the work of `hmac.new` per id.
+
     Args:
         key: the tenant's secret pseudonymisation key.
 
     Returns:
         A function from a raw id to the same 64 hex characters as `pseudonymise(key, raw_id)`.
     """
-    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    block = (hashlib.sha256(key).digest() if len(key) > _SHA256_BLOCK_BYTES else key).ljust(
+        _SHA256_BLOCK_BYTES, b"\0"
+    )
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def pseudonymise_one(raw_id: str) -> RecipientKey:
-        mac = keyed.copy()
-        mac.update(raw_id.encode())
-        return RecipientKey(mac.hexdigest())
+        inner_mac = inner.copy()
+        inner_mac.update(raw_id.encode())
+        outer_mac = outer.copy()
+        outer_mac.update(inner_mac.digest())
+        return RecipientKey(outer_mac.hexdigest())
 
     return pseudonymise_one
+
+
+_SHA256_BLOCK_BYTES = 64
 
 
 def parse_experiment_definition(raw: object) -> ExperimentDefinition:

@@ -74,7 +74,15 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
         return EventTally()
     first_copies = {e.event_id: seq for seq, e in reversed(list(enumerate(events)))}
     staged = sorted(first_copies.values())  # a second copy in the same batch is a duplicate too
-    event_repo.stage_events(conn, [_staged(seq, events[seq]) for seq in staged])
+    # Events that are not counted are staged without a dispatch, so they never match an assignment.
+    event_repo.stage_events(
+        conn,
+        [
+            (seq, e.event_id, e.user_key, e.external_user_key, e.dispatch_id if e.engagement_kind else None)
+            for seq in staged
+            for e in [events[seq]]
+        ],
+    )
     new_ids = event_repo.mark_staged_seen(conn, tenant.tenant_id, now)
     matches: dict[int, list[int]] = {}
     for seq, assignment_id in assignment_repo.staged_matches(conn, tenant.tenant_id):
@@ -107,12 +115,6 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
         unattributed=sum(unattributed.values()),
         newest_event_s=max((e.time_s for e in events), default=None),
     )
-
-
-def _staged(seq: int, event: CountedEvent) -> tuple[int, str, str | None, str | None, str | None]:
-    # Events that are not counted are staged without a dispatch, so they never match an assignment.
-    dispatch_id = event.dispatch_id if event.engagement_kind is not None else None
-    return (seq, event.event_id, event.user_key, event.external_user_key, dispatch_id)
 
 
 def record_pixel_open(store: Store, secret: bytes, token: str, now: float) -> bool:

@@ -93,7 +93,7 @@ def ingest_file(
     """Count one Currents file in one transaction, or quarantine it with its reason."""
     pseudonymise_id = pseudonymiser(tenant.pseudonym_key)
     try:
-        with store.write() as conn:
+        with store.bulk_write() as conn:
             if not repo.try_lock_file(conn, tenant.tenant_id, source.uri, obj.key):
                 return FileOutcome(obj.key, "skipped", obj.size_bytes, reason="another worker has it")
             if repo.is_known(conn, tenant.tenant_id, source.uri, obj.key):

@@ -97,16 +97,19 @@ def staged_matches(conn: Connection, tenant_id: TenantId) -> list[tuple[int, int
     the tenant: same dispatch, and the recipient key of the field its experiment joins on. An email may
     carry several experiments (subject and call to action), so one event can match several assignments.
     """
+    # CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' index
+    # (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL
+    # plans it as the inner join it is.
     per_field = [
         f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
-        f"JOIN {assignments.name} a ON a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
-        f"JOIN {experiments.name} e ON e.experiment_id = a.experiment_id "
-        f"WHERE a.tenant_id = {marker} AND e.recipient_field = '{field}'"
+        f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
+        f"WHERE a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
+        f"AND e.experiment_id = a.experiment_id AND a.tenant_id = {marker} AND e.recipient_field = '{field}'"
         for field, column in _KEY_COLUMN_OF_FIELD.items()
         for marker in [placeholders(conn, 1)]
     ]
     rows = conn.exec_driver_sql(" UNION ALL ".join(per_field), (tenant_id,) * len(per_field))
-    return [(int(seq), int(assignment_id)) for seq, assignment_id in rows]
+    return [(int(seq), int(assignment_id)) for seq, assignment_id in rows.all()]
 
 
 _KEY_COLUMN_OF_FIELD: dict[RecipientField, str] = {

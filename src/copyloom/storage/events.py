@@ -57,7 +57,7 @@ def mark_staged_seen(conn: Connection, tenant_id: TenantId, now: float) -> set[s
         "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id",
         (tenant_id, now),
     )
-    return set(result.scalars())
+    return set(result.scalars().all())
 
 
 def count_unattributed(conn: Connection, tenant_id: TenantId, source_id: str, kind: str, amount: int) -> None:

@@ -80,7 +80,8 @@ assignments = sa.Table(
     sa.Column("assigned_at", sa.Double(), nullable=False),
     sa.Column("cohort_s", sa.BigInteger(), nullable=False),
     sa.UniqueConstraint("experiment_id", "recipient_key", "dispatch_id", name="uq_assignments_send"),
-    sa.Index("ix_assignments_recipient_dispatch", "recipient_key", "dispatch_id"),
+    # Covers the ingest's attribution join: by recipient and dispatch, to the tenant and experiment.
+    sa.Index("ix_assignments_attribution", "recipient_key", "dispatch_id", "tenant_id", "experiment_id"),
 )
 
 engagements = sa.Table(
