@@ -14,7 +14,7 @@ from the schema and the per-record checks reduce to the ones the schema cannot m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, cast
 
 import fastavro
@@ -48,7 +48,6 @@ _PLAIN_TYPES: dict[str, tuple[object, ...]] = {
 """Braze's declared type of each field read: a file declaring these needs no per-record type checks."""
 
 _Record = dict[str, Any]
-_ToEvent = Callable[[_Record, int], CountedEvent]
 
 
 def read_currents_file(
@@ -73,30 +72,11 @@ def read_currents_file(
         replayed = cast(BinaryIO, _ReplayedStream(header.recorded, stream))
         reader = fastavro.reader(replayed, reader_schema=projection)
         event_type = _event_type(writer_schema, key)
-        chunk: list[CountedEvent] = []
-        keys: dict[str, RecipientKey] = {}
-
-        def cached_key(raw: str) -> RecipientKey:
-            found = keys.get(raw)
-            if found is None:
-                found = keys[raw] = pseudonymise_id(raw)
-            return found
-
-        to_event = (
-            _plain_record_reader(event_type, cached_key)
-            if projection is not None and _is_plain(projection)
-            else _checked_record_reader(event_type, cached_key)
-        )
-        for index, record in enumerate(reader):
-            if not isinstance(record, dict):
-                raise CorruptFile(f"record {index}: expected an Avro record")
-            chunk.append(to_event(record, index))
-            if len(chunk) >= chunk_events:
-                yield chunk
-                chunk = []
-                keys.clear()
-        if chunk:
-            yield chunk
+        if projection is not None and _is_plain(projection):
+            records = cast(Iterable[_Record], reader)  # a record schema decodes to dicts
+            yield from _plain_chunks(records, event_type, pseudonymise_id, chunk_events)
+        else:
+            yield from _checked_chunks(reader, event_type, pseudonymise_id, chunk_events)
     except CorruptFile:
         raise
     except InvalidInput as exc:
@@ -105,45 +85,75 @@ def read_currents_file(
         raise CorruptFile(_reason(exc)) from None
 
 
-def _checked_record_reader(event_type: str, pseudonymise_id: Pseudonymise) -> _ToEvent:
+def _checked_chunks(
+    records: Iterable[object], event_type: str, pseudonymise_id: Pseudonymise, chunk_events: int
+) -> Iterator[list[CountedEvent]]:
     """Any schema: every field's value is checked, with the shared field rules and messages."""
+    chunk: list[CountedEvent] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise CorruptFile(f"record {index}: expected an Avro record")
+        chunk.append(_checked_event(record, index, event_type, pseudonymise_id))
+        if len(chunk) >= chunk_events:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
-    def to_event(record: _Record, index: int) -> CountedEvent:
-        return email_event_from_fields(record.get, event_type, pseudonymise_id, f"record {index}").counted()
 
-    return to_event
+def _checked_event(
+    record: _Record, index: int, event_type: str, pseudonymise_id: Pseudonymise
+) -> CountedEvent:
+    return email_event_from_fields(record.get, event_type, pseudonymise_id, f"record {index}").counted()
 
 
-def _plain_record_reader(event_type: str, pseudonymise_id: Pseudonymise) -> _ToEvent:
-    """Braze's own types: the schema guarantees them, so only what it cannot is checked per record."""
+def _plain_chunks(
+    records: Iterable[_Record], event_type: str, pseudonymise_id: Pseudonymise, chunk_events: int
+) -> Iterator[list[CountedEvent]]:
+    """Braze's own types: the schema guarantees them, so only what it cannot is checked per record.
+
+    The hot loop of the ingest, one pass per event: written flat, each recipient id hashed once per
+    chunk.
+    """
     kind: EventKind = event_kind_from_type(event_type)
-    checked = _checked_record_reader(event_type, pseudonymise_id)
-
-    def recipient(raw: str | None) -> RecipientKey | None:
-        return pseudonymise_id(raw) if raw and raw != REDACTED else None
-
-    def to_event(record: _Record, index: int) -> CountedEvent:
+    plain_engagement = engagement_kind(kind, False, False)
+    chunk: list[CountedEvent] = []
+    keys: dict[str | None, RecipientKey | None] = {None: None, "": None, REDACTED: None}
+    for index, record in enumerate(records):
         get = record.get
         event_id = record["id"]
         if not event_id:
-            return checked(record, index)  # raises, with the shared message
-        machine_open = get("machine_open")
-        return CountedEvent(
-            event_id,
-            kind,
-            record["time"],
-            recipient(get("user_id")),
-            recipient(get("external_user_id")),
-            get("dispatch_id") or None,
-            get("canvas_step_id") or get("campaign_id") or "",
-            engagement_kind(
-                kind,
-                get("is_suspected_bot_click") is True,
-                machine_open is not None and machine_open.lower() == "true",
-            ),
+            _checked_event(record, index, event_type, pseudonymise_id)  # raises, with the shared message
+        user_id, external_user_id = get("user_id"), get("external_user_id")
+        user_key = (
+            keys[user_id] if user_id in keys else keys.setdefault(user_id, pseudonymise_id(str(user_id)))
         )
-
-    return to_event
+        external_user_key = (
+            keys[external_user_id]
+            if external_user_id in keys
+            else keys.setdefault(external_user_id, pseudonymise_id(str(external_user_id)))
+        )
+        is_bot, machine_open = get("is_suspected_bot_click"), get("machine_open")
+        chunk.append(
+            CountedEvent(
+                event_id,
+                kind,
+                record["time"],
+                user_key,
+                external_user_key,
+                get("dispatch_id") or None,
+                get("canvas_step_id") or get("campaign_id") or "",
+                plain_engagement
+                if is_bot is None and machine_open is None
+                else engagement_kind(kind, is_bot is True, (machine_open or "").lower() == "true"),
+            )
+        )
+        if len(chunk) >= chunk_events:
+            yield chunk
+            chunk = []
+            keys = {None: None, "": None, REDACTED: None}
+    if chunk:
+        yield chunk
 
 
 def _projection(writer_schema: object) -> dict[str, Any] | None:

@@ -72,8 +72,7 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
     """
     if not events:
         return EventTally()
-    first_copies = {e.event_id: seq for seq, e in reversed(list(enumerate(events)))}
-    staged = sorted(first_copies.values())  # a second copy in the same batch is a duplicate too
+    staged = _first_copies(events)  # a second copy in the same batch is a duplicate too
     # Events that are not counted are staged without a dispatch, so they never match an assignment.
     event_repo.stage_events(
         conn,
@@ -103,7 +102,9 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
         if ids is None:
             unattributed[(event.source_id, event.kind)] += 1
             continue
-        engagements.extend((assignment_id, kind, float(event.time_s)) for assignment_id in ids)
+        occurred_at = float(event.time_s)
+        for assignment_id in ids:
+            engagements.append((assignment_id, kind, occurred_at))
     assignment_repo.insert_engagements(conn, engagements)
     for (source, event_kind), n in sorted(unattributed.items()):
         event_repo.count_unattributed(conn, tenant.tenant_id, source, event_kind, n)
@@ -115,6 +116,15 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
         unattributed=sum(unattributed.values()),
         newest_event_s=max((e.time_s for e in events), default=None),
     )
+
+
+def _first_copies(events: Sequence[CountedEvent]) -> Sequence[int]:
+    """The positions of the first event with each id, in order."""
+    ids = [e.event_id for e in events]
+    if len(set(ids)) == len(ids):
+        return range(len(ids))
+    first = {event_id: seq for seq, event_id in reversed(list(enumerate(ids)))}
+    return sorted(first.values())
 
 
 def record_pixel_open(store: Store, secret: bytes, token: str, now: float) -> bool:

@@ -103,13 +103,14 @@ def staged_matches(conn: Connection, tenant_id: TenantId) -> list[tuple[int, int
     per_field = [
         f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
         f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
-        f"WHERE a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
+        f"WHERE s.{column} IS NOT NULL AND s.dispatch_id IS NOT NULL "
+        f"AND a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
         f"AND e.experiment_id = a.experiment_id AND a.tenant_id = {marker} AND e.recipient_field = '{field}'"
         for field, column in _KEY_COLUMN_OF_FIELD.items()
         for marker in [placeholders(conn, 1)]
     ]
     rows = conn.exec_driver_sql(" UNION ALL ".join(per_field), (tenant_id,) * len(per_field))
-    return [(int(seq), int(assignment_id)) for seq, assignment_id in rows.all()]
+    return [(seq, assignment_id) for seq, assignment_id in rows.all()]
 
 
 _KEY_COLUMN_OF_FIELD: dict[RecipientField, str] = {
