@@ -98,6 +98,7 @@ seen_events = sa.Table(
     sa.Column("tenant_id", sa.String(32), primary_key=True),
     sa.Column("event_id", sa.String(128), primary_key=True),
     sa.Column("seen_at", sa.Double(), nullable=False),
+    sqlite_with_rowid=False,  # the key is the table: one B-tree insert per event id
 )
 
 unattributed = sa.Table(
