@@ -42,6 +42,10 @@ def stage_events(
         f"VALUES ({placeholders(conn, 5)})",
         list(rows),  # a list of tuples: executemany
     )
+    if conn.dialect.name == "postgresql":
+        # A temporary table has no statistics until analysed; without them PostgreSQL may plan the
+        # attribution join as a scan of every assignment instead of an index look-up per event.
+        conn.exec_driver_sql(f"ANALYZE {STAGED_EVENTS}")
 
 
 def mark_staged_seen(conn: Connection, tenant_id: TenantId, now: float) -> set[str]:
