@@ -4,7 +4,9 @@
 
 Generates click and open events for assigned recipients in real Currents Avro files (Braze's schemas from
 the samples), reads them once with fastavro alone (the ceiling), then ingests them through copyloom's
-own path into a fresh store, and prints one JSON line. Both figures come from the same run and files.
+own path into a fresh store, and prints one JSON line. Both figures come from the same run and files,
+by wall time and by this process's CPU time (which a busy shared machine disturbs less; it leaves out
+waits for the disk, which only the four commits make).
 """
 
 from __future__ import annotations
@@ -70,13 +72,14 @@ def write_files(folder: Path, users: list[str], files: int) -> list[Path]:
     return paths
 
 
-def raw_read_rate(paths: list[Path]) -> float:
-    started = time.perf_counter()
+def raw_read_rate(paths: list[Path]) -> tuple[float, float]:
+    """Events per second of wall time and of this process's CPU time for a bare fastavro read."""
+    started, started_cpu = time.perf_counter(), time.process_time()
     count = 0
     for path in paths:
         with path.open("rb") as stream:
             count += sum(1 for _ in fastavro.reader(stream))
-    return count / (time.perf_counter() - started)
+    return count / (time.perf_counter() - started), count / (time.process_time() - started_cpu)
 
 
 def main() -> None:
@@ -92,9 +95,9 @@ def main() -> None:
         migrate.upgrade(store)
         tenant = prepare(store, users)
         paths = write_files(root / "bucket", users, args.files)
-        raw = raw_read_rate(paths)
+        before = raw_read_rate(paths)
         source = LocalSource(root / "bucket")
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         outcomes = ingestion.ingest_objects(
             store,
             tenant,
@@ -102,9 +105,13 @@ def main() -> None:
             ingestion.pending_objects(store, tenant, source),
             time.time,  # type: ignore[arg-type]
         )
-        elapsed = time.perf_counter() - started
+        elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - started_cpu
         events = sum(o.tally.received for o in outcomes)
         store.dispose()
+        after = raw_read_rate(paths)
+    # The ceiling is the faster of two bare reads, one before and one after the ingest: on a shared
+    # machine a single read can land in a quiet or a busy moment.
+    raw, raw_cpu = max(before[0], after[0]), max(before[1], after[1])
     print(
         json.dumps(
             {
@@ -115,6 +122,9 @@ def main() -> None:
                 "raw_fastavro_events_per_s": round(raw),
                 "end_to_end_events_per_s": round(events / elapsed),
                 "ratio": round(events / elapsed / raw, 3),
+                "raw_fastavro_cpu_events_per_s": round(raw_cpu),
+                "end_to_end_cpu_events_per_s": round(events / elapsed_cpu),
+                "cpu_ratio": round(events / elapsed_cpu / raw_cpu, 3),
             }
         )
     )

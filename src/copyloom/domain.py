@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, NewType, TypeVar, get_args
+from typing import Literal, NamedTuple, NewType, TypeVar, get_args
 
 from copyloom.errors import InvalidInput
 
@@ -139,11 +139,48 @@ class EmailEvent:
     @property
     def engagement_kind(self) -> EngagementKind | None:
         """What this event counts as for its assignment, or None for event types that are not counted."""
-        if self.kind == "Click":
-            return "bot_click" if self.is_suspected_bot_click else "click"
-        if self.kind == "Open":
-            return "machine_open" if self.is_machine_open else "open"
-        return _OUTCOME_KINDS.get(self.kind)
+        return engagement_kind(self.kind, self.is_suspected_bot_click, self.is_machine_open)
+
+    def counted(self) -> CountedEvent:
+        """The event as `count_events` takes it."""
+        return CountedEvent(
+            self.event_id,
+            self.kind,
+            self.time_s,
+            self.user_key,
+            self.external_user_key,
+            self.dispatch_id,
+            self.canvas_step_id or self.campaign_id or "",
+            self.engagement_kind,
+        )
+
+
+class CountedEvent(NamedTuple):
+    """An event reduced to what counting it needs: deduplication, attribution and the unattributed tally.
+
+    A named tuple rather than a dataclass: a Currents file makes one per event, and a tuple is several
+    times cheaper to build.
+    """
+
+    event_id: str
+    kind: EventKind
+    time_s: int
+    user_key: RecipientKey | None
+    external_user_key: RecipientKey | None
+    dispatch_id: str | None
+    source_id: str  # the Canvas step id, else the campaign id, else empty: unattributed events' key
+    engagement_kind: EngagementKind | None
+
+
+def engagement_kind(
+    kind: EventKind, is_suspected_bot_click: bool, is_machine_open: bool
+) -> EngagementKind | None:
+    """What an event of this kind counts as for its assignment, or None for kinds that are not counted."""
+    if kind == "Click":
+        return "bot_click" if is_suspected_bot_click else "click"
+    if kind == "Open":
+        return "machine_open" if is_machine_open else "open"
+    return _OUTCOME_KINDS.get(kind)
 
 
 _OUTCOME_KINDS: dict[EventKind, EngagementKind] = {
@@ -170,6 +207,37 @@ def pseudonymise(key: bytes, raw_id: str, transform: IdTransform = "none") -> Re
     """
     value = hashlib.sha256(raw_id.encode()).hexdigest() if transform == "sha256" else raw_id
     return RecipientKey(hmac.new(key, value.encode(), hashlib.sha256).hexdigest())
+
+
+def pseudonymiser(key: bytes) -> Callable[[str], RecipientKey]:
+    """`pseudonymise` under one key (transform "none"), for many ids: the key is set up once.
+
+    HMAC (RFC 2104) is H((K ^ opad) || H((K ^ ipad) || m)); the two keyed SHA-256 states are computed
+    once and copied per id, half the work of `hmac.new` per id.
+
+    Args:
+        key: the tenant's secret pseudonymisation key.
+
+    Returns:
+        A function from a raw id to the same 64 hex characters as `pseudonymise(key, raw_id)`.
+    """
+    block = (hashlib.sha256(key).digest() if len(key) > _SHA256_BLOCK_BYTES else key).ljust(
+        _SHA256_BLOCK_BYTES, b"\0"
+    )
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def pseudonymise_one(raw_id: str) -> RecipientKey:
+        inner_mac = inner.copy()
+        inner_mac.update(raw_id.encode())
+        outer_mac = outer.copy()
+        outer_mac.update(inner_mac.digest())
+        return RecipientKey(outer_mac.hexdigest())
+
+    return pseudonymise_one
+
+
+_SHA256_BLOCK_BYTES = 64
 
 
 def parse_experiment_definition(raw: object) -> ExperimentDefinition:

@@ -37,8 +37,8 @@ def test_flags_of_the_click_and_open_samples() -> None:
     click = read_all((SAMPLES / "users.messages.email.Click.avro").read_bytes())[0]
     opened = read_all((SAMPLES / "users.messages.email.Open.avro").read_bytes())[0]
 
-    assert click.is_suspected_bot_click  # type: ignore[attr-defined]
-    assert opened.is_machine_open  # type: ignore[attr-defined]
+    assert click.engagement_kind == "bot_click"  # type: ignore[attr-defined]
+    assert opened.engagement_kind == "machine_open"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("codec", ["null", "deflate", "snappy", "zstandard"])
@@ -71,7 +71,7 @@ def test_fields_added_later_are_ignored_and_missing_optional_fields_are_fine() -
 
     (event,) = read_all(buffer.getvalue())
 
-    assert (event.kind, event.external_user_key, event.is_suspected_bot_click) == ("Click", None, False)  # type: ignore[attr-defined]
+    assert (event.kind, event.external_user_key, event.engagement_kind) == ("Click", None, "click")  # type: ignore[attr-defined]
 
 
 def test_event_type_falls_back_to_the_key_folder() -> None:
@@ -113,6 +113,59 @@ def test_a_record_whose_time_is_not_an_integer_makes_a_corrupt_file() -> None:
 
     with pytest.raises(CorruptFile, match=r"record 0\.time: required, an integer"):
         read_all(buffer.getvalue())
+
+
+def test_a_file_with_other_field_types_is_read_with_every_value_checked() -> None:
+    """A schema unlike Braze's (here a nullable id) is read too, each value checked by the shared rules."""
+    loose = schema("Click") | {
+        "fields": [
+            f if f["name"] != "id" else {"name": "id", "type": ["null", "string"], "default": None}
+            for f in schema("Click")["fields"]
+        ]
+    }
+    good, bad = io.BytesIO(), io.BytesIO()
+    write(good, "Click", [record("Click", "u1", "d1", id="e-1")], schema_override=loose)
+    write(
+        bad,
+        "Click",
+        [record("Click", "u1", "d1", id="e-1"), record("Click", "u2", "d1", id=None)],
+        schema_override=loose,
+    )
+
+    (event,) = read_all(good.getvalue())
+    with pytest.raises(CorruptFile, match=r"record 1\.id: required, a non-empty string"):
+        read_all(bad.getvalue())
+
+    assert (event.event_id, event.user_key, event.dispatch_id) == ("e-1", "key-of-u1", "d1")  # type: ignore[attr-defined]
+
+
+def test_an_empty_id_makes_a_corrupt_file() -> None:
+    data = to_bytes("Click", [record("Click", "u1", "d1"), record("Click", "u2", "d1", id="")])
+
+    with pytest.raises(CorruptFile, match=r"record 1\.id: required, a non-empty string"):
+        read_all(data)
+
+
+def test_redacted_and_empty_user_ids_are_no_recipient_and_each_id_is_hashed_once_per_chunk() -> None:
+    hashed: list[str] = []
+
+    def counting_key(raw: str) -> RecipientKey:
+        hashed.append(raw)
+        return fake_key(raw)
+
+    records = [record("Click", "u1", "d1"), record("Click", "u1", "d2"), record("Click", "[REDACTED]", "d1")]
+    records.append(record("Click", "", "d1", external_user_id="ext-1"))
+    events = [
+        e for c in read_currents_file(io.BytesIO(to_bytes("Click", records)), "k", counting_key) for e in c
+    ]
+
+    assert [(e.user_key, e.external_user_key) for e in events] == [
+        ("key-of-u1", None),
+        ("key-of-u1", None),
+        (None, None),
+        (None, "key-of-ext-1"),
+    ]
+    assert hashed == ["u1", "ext-1"]
 
 
 class CountingStream(io.BytesIO):

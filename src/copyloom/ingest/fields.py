@@ -34,6 +34,8 @@ _OPTIONAL_TEXT = (
     "canvas_step_id",
     "machine_open",
 )
+READ_FIELDS = frozenset(("id", "time", "is_suspected_bot_click", *_OPTIONAL_TEXT))
+"""Every field of a Braze email event that copyloom reads; the others are never decoded or kept."""
 _INT64 = range(-(2**63), 2**63)
 _JSON_TYPE_NAMES = {
     bool: "boolean",

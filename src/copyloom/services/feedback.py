@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import RECIPIENT_FIELDS, EmailEvent, EngagementKind, RecipientKey, Tenant
+from copyloom.domain import CountedEvent, EmailEvent, EngagementKind, Tenant
 from copyloom.services.pixel import read_pixel_token
 from copyloom.storage import assignments as assignment_repo
 from copyloom.storage import events as event_repo
@@ -61,70 +61,70 @@ class EventTally:
 def record_events(store: Store, tenant: Tenant, events: Sequence[EmailEvent], now: float) -> EventTally:
     """Count a batch of events in one transaction: all of it or, on failure, none of it."""
     with store.write() as conn:
-        return count_events(conn, tenant, events, now)
+        return count_events(conn, tenant, [e.counted() for e in events], now)
 
 
-def count_events(conn: Connection, tenant: Tenant, events: Sequence[EmailEvent], now: float) -> EventTally:
-    """Deduplicate, attribute and count events inside the caller's transaction."""
-    new_ids = event_repo.mark_events_seen(conn, tenant.tenant_id, [e.event_id for e in events], now)
-    fresh: list[EmailEvent] = []
-    for event in events:
-        if event.event_id in new_ids:
-            new_ids.discard(event.event_id)  # a second copy in the same batch is a duplicate too
-            fresh.append(event)
-    counted = [e for e in fresh if e.engagement_kind is not None]
-    matches = _assignments_by_pair(conn, tenant, counted)
+def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent], now: float) -> EventTally:
+    """Deduplicate, attribute and count events inside the caller's transaction.
+
+    Set-based: the batch is staged in a temporary table once, then marked seen and joined to the
+    assignments by one statement each, whatever its size.
+    """
+    if not events:
+        return EventTally()
+    staged = _first_copies(events)  # a second copy in the same batch is a duplicate too
+    # Events that are not counted are staged without a dispatch, so they never match an assignment.
+    event_repo.stage_events(
+        conn,
+        [
+            (seq, e.event_id, e.user_key, e.external_user_key, e.dispatch_id if e.engagement_kind else None)
+            for seq in staged
+            for e in [events[seq]]
+        ],
+    )
+    new_ids = event_repo.mark_staged_seen(conn, tenant.tenant_id, now)
+    matches: dict[int, list[int]] = {}
+    for seq, assignment_id in assignment_repo.staged_matches(conn, tenant.tenant_id):
+        matches.setdefault(seq, []).append(assignment_id)
     engagements: list[tuple[int, EngagementKind, float]] = []
     unattributed: Counter[tuple[str, str]] = Counter()
-    accepted = 0
-    for event in counted:
-        kind = event.engagement_kind
-        assert kind is not None
-        ids = _matching_assignments(event, matches)
-        if not ids:
-            unattributed[(event.canvas_step_id or event.campaign_id or "", event.kind)] += 1
+    fresh = counted = 0
+    for seq in staged:
+        event = events[seq]
+        if event.event_id not in new_ids:
             continue
-        accepted += 1
-        engagements.extend((assignment_id, kind, float(event.time_s)) for assignment_id in ids)
+        fresh += 1
+        kind = event.engagement_kind
+        if kind is None:
+            continue
+        counted += 1
+        ids = matches.get(seq)
+        if ids is None:
+            unattributed[(event.source_id, event.kind)] += 1
+            continue
+        occurred_at = float(event.time_s)
+        for assignment_id in ids:
+            engagements.append((assignment_id, kind, occurred_at))
     assignment_repo.insert_engagements(conn, engagements)
     for (source, event_kind), n in sorted(unattributed.items()):
         event_repo.count_unattributed(conn, tenant.tenant_id, source, event_kind, n)
     return EventTally(
         received=len(events),
-        accepted=accepted,
-        duplicate=len(events) - len(fresh),
-        ignored=len(fresh) - len(counted),
+        accepted=counted - sum(unattributed.values()),
+        duplicate=len(events) - fresh,
+        ignored=fresh - counted,
         unattributed=sum(unattributed.values()),
         newest_event_s=max((e.time_s for e in events), default=None),
     )
 
 
-_Matches = dict[tuple[str, str, str], list[int]]  # (recipient field, key, dispatch) -> assignment ids
-
-
-def _assignments_by_pair(conn: Connection, tenant: Tenant, events: Sequence[EmailEvent]) -> _Matches:
-    pairs: list[tuple[RecipientKey, str]] = []
-    for event in events:
-        for field in RECIPIENT_FIELDS:
-            key = event.recipient_key(field)
-            if key is not None and event.dispatch_id:
-                pairs.append((key, event.dispatch_id))
-    matches: _Matches = {}
-    for row in assignment_repo.assignments_for_events(conn, tenant.tenant_id, pairs):
-        matches.setdefault((row.recipient_field, row.recipient_key, row.dispatch_id), []).append(
-            row.assignment_id
-        )
-    return matches
-
-
-def _matching_assignments(event: EmailEvent, matches: _Matches) -> list[int]:
-    """Each experiment joins on its own recipient field (the Braze id or the external id)."""
-    ids: list[int] = []
-    for field in RECIPIENT_FIELDS:
-        key = event.recipient_key(field)
-        if key is not None and event.dispatch_id:
-            ids.extend(matches.get((field, key, event.dispatch_id), []))
-    return ids
+def _first_copies(events: Sequence[CountedEvent]) -> Sequence[int]:
+    """The positions of the first event with each id, in order."""
+    ids = [e.event_id for e in events]
+    if len(set(ids)) == len(ids):
+        return range(len(ids))
+    first = {event_id: seq for seq, event_id in reversed(list(enumerate(ids)))}
+    return sorted(first.values())
 
 
 def record_pixel_open(store: Store, secret: bytes, token: str, now: float) -> bool:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import RecipientKey, Tenant, TenantId, pseudonymise
+from copyloom.domain import Tenant, TenantId, pseudonymiser
 from copyloom.errors import CorruptFile, NotFound
 from copyloom.ingest.currents_avro import read_currents_file
 from copyloom.ingest.sources import Source, SourceObject, open_source
@@ -91,12 +91,9 @@ def ingest_file(
     store: Store, tenant: Tenant, source: Source, obj: SourceObject, now: float, *, chunk_events: int = 5000
 ) -> FileOutcome:
     """Count one Currents file in one transaction, or quarantine it with its reason."""
-
-    def pseudonymise_id(raw: str) -> RecipientKey:
-        return pseudonymise(tenant.pseudonym_key, raw)
-
+    pseudonymise_id = pseudonymiser(tenant.pseudonym_key)
     try:
-        with store.write() as conn:
+        with store.bulk_write() as conn:
             if not repo.try_lock_file(conn, tenant.tenant_id, source.uri, obj.key):
                 return FileOutcome(obj.key, "skipped", obj.size_bytes, reason="another worker has it")
             if repo.is_known(conn, tenant.tenant_id, source.uri, obj.key):

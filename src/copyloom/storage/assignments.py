@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
-from copyloom.storage.db import dialect_insert, insert_ignoring_conflicts, insert_many_ignoring_conflicts
+from copyloom.storage.db import dialect_insert, insert_ignoring_conflicts
+from copyloom.storage.events import STAGED_EVENTS, placeholders
 from copyloom.storage.tables import assignments, engagements, experiments
 
 
@@ -43,8 +44,6 @@ class CohortCount:
     sends: int
     engagements: dict[EngagementKind, int]
 
-
-_PAIRS_PER_QUERY = 2000
 
 _ROW_COLUMNS = (
     assignments.c.assignment_id,
@@ -99,49 +98,41 @@ def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | No
     return AssignmentRow(*row) if row else None
 
 
-@dataclass(frozen=True, slots=True)
-class AttributionRow:
-    assignment_id: int
-    recipient_key: RecipientKey
-    dispatch_id: str
-    recipient_field: RecipientField
+def staged_matches(conn: Connection, tenant_id: TenantId) -> list[tuple[int, int]]:
+    """(seq, assignment id) for every staged event (see `events.stage_events`) matching an assignment of
+    the tenant: same dispatch, and the recipient key of the field its experiment joins on. An email may
+    carry several experiments (subject and call to action), so one event can match several assignments.
+    """
+    # CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' index
+    # (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL
+    # plans it as the inner join it is.
+    per_field = [
+        f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
+        f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
+        f"WHERE s.{column} IS NOT NULL AND s.dispatch_id IS NOT NULL "
+        f"AND a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
+        f"AND e.experiment_id = a.experiment_id AND a.tenant_id = {marker} AND e.recipient_field = '{field}'"
+        for field, column in _KEY_COLUMN_OF_FIELD.items()
+        for marker in [placeholders(conn, 1)]
+    ]
+    rows = conn.exec_driver_sql(" UNION ALL ".join(per_field), (tenant_id,) * len(per_field))
+    return [(seq, assignment_id) for seq, assignment_id in rows.all()]
 
 
-def assignments_for_events(
-    conn: Connection, tenant_id: TenantId, pairs: Sequence[tuple[RecipientKey, str]]
-) -> list[AttributionRow]:
-    """The assignments of a tenant matching any (pseudonymised recipient, dispatch) pair, with the
-    recipient field their experiment joins on. An email may carry several experiments (subject and call
-    to action), so one pair can match more than one assignment."""
-    wanted = set(pairs)
-    keys = sorted({key for key, _ in wanted})
-    found: list[AttributionRow] = []
-    # Look up by recipient alone (indexed, and several times faster than a row-value IN on SQLite), then
-    # keep the rows of the wanted dispatches.
-    for start in range(0, len(keys), _PAIRS_PER_QUERY):
-        query = (
-            sa.select(
-                assignments.c.assignment_id,
-                assignments.c.recipient_key,
-                assignments.c.dispatch_id,
-                experiments.c.recipient_field,
-            )
-            .join(experiments, experiments.c.experiment_id == assignments.c.experiment_id)
-            .where(
-                assignments.c.recipient_key.in_(keys[start : start + _PAIRS_PER_QUERY]),
-                assignments.c.tenant_id == tenant_id,
-            )
-        )
-        found.extend(AttributionRow(*row) for row in conn.execute(query).all() if (row[1], row[2]) in wanted)
-    return found
+_KEY_COLUMN_OF_FIELD: dict[RecipientField, str] = {
+    "user_id": "user_key",
+    "external_user_id": "external_user_key",
+}
 
 
 def insert_engagements(conn: Connection, rows: Sequence[tuple[int, EngagementKind, float]]) -> None:
-    """Record unique engagements (assignment, kind, time); an existing (assignment, kind) is left alone."""
-    values = [{"assignment_id": a, "kind": k, "occurred_at": t} for a, k, t in rows]
-    for start in range(0, len(values), _PAIRS_PER_QUERY):
-        insert_many_ignoring_conflicts(
-            conn, engagements, values[start : start + _PAIRS_PER_QUERY], ("assignment_id", "kind")
+    """Record unique engagements (assignment, kind, time); an existing (assignment, kind) is left alone,
+    and of two in `rows` the first wins."""
+    if rows:
+        conn.exec_driver_sql(
+            f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
+            f"VALUES ({placeholders(conn, 3)}) ON CONFLICT (assignment_id, kind) DO NOTHING",
+            list(rows),  # a list of tuples: executemany
         )
 
 

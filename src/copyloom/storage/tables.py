@@ -80,7 +80,8 @@ assignments = sa.Table(
     sa.Column("assigned_at", sa.Double(), nullable=False),
     sa.Column("cohort_s", sa.BigInteger(), nullable=False),
     sa.UniqueConstraint("experiment_id", "recipient_key", "dispatch_id", name="uq_assignments_send"),
-    sa.Index("ix_assignments_recipient_dispatch", "recipient_key", "dispatch_id"),
+    # Covers the ingest's attribution join: by recipient and dispatch, to the tenant and experiment.
+    sa.Index("ix_assignments_attribution", "recipient_key", "dispatch_id", "tenant_id", "experiment_id"),
 )
 
 engagements = sa.Table(
@@ -97,6 +98,7 @@ seen_events = sa.Table(
     sa.Column("tenant_id", sa.String(32), primary_key=True),
     sa.Column("event_id", sa.String(128), primary_key=True),
     sa.Column("seen_at", sa.Double(), nullable=False),
+    sqlite_with_rowid=False,  # the key is the table: one B-tree insert per event id
 )
 
 unattributed = sa.Table(
