@@ -144,7 +144,11 @@ def test_context_manager_starts_fresh_and_cleans_up(tmp_path: Path) -> None:
         assert s3.startup_seconds is not None
         assert s3.startup_seconds < 30
         s3.client().put_object(Bucket=s3.create_bucket("lifecycle"), Key="k", Body=b"v")
-        assert (tmp_path / "run" / "data" / "mini.options").is_file()
+        options = tmp_path / "run" / "data" / "mini.options"
+        deadline = time.monotonic() + 10
+        while not options.is_file() and time.monotonic() < deadline:  # weed writes it after it answers
+            time.sleep(0.1)
+        assert options.is_file()
         process = s3.process
         ports = s3.listen_ports
     assert process is not None
