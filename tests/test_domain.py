@@ -65,3 +65,9 @@ def test_event_kinds_keep_bots_and_machine_opens_apart_and_count_outcomes() -> N
     assert event("MarkAsSpam").engagement_kind == "spam"
     assert event("SoftBounce").engagement_kind is None
     assert event("Other").engagement_kind is None
+
+
+def test_the_pseudonymiser_applies_the_sha256_transform_too() -> None:
+    key = b"k" * 32
+
+    assert pseudonymiser(key, "sha256")("user-1") == pseudonymise(key, "user-1", "sha256")

@@ -12,7 +12,16 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from copyloom.domain import EmailEvent, Experiment, Tenant, Variant, VariantId, pseudonymise
+from copyloom.domain import (
+    EmailEvent,
+    Experiment,
+    IdTransform,
+    RecipientKey,
+    Tenant,
+    Variant,
+    VariantId,
+    pseudonymiser,
+)
 from copyloom.errors import CopyloomError, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
@@ -113,6 +122,7 @@ class ServingRuntime:
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._pseudonymisers: dict[tuple[bytes, IdTransform], Callable[[str], RecipientKey]] = {}
 
     def start(self) -> None:
         """Start the group-commit writer and the cache refresher (on the running event loop)."""
@@ -181,7 +191,7 @@ class ServingRuntime:
         experiment = entry.experiment
         if not experiment.is_live:
             return Served(experiment, experiment.fixed_variant(), None)
-        recipient_key = pseudonymise(tenant.pseudonym_key, recipient, tenant.id_transform)
+        recipient_key = self._pseudonymiser(tenant)(recipient)
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)
         if recent is not None:
             return Served(experiment, entry.variants[recent.variant_id], recent.pixel_token)
@@ -199,6 +209,14 @@ class ServingRuntime:
         token = make_pixel_token(self.pixel_secret, row.assignment_id)
         self.recent.put(experiment_id, recipient_key, dispatch_id, RecentAnswer(row.variant_id, token))
         return Served(experiment, entry.variants[row.variant_id], token)
+
+    def _pseudonymiser(self, tenant: Tenant) -> Callable[[str], RecipientKey]:
+        """The tenant's keyed HMAC, set up once per key and transform rather than once per request."""
+        settings = (tenant.pseudonym_key, tenant.id_transform)
+        found = self._pseudonymisers.get(settings)
+        if found is None:
+            found = self._pseudonymisers[settings] = pseudonymiser(*settings)
+        return found
 
     def weights_age_s(self) -> dict[str, float]:
         """Seconds since the learner computed the served weights, per live experiment in this cache."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from copyloom.domain import Tenant, pseudonymise
+from copyloom.domain import Tenant, pseudonymiser
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.services.serving import Served, ServingRuntime
@@ -92,7 +92,7 @@ class Endpoints:
             )
         events = parse_currents_batch(
             body,
-            lambda raw: pseudonymise(tenant.pseudonym_key, raw),
+            pseudonymiser(tenant.pseudonym_key),
             max_events=self.max_events_per_post,
         )
         tally = await self.runtime.record_events(tenant, events)
