@@ -202,7 +202,7 @@ class _Simulation:
         draws = self.rng.random(4)
         delay_s = float(CLICK_DELAY_MEDIAN_S * np.exp(CLICK_DELAY_SIGMA * self.rng.standard_normal()))
         params = {"recipient": user, "dispatch": self.dispatch_id}
-        response = await self.client.get(f"/v1/content/{self.experiment_id}", params=params)
+        response = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
         self.tally.renders += 1
         if response.status_code != 200:
             self.tally.http_errors += 1
@@ -210,7 +210,7 @@ class _Simulation:
         body = response.json()
         variant = body["variant_id"]
         if draws[0] < RERENDER_SHARE:  # the plain-text part renders separately and must agree
-            again = await self.client.get(f"/v1/content/{self.experiment_id}", params=params)
+            again = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
             self.tally.renders += 1
             if again.status_code != 200 or again.json()["variant_id"] != variant:
                 self.tally.sticky_mismatches += 1
@@ -242,12 +242,20 @@ class _Simulation:
         due = _pop_due(self.events, horizon)
         for start in range(0, len(due), 100):
             batch = due[start : start + 100]
-            response = await self.client.post("/v1/events", json={"events": batch})
+            response = await self._request("POST", "/v1/events", json={"events": batch})
             self.tally.events_posted += len(batch)
             if response.status_code != 200:
                 self.tally.http_errors += 1
         for pixel_url in _pop_due(self.pixels, horizon):
-            await self.client.get(httpx.URL(pixel_url).path)
+            await self._request("GET", httpx.URL(pixel_url).path)
+
+    async def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One retry when a kept-alive connection turns out closed, as Braze retries (calls and posts
+        are idempotent: assignments are sticky, events deduplicated by id)."""
+        try:
+            return await self.client.request(method, path, **options)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            return await self.client.request(method, path, **options)
 
 
 @dataclasses.dataclass(frozen=True)
