@@ -72,6 +72,24 @@ def env_for(database_url: str) -> dict[str, str]:
     return {**os.environ, "COPYLOOM_DATABASE_URL": database_url, "COPYLOOM_LOG_LEVEL": "WARNING"}
 
 
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone
+    except OSError:
+        return False
+
+
 def files_done(store: Store) -> int:
     with store.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(ingested_files)).scalar() or 0)
@@ -89,13 +107,19 @@ def test_sigkill_mid_file_then_restart_counts_exactly_once(
     while files_done(store) < 1 and time.monotonic() < deadline:  # a.avro done: b.avro is being read
         time.sleep(0.05)
     time.sleep(0.5)
+    decoders = children_of(process.pid)  # b.avro is big enough to be decoded by a child process
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     killed_at = files_done(store)
+    deadline = time.monotonic() + 30
+    while any(map(alive, decoders)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     subprocess.run(ingest_command(database_url, bucket), env=env_for(database_url), check=True, timeout=300)
 
     assert 1 <= killed_at < 4, "the kill must land after the first file and before the last"
+    assert decoders, "the file being read when killed was being decoded by a child process"
+    assert not any(map(alive, decoders)), "a decoder process outlived its ingester"
     clean_store = open_store(f"sqlite:///{tmp_path / 'clean.db'}")
     migrate.upgrade(clean_store)
     clean = prepare(clean_store)

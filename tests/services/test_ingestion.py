@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -49,10 +50,28 @@ def assign(workspace: Workspace, users: list[str], dispatch: str = "d-1") -> dic
     return {user: row.variant_id for user, row in zip(users, rows, strict=True)}
 
 
+@pytest.fixture(autouse=True, params=["decoded in process", "decoded by a child process"])
+def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs with files decoded in process (small files) and by the decoder process."""
+    monkeypatch.setattr(
+        sys.modules[__name__], "CHILD_DECODE_MIN_BYTES", 0 if "child" in request.param else 2**62
+    )
+
+
+CHILD_DECODE_MIN_BYTES = ingestion.CHILD_DECODE_MIN_BYTES
+
+
 def run(workspace: Workspace, folder: Path) -> list[ingestion.FileOutcome]:
     source = LocalSource(folder)
     pending = ingestion.pending_objects(workspace.store, workspace.tenant, source)
-    return ingestion.ingest_objects(workspace.store, workspace.tenant, source, pending, time.time)
+    return ingestion.ingest_objects(
+        workspace.store,
+        workspace.tenant,
+        source,
+        pending,
+        time.time,
+        child_decode_min_bytes=CHILD_DECODE_MIN_BYTES,
+    )
 
 
 def per_variant(workspace: Workspace) -> dict[str, dict[str, int]]:

@@ -14,7 +14,7 @@ from the schema and the per-record checks reduce to the ones the schema cannot m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, BinaryIO, cast
 
 import fastavro
@@ -52,7 +52,7 @@ _Record = dict[str, Any]
 
 def read_currents_file(
     stream: BinaryIO, key: str, pseudonymise_id: Pseudonymise, *, chunk_events: int = 5000
-) -> Iterator[list[CountedEvent]]:
+) -> Generator[list[CountedEvent], None, None]:
     """Yield the file's events in chunks of at most `chunk_events`, reading the stream as it goes.
 
     Args:
@@ -82,12 +82,12 @@ def read_currents_file(
     except InvalidInput as exc:
         raise CorruptFile(exc.message) from None
     except Exception as exc:  # fastavro, codec and IO errors all mean the same: the file is unreadable
-        raise CorruptFile(_reason(exc)) from None
+        raise CorruptFile(unreadable_reason(exc)) from None
 
 
 def _checked_chunks(
     records: Iterable[object], event_type: str, pseudonymise_id: Pseudonymise, chunk_events: int
-) -> Iterator[list[CountedEvent]]:
+) -> Generator[list[CountedEvent], None, None]:
     """Any schema: every field's value is checked, with the shared field rules and messages."""
     chunk: list[CountedEvent] = []
     for index, record in enumerate(records):
@@ -109,7 +109,7 @@ def _checked_event(
 
 def _plain_chunks(
     records: Iterable[_Record], event_type: str, pseudonymise_id: Pseudonymise, chunk_events: int
-) -> Iterator[list[CountedEvent]]:
+) -> Generator[list[CountedEvent], None, None]:
     """Braze's own types: the schema guarantees them, so only what it cannot is checked per record.
 
     The hot loop of the ingest, one pass per event: written flat, each recipient id hashed once per
@@ -224,6 +224,7 @@ def _event_type(schema: object, key: str) -> str:
     return folder.group(1) if folder else "unknown"
 
 
-def _reason(exc: Exception) -> str:
+def unreadable_reason(exc: Exception) -> str:
+    """Why a file could not be read, for its quarantine record: the error type and message, cut short."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return text[:_MAX_REASON_CHARS]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import CountedEvent, EmailEvent, EngagementKind, Tenant
+from copyloom.domain import CountedEvent, EmailEvent, Tenant
 from copyloom.services.pixel import read_pixel_token
 from copyloom.storage import assignments as assignment_repo
 from copyloom.storage import events as event_repo
@@ -67,54 +67,35 @@ def record_events(store: Store, tenant: Tenant, events: Sequence[EmailEvent], no
 def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent], now: float) -> EventTally:
     """Deduplicate, attribute and count events inside the caller's transaction.
 
-    Set-based: the batch is staged in a temporary table once, then marked seen and joined to the
-    assignments by one statement each, whatever its size.
+    Set-based: the batch is staged in a temporary table once; marking it seen, recording its engagements
+    and tallying it are one statement each, whatever its size, and only the tally (a row per campaign or
+    step and event kind) comes back.
     """
     if not events:
         return EventTally()
     staged = _first_copies(events)  # a second copy in the same batch is a duplicate too
-    # Events that are not counted are staged without a dispatch, so they never match an assignment.
     event_repo.stage_events(
-        conn,
-        [
-            (seq, e.event_id, e.user_key, e.external_user_key, e.dispatch_id if e.engagement_kind else None)
-            for seq in staged
-            for e in [events[seq]]
-        ],
+        conn, tenant.tenant_id, events if len(staged) == len(events) else [events[i] for i in staged]
     )
-    new_ids = event_repo.mark_staged_seen(conn, tenant.tenant_id, now)
-    matches: dict[int, list[int]] = {}
-    for seq, assignment_id in assignment_repo.staged_matches(conn, tenant.tenant_id):
-        matches.setdefault(seq, []).append(assignment_id)
-    engagements: list[tuple[int, EngagementKind, float]] = []
+    event_repo.mark_staged_fresh(conn, tenant.tenant_id, now)
+    assignment_repo.insert_staged_engagements(conn, tenant.tenant_id)
+    fresh = counted = attributed = 0
     unattributed: Counter[tuple[str, str]] = Counter()
-    fresh = counted = 0
-    for seq in staged:
-        event = events[seq]
-        if event.event_id not in new_ids:
-            continue
-        fresh += 1
-        kind = event.engagement_kind
-        if kind is None:
-            continue
-        counted += 1
-        ids = matches.get(seq)
-        if ids is None:
-            unattributed[(event.source_id, event.kind)] += 1
-            continue
-        occurred_at = float(event.time_s)
-        for assignment_id in ids:
-            engagements.append((assignment_id, kind, occurred_at))
-    assignment_repo.insert_engagements(conn, engagements)
+    for tally in assignment_repo.staged_tallies(conn):
+        fresh += tally.fresh
+        counted += tally.counted
+        attributed += tally.attributed
+        if tally.counted > tally.attributed:
+            unattributed[(tally.source_id, tally.kind)] += tally.counted - tally.attributed
     for (source, event_kind), n in sorted(unattributed.items()):
         event_repo.count_unattributed(conn, tenant.tenant_id, source, event_kind, n)
     return EventTally(
         received=len(events),
-        accepted=counted - sum(unattributed.values()),
+        accepted=attributed,
         duplicate=len(events) - fresh,
         ignored=fresh - counted,
-        unattributed=sum(unattributed.values()),
-        newest_event_s=max((e.time_s for e in events), default=None),
+        unattributed=counted - attributed,
+        newest_event_s=max(e.time_s for e in events),
     )
 
 

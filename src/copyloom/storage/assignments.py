@@ -98,42 +98,91 @@ def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | No
     return AssignmentRow(*row) if row else None
 
 
-def staged_matches(conn: Connection, tenant_id: TenantId) -> list[tuple[int, int]]:
-    """(seq, assignment id) for every staged event (see `events.stage_events`) matching an assignment of
-    the tenant: same dispatch, and the recipient key of the field its experiment joins on. An email may
-    carry several experiments (subject and call to action), so one event can match several assignments.
+@dataclass(frozen=True, slots=True)
+class StagedTally:
+    """The fresh (never seen before) staged events of one campaign or step and event kind."""
+
+    source_id: str
+    kind: str
+    fresh: int
+    counted: int  # fresh events of a kind that counts for its assignment
+    attributed: int  # counted events that matched at least one assignment
+
+
+def _staged_match(conn: Connection, field: RecipientField) -> str:
+    """The condition, on a staged event `s` and an assignment `a` of experiment `e`, that the event is the
+    assignment's: same dispatch, the recipient key of the field the experiment joins on, same tenant (the
+    one parameter)."""
+    column = _KEY_COLUMN_OF_FIELD[field]
+    return (
+        f"a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
+        f"AND a.tenant_id = {placeholders(conn, 1)} "
+        f"AND e.experiment_id = a.experiment_id AND e.recipient_field = '{field}'"
+    )
+
+
+# CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' covering index
+# (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL plans it as
+# the inner join it is.
+_COUNTED = "s.fresh AND s.engagement_kind IS NOT NULL AND s.dispatch_id IS NOT NULL"
+
+
+STAGED_MATCHES = "copyloom_staged_matches"
+"""A temporary table (per connection): which assignments each staged event matched."""
+
+_MATCHES_DDL = {
+    "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_MATCHES} "
+    "(seq INTEGER NOT NULL, assignment_id INTEGER NOT NULL, PRIMARY KEY (seq, assignment_id)) WITHOUT ROWID",
+    "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_MATCHES} "
+    "(seq BIGINT NOT NULL, assignment_id BIGINT NOT NULL, PRIMARY KEY (seq, assignment_id))",
+}
+
+
+def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
+    """Match the fresh staged events (see `events.stage_events`) to assignments, and record their unique
+    engagements.
+
+    An email may carry several experiments (subject and call to action), so one event can match several
+    assignments. An existing (assignment, kind) is left alone, and of two staged the earlier wins. The
+    matches are kept for `staged_tallies`, so each event is looked up once.
     """
-    # CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' index
-    # (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL
-    # plans it as the inner join it is.
+    conn.exec_driver_sql(_MATCHES_DDL[conn.dialect.name])
+    conn.exec_driver_sql(f"DELETE FROM {STAGED_MATCHES}")
     per_field = [
         f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
         f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
-        f"WHERE s.{column} IS NOT NULL AND s.dispatch_id IS NOT NULL "
-        f"AND a.recipient_key = s.{column} AND a.dispatch_id = s.dispatch_id "
-        f"AND e.experiment_id = a.experiment_id AND a.tenant_id = {marker} AND e.recipient_field = '{field}'"
-        for field, column in _KEY_COLUMN_OF_FIELD.items()
-        for marker in [placeholders(conn, 1)]
+        f"WHERE {_COUNTED} AND {_staged_match(conn, field)}"
+        for field in _KEY_COLUMN_OF_FIELD
     ]
-    rows = conn.exec_driver_sql(" UNION ALL ".join(per_field), (tenant_id,) * len(per_field))
-    return [(seq, assignment_id) for seq, assignment_id in rows.all()]
+    conn.exec_driver_sql(
+        f"INSERT INTO {STAGED_MATCHES} (seq, assignment_id) {' UNION ALL '.join(per_field)}",
+        (tenant_id,) * len(per_field),
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
+        f"SELECT m.assignment_id, s.engagement_kind, s.time_s FROM {STAGED_MATCHES} m "
+        f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq "
+        "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
+    )
+
+
+def staged_tallies(conn: Connection) -> list[StagedTally]:
+    """The fresh staged events by campaign or step and kind: how many, how many count, how many matched
+    (after `insert_staged_engagements`)."""
+    counted = "s.engagement_kind IS NOT NULL"
+    matched = f"EXISTS (SELECT 1 FROM {STAGED_MATCHES} m WHERE m.seq = s.seq)"
+    rows = conn.exec_driver_sql(
+        f"SELECT s.source_id, s.kind, count(*), sum(CASE WHEN {counted} THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN {matched} THEN 1 ELSE 0 END) "
+        f"FROM {STAGED_EVENTS} s WHERE s.fresh GROUP BY s.source_id, s.kind"
+    )
+    return [StagedTally(source, kind, int(n), int(c), int(m)) for source, kind, n, c, m in rows]
 
 
 _KEY_COLUMN_OF_FIELD: dict[RecipientField, str] = {
     "user_id": "user_key",
     "external_user_id": "external_user_key",
 }
-
-
-def insert_engagements(conn: Connection, rows: Sequence[tuple[int, EngagementKind, float]]) -> None:
-    """Record unique engagements (assignment, kind, time); an existing (assignment, kind) is left alone,
-    and of two in `rows` the first wins."""
-    if rows:
-        conn.exec_driver_sql(
-            f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
-            f"VALUES ({placeholders(conn, 3)}) ON CONFLICT (assignment_id, kind) DO NOTHING",
-            list(rows),  # a list of tuples: executemany
-        )
 
 
 def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind, occurred_at: float) -> bool:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import TenantId
+from copyloom.domain import CountedEvent, TenantId
 from copyloom.storage.db import add_to_counter
 from copyloom.storage.tables import unattributed
 
 STAGED_EVENTS = "copyloom_staged_events"
 """A temporary table (per connection) holding one batch's events, for set-based counting."""
 
-_STAGED_DDL = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} ("
-    "seq INTEGER PRIMARY KEY, event_id VARCHAR(128) NOT NULL, user_key VARCHAR(64), "
-    "external_user_key VARCHAR(64), dispatch_id VARCHAR(128))"
+_STAGED_COLUMNS = (
+    "event_id VARCHAR(128) NOT NULL, kind VARCHAR(32) NOT NULL, time_s BIGINT NOT NULL, "
+    "user_key VARCHAR(64), external_user_key VARCHAR(64), dispatch_id VARCHAR(128), "
+    "source_id VARCHAR(128) NOT NULL, engagement_kind VARCHAR(16), fresh BOOLEAN NOT NULL DEFAULT FALSE"
 )
+_STAGED_DDL = {
+    # The sequence number keeps the batch's order: of two engagements of one kind, the first counts.
+    "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} "
+    f"(seq INTEGER PRIMARY KEY, {_STAGED_COLUMNS})",
+    "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} "
+    f"(seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_STAGED_COLUMNS})",
+}
+_STAGED_FIELDS = ", ".join(CountedEvent._fields)  # event_id, kind, time_s, … in the event's own order
 
 
 def placeholders(conn: Connection, count: int) -> str:
@@ -27,41 +35,62 @@ def placeholders(conn: Connection, count: int) -> str:
     return ", ".join([marker] * count)
 
 
-def stage_events(
-    conn: Connection, rows: Iterable[tuple[int, str, str | None, str | None, str | None]]
-) -> None:
-    """Replace the staged batch with `rows` of (seq, event id, user key, external user key, dispatch).
+def stage_events(conn: Connection, tenant_id: TenantId, events: Sequence[CountedEvent]) -> None:
+    """Replace the staged batch with `events`, in order, each flagged fresh when its id was never seen.
 
     The driver's own `executemany`, without SQLAlchemy's per-row parameter processing: one batch is
-    thousands of rows.
+    thousands of rows, and a `CountedEvent` is already the row (its fields are the staged columns).
     """
-    conn.exec_driver_sql(_STAGED_DDL)
+    conn.exec_driver_sql(_STAGED_DDL[conn.dialect.name])
     conn.exec_driver_sql(f"DELETE FROM {STAGED_EVENTS}")
+    if conn.dialect.name == "sqlite":
+        # Freshness is looked up as each row is staged (?1 is its event id, the last parameter the
+        # tenant), rather than by a second pass that rewrites every staged row.
+        values = ", ".join(f"?{n}" for n in range(1, len(CountedEvent._fields) + 1))
+        tenant_marker = f"?{len(CountedEvent._fields) + 1}"
+        conn.exec_driver_sql(
+            f"INSERT INTO {STAGED_EVENTS} ({_STAGED_FIELDS}, fresh) VALUES ({values}, NOT EXISTS ("
+            f"SELECT 1 FROM seen_events WHERE seen_events.tenant_id = {tenant_marker} "
+            "AND seen_events.event_id = ?1))",
+            [(*e, tenant_id) for e in events],  # a list of tuples: executemany
+        )
+        return
     conn.exec_driver_sql(
-        f"INSERT INTO {STAGED_EVENTS} (seq, event_id, user_key, external_user_key, dispatch_id) "
-        f"VALUES ({placeholders(conn, 5)})",
-        list(rows),  # a list of tuples: executemany
+        f"INSERT INTO {STAGED_EVENTS} ({_STAGED_FIELDS}) "
+        f"VALUES ({placeholders(conn, len(CountedEvent._fields))})",
+        list(events),  # a list of tuples: executemany
     )
-    if conn.dialect.name == "postgresql":
-        # A temporary table has no statistics until analysed; without them PostgreSQL may plan the
-        # attribution join as a scan of every assignment instead of an index look-up per event.
-        conn.exec_driver_sql(f"ANALYZE {STAGED_EVENTS}")
+    # A temporary table has no statistics until analysed; without them PostgreSQL may plan the
+    # attribution join as a scan of every assignment instead of an index look-up per event.
+    conn.exec_driver_sql(f"ANALYZE {STAGED_EVENTS}")
 
 
-def mark_staged_seen(conn: Connection, tenant_id: TenantId, now: float) -> set[str]:
-    """Remember the staged event ids; returns those not seen before (Currents delivers at least once).
+def mark_staged_fresh(conn: Connection, tenant_id: TenantId, now: float) -> None:
+    """Remember the staged event ids; the ones not seen before (Currents delivers at least once) are
+    flagged fresh, without a row coming back to Python.
 
-    ON CONFLICT DO NOTHING with RETURNING names exactly the rows inserted, so two PostgreSQL workers
-    inserting the same id at once count it once: the second waits for the first and then skips it.
+    PostgreSQL: ON CONFLICT DO NOTHING with RETURNING names exactly the rows inserted, and those are
+    flagged, so two workers inserting the same id at once count it once: the second waits for the first
+    and then skips it. SQLite flagged them as they were staged (`stage_events`): it runs one write
+    transaction at a time (`BEGIN IMMEDIATE`), so an id absent then is still absent now.
     """
     marker = placeholders(conn, 1)
-    result = conn.exec_driver_sql(
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "WITH inserted AS ("
+            "INSERT INTO seen_events (tenant_id, event_id, seen_at) "
+            f"SELECT {marker}, event_id, {marker} FROM {STAGED_EVENTS} "
+            "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id) "
+            f"UPDATE {STAGED_EVENTS} s SET fresh = TRUE FROM inserted WHERE s.event_id = inserted.event_id",
+            (tenant_id, now),
+        )
+        return
+    conn.exec_driver_sql(
         "INSERT INTO seen_events (tenant_id, event_id, seen_at) "
-        f"SELECT {marker}, event_id, {marker} FROM {STAGED_EVENTS} WHERE true "
-        "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id",
+        f"SELECT {marker}, event_id, {marker} FROM {STAGED_EVENTS} WHERE fresh "
+        "ON CONFLICT (tenant_id, event_id) DO NOTHING",
         (tenant_id, now),
     )
-    return set(result.scalars().all())
 
 
 def count_unattributed(conn: Connection, tenant_id: TenantId, source_id: str, kind: str, amount: int) -> None:
