@@ -20,7 +20,7 @@ from copyloom.domain import pseudonymise
 from copyloom.server import free_port
 from copyloom.services.experiments import experiment_report
 from copyloom.services.journal import replay_journals
-from copyloom.storage.db import Store
+from copyloom.storage.db import Store, open_store
 from copyloom.storage.tables import assignments
 from tests.helpers import Workspace
 
@@ -192,3 +192,43 @@ def _stored_variants(workspace: Workspace) -> dict[str, str]:
     with workspace.store.read() as conn:
         rows = conn.execute(sa.select(assignments.c.recipient_key, assignments.c.variant_id)).all()
     return dict(rows)
+
+
+def test_a_serving_process_freezes_its_startup_heap() -> None:
+    """Run in a child interpreter: freezing changes the collector of the process that does it."""
+    code = (
+        "import gc; from copyloom.server import freeze_startup_heap; freeze_startup_heap(); "
+        "print(gc.get_freeze_count(), *gc.get_threshold())"
+    )
+    frozen, *thresholds = map(int, subprocess.check_output([sys.executable, "-c", code], text=True).split())
+
+    assert frozen > 10_000, "start-up objects are out of the collector's sight"
+    assert thresholds == [50_000, 20, 20]
+
+
+def test_a_serving_process_checkpoints_its_sqlite_wal_in_the_background(tmp_path: Path) -> None:
+    database = tmp_path / "serve.db"
+    subprocess.run(
+        [sys.executable, "-m", "copyloom", "init"],
+        env={**os.environ, "COPYLOOM_DATABASE_URL": f"sqlite:///{database}"},
+        check=True,
+    )
+    process, _url = start_serve(f"sqlite:///{database}")
+    try:
+        wal = database.with_name("serve.db-wal")
+        store = open_store(f"sqlite:///{database}", background_checkpoint=True)
+        with store.write() as conn:  # a commit that leaves its pages in the WAL only
+            conn.exec_driver_sql("CREATE TABLE filler (text TEXT)")
+            conn.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(2000000))")
+        size_before = database.stat().st_size
+        deadline = time.monotonic() + 10
+        while database.stat().st_size <= size_before + 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        grown_while_serving = database.stat().st_size - size_before  # before any connection closes
+        store.dispose()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    assert wal.exists()
+    assert grown_while_serving > 1_000_000, "the server's checkpoint loop copied the WAL in"

@@ -26,8 +26,9 @@ class Store:
     busy timeout instead of failing when a read lock cannot be upgraded.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, checkpoints_in_background: bool = False) -> None:
         self.engine = engine
+        self.checkpoints_in_background = checkpoints_in_background
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,28 +83,45 @@ class Store:
         with self.write() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the SQLite database file, without waiting for readers or writers
+        (PASSIVE): for a store opened with `background_checkpoint`, whose commits never do it."""
+        if not self.is_sqlite:
+            return
+        with self._connect(write=False) as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")  # outside any transaction
+            finally:
+                cursor.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_store(url: str, *, pool_size: int = 10) -> Store:
-    """Create the engine for a database URL (sqlite:///path or postgresql+psycopg://...)."""
+def open_store(url: str, *, pool_size: int = 10, background_checkpoint: bool = False) -> Store:
+    """Create the engine for a database URL (sqlite:///path or postgresql+psycopg://...).
+
+    With `background_checkpoint`, a SQLite commit never copies the WAL into the database file itself
+    (SQLite's default once the WAL passes 1,000 pages: the commit that crosses it copies and syncs);
+    the owner calls `Store.checkpoint` off the request path instead. No effect on PostgreSQL.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
-    else:
-        # A bounded connect: a server cut off without a reset must fail, not hang a thread for minutes.
-        engine = sa.create_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": 5},
-        )
+        _configure_sqlite(engine, autocheckpoint=not background_checkpoint)
+        return Store(engine, checkpoints_in_background=background_checkpoint)
+    # A bounded connect: a server cut off without a reset must fail, not hang a thread for minutes.
+    engine = sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
     return Store(engine)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, autocheckpoint: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own is deferred and late).
@@ -115,6 +133,7 @@ def _configure_sqlite(engine: Engine) -> None:
             "busy_timeout=30000",
             "foreign_keys=ON",
             "temp_store=MEMORY",
+            *(() if autocheckpoint else ("wal_autocheckpoint=0",)),
         )
         for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
