@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.queues
 import subprocess
 import sys
+import time
 
 import pytest
+
+from copyloom.demo import _SimClock
 
 
 @pytest.mark.slow
@@ -29,4 +34,34 @@ def test_demo_runs_the_whole_loop_and_reports_json() -> None:
     assert report["sticky_mismatches"] == 0
     assert report["http_errors"] == 0
     assert report["clicks"] > 0
+    assert report["last_send_after_h"] <= 6.05, "on a busy machine the simulated clock waits for the sends"
     assert isinstance(report["clicks_gained_vs_even_split"], float)
+
+
+def test_the_simulated_clock_waits_for_a_late_sender() -> None:
+    clock = _SimClock(start=1_000_000.0, scale=360.0)  # an hour of simulated time in 10 s
+    time.sleep(0.05)  # 18 simulated seconds pass
+
+    clock.hold_at(1_000_000.0 + 5.0)  # the send due at +5 s only starts now
+
+    assert clock() == pytest.approx(1_000_005.0, abs=3.6)  # held back, then running on (0.01 s = 3.6 s)
+    clock.hold_at(1_000_000.0)  # an earlier due time never moves it further back than "now" allows
+    assert clock() >= 1_000_000.0
+
+
+def test_a_held_clock_reads_the_same_in_another_process() -> None:
+    clock = _SimClock(start=1_000_000.0, scale=1.0)
+    clock.hold_at(clock() - 100.0)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    child = context.Process(target=_read_clock, args=(clock, results))
+    child.start()
+    seen = results.get(timeout=30)
+    child.join(timeout=30)
+
+    assert seen == pytest.approx(clock(), abs=2.0)
+    assert seen < 1_000_000.0 - 90.0
+
+
+def _read_clock(clock: _SimClock, results: multiprocessing.queues.Queue[float]) -> None:
+    results.put(clock())

@@ -20,6 +20,7 @@ import multiprocessing.queues
 import tempfile
 import time
 import uuid
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +59,47 @@ TEXTS = {
 }
 
 
+def _shared_seconds() -> Synchronized[float]:
+    return multiprocessing.get_context("spawn").Value("d", 0.0)
+
+
 @dataclasses.dataclass
 class _SimClock:
-    """Simulated time: `scale` simulated seconds pass per real second, from `start`."""
+    """Simulated time: `scale` simulated seconds pass per real second, from `start`, except while held.
+
+    The simulated Braze holds the clock back when the machine cannot keep up with its schedule, so that
+    its sends stay evenly spread over the simulated span (as Braze's rate limit spreads them) instead of
+    bunching at the end. The held time is shared memory, so that the API's process (assignment times,
+    the learner) and the simulated Braze's process read the same simulated time.
+    """
 
     start: float
     scale: float
     real_start: float = dataclasses.field(default_factory=time.time)
+    held_s: Synchronized[float] = dataclasses.field(default_factory=_shared_seconds)
 
     def __call__(self) -> float:
         # Wall time, not monotonic: the simulated Braze runs in another process and must agree.
-        return self.start + (time.time() - self.real_start) * self.scale
+        return self.start + (time.time() - self.real_start - self.held_s.value) * self.scale
 
     def real_seconds_until(self, sim_t: float) -> float:
         return max(0.0, (sim_t - self()) / self.scale)
 
+    def hold_at(self, sim_t: float) -> None:
+        """Hold the clock back to `sim_t` if it has passed it: the sender is late by that much.
+
+        Called before each send, so the step back is at most the time one send took to start (a fraction
+        of a simulated second at the demo's pace); timestamps stay in order to within that.
+        """
+        with self.held_s.get_lock():
+            late_s = (self() - sim_t) / self.scale
+            if late_s > 0:
+                self.held_s.value += late_s
+
     def run_at_real_speed(self) -> None:
         """From now on one simulated second per real second (the dashboard after the send)."""
         self.start, self.real_start, self.scale = self(), time.time(), 1.0
+        self.held_s.value = 0.0
 
 
 @dataclasses.dataclass
@@ -86,6 +110,7 @@ class _Tally:
     sticky_mismatches: int = 0
     http_errors: int = 0
     events_posted: int = 0
+    last_send_after_s: float = 0.0  # simulated seconds from the start of the send to its last call
 
 
 def run_demo(
@@ -186,13 +211,16 @@ class _Simulation:
     async def send_all(self, recipients: int) -> None:
         """Send to every recipient, evenly over the simulated span, with bounded concurrency."""
         gate = asyncio.Semaphore(CONCURRENCY)
-        start = self.clock()
+        start = self.clock.start
+        self.clock.hold_at(start)  # the simulated send starts when this process is ready to send
         tasks: list[asyncio.Task[None]] = []
         for i in range(recipients):
-            wait = self.clock.real_seconds_until(start + SEND_SPAN_S * i / recipients)
+            due = start + SEND_SPAN_S * i / recipients
+            wait = self.clock.real_seconds_until(due)
             if wait > 0:
                 await asyncio.sleep(wait)
             await gate.acquire()
+            self.clock.hold_at(due)  # late (a busy machine): simulated time waits for the send
             task = asyncio.create_task(self._send_one(f"braze-user-{i:07d}"))
             task.add_done_callback(lambda _t: gate.release())
             tasks.append(task)
@@ -202,6 +230,7 @@ class _Simulation:
         draws = self.rng.random(4)
         delay_s = float(CLICK_DELAY_MEDIAN_S * np.exp(CLICK_DELAY_SIGMA * self.rng.standard_normal()))
         params = {"recipient": user, "dispatch": self.dispatch_id}
+        called_at = self.clock()
         response = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
         self.tally.renders += 1
         if response.status_code != 200:
@@ -216,6 +245,7 @@ class _Simulation:
                 self.tally.sticky_mismatches += 1
         self.tally.sends[variant] += 1
         now = self.clock()
+        self.tally.last_send_after_s = max(self.tally.last_send_after_s, called_at - self.clock.start)
         if draws[1] < OPEN_RATE:
             self._push(self.pixels, now + delay_s / 2, body["pixel_url"])
         if draws[2] < TRUE_RATES[variant]:
@@ -410,6 +440,7 @@ def _result(report: ExperimentReport, tally: _Tally, recipients: int) -> dict[st
         "sticky_mismatches": tally.sticky_mismatches,
         "http_errors": tally.http_errors,
         "events_posted": tally.events_posted,
+        "last_send_after_h": round(tally.last_send_after_s / 3600, 3),
     }
 
 
