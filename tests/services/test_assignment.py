@@ -110,3 +110,36 @@ def test_group_commit_shares_transactions_and_answers_every_request(workspace: W
     assert batches < 50, "200 concurrent requests should share a handful of transactions"
     with workspace.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar() == 200
+
+
+def test_group_commit_waits_the_window_for_company_only_while_it_has_none(workspace: Workspace) -> None:
+    """A lone request waits up to the window for others to share its transaction; a crowd does not wait,
+    and neither do as many requests as the last batch had (clients that send again once answered)."""
+
+    async def run() -> tuple[float, float, float, int]:
+        loop = asyncio.get_running_loop()
+        writer = GroupCommitWriter(workspace.store, window_ms=1500, max_batch=64, cohort_width_s=60)
+        writer.start()
+        started = loop.time()
+        await writer.submit(request(workspace, "alone", "d", "v1"))
+        alone = loop.time() - started
+        started = loop.time()
+        await asyncio.gather(*(writer.submit(request(workspace, f"crowd{i}", "d", "v1")) for i in range(8)))
+        crowd = loop.time() - started
+        started = loop.time()  # the crowd comes back one by one, as closed-loop clients do
+
+        async def one_more(i: int) -> None:
+            await asyncio.sleep(0.01 * i)
+            await writer.submit(request(workspace, f"again{i}", "d", "v1"))
+
+        await asyncio.gather(*(one_more(i) for i in range(8)))
+        again = loop.time() - started
+        await writer.stop()
+        return alone, crowd, again, writer.batches
+
+    alone, crowd, again, batches = asyncio.run(run())
+
+    assert alone >= 1.5, "a lone request waits the whole window for company"
+    assert crowd < 0.75, "a crowd is committed at once"
+    assert again < 0.75, "as many as the last batch had: no need to wait out the window"
+    assert batches == 3
