@@ -81,6 +81,9 @@ class AssignmentRequest:
 
 Assigned = AssignmentRow | JournalledAssignment
 
+_SHORT_WAIT_MIN_BATCH = 8
+"""From this batch size up, the next batch stops waiting once as many requests are queued."""
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -220,11 +223,16 @@ class GroupCommitWriter:
             await self._commit(batch)
 
     async def _gather(self, have: int) -> None:
-        """Wait up to the window for company, but no longer than it takes for as many requests as the
-        last batch had: under load, with clients that send again once answered, that many come back
-        within a fraction of the window, and waiting out the rest would only add to every answer."""
+        """Wait up to the window for company; after a large batch, no longer than it takes for as many
+        requests as it had: under load, clients that send again once answered come back within a
+        fraction of the window, and waiting out the rest would only add to every answer. After a small
+        batch the whole window is waited: cutting it short then only makes more, smaller transactions,
+        which on SQLite with several worker processes queue on its one writer lock."""
         assert self._queue is not None
-        self._wanted = max(1, self._last_batch - have)
+        if self._last_batch >= _SHORT_WAIT_MIN_BATCH:
+            self._wanted = max(1, self._last_batch - have)
+        else:
+            self._wanted = self._max_batch
         if self._queue.qsize() >= self._wanted:
             return
         self._enough.clear()
