@@ -15,8 +15,10 @@ measures, one after the other against the same process:
    next send), so a stall shows in the percentiles instead of hiding as fewer requests.
 
 Afterwards it checks the store: every recipient answered in the fixed-rate phase must be stored with
-the variant it was answered with, and the saturation phase's unique recipients must all be stored but
-for the few still in flight when wrk stopped. Prints one JSON line per configuration. Needs Debian's
+the variant it was answered with (but for answers past the response budget, which serve the control
+with no assignment promised and no pixel: counted apart as `budget_fallbacks`), and the saturation
+phase's unique recipients must all be stored but for the few still in flight when wrk stopped. Prints
+one JSON line per configuration. Needs Debian's
 `wrk` (built with LuaJIT, whose FFI gives the scripts a microsecond clock).
 """
 
@@ -109,6 +111,7 @@ local sent_at = 0
 latencies = {}
 answered = {}
 errors = 0
+fallbacks = 0
 function delay()
   local now = now_us()
   if next_at == nil then
@@ -133,7 +136,12 @@ function response(status, headers, body)
   local started = intended < sent_at and intended or sent_at
   latencies[#latencies + 1] = now_us() - started
   if status == 200 then
-    answered[pending] = string.match(body, '"variant_id":"([^"]+)"')
+    if string.find(body, "/v1/pixel/-.gif", 1, true) then
+      -- Past the response budget the control goes out with no assignment promised (and no pixel).
+      fallbacks = fallbacks + 1
+    else
+      answered[pending] = string.match(body, '"variant_id":"([^"]+)"')
+    end
   else
     errors = errors + 1
   end
@@ -142,7 +150,9 @@ function done(summary, latency, requests)
   local all = {}
   local recipients = {}
   local failed = 0
+  local fell_back = 0
   for _, thread in ipairs(threads) do
+    fell_back = fell_back + thread:get("fallbacks")
     for _, value in ipairs(thread:get("latencies")) do
       all[#all + 1] = value
     end
@@ -158,8 +168,9 @@ function done(summary, latency, requests)
   end
   io.write(string.format(
     'RESULT {"requests": %d, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "p999_ms": %.3f, ' ..
-    '"max_ms": %.3f, "non_2xx": %d, "answered": {%s}}\\n',
-    #all, pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), failed, table.concat(recipients, ",")))
+    '"max_ms": %.3f, "non_2xx": %d, "budget_fallbacks": %d, "answered": {%s}}\\n',
+    #all, pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), failed, fell_back,
+    table.concat(recipients, ",")))
 end
 """
 )
