@@ -1,9 +1,11 @@
-"""Test helpers: a standard experiment definition, a tenant with a started experiment, an HTTP client."""
+"""Test helpers: a standard experiment definition, a tenant with a started experiment, an HTTP client,
+and the child processes of a process."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -64,3 +66,15 @@ class Api:
 
     def events(self, token: str, body: object) -> httpx.Response:
         return self.client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def children_of(pid: int) -> set[int]:
+    """The pids of a process's children (Linux /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found

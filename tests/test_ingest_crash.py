@@ -20,7 +20,7 @@ from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
 from copyloom.storage.tables import ingested_files
 from tests import currents_files as cf
-from tests.helpers import Workspace, make_workspace
+from tests.helpers import Workspace, children_of, make_workspace
 
 USERS = [f"user-{i}" for i in range(40_000)]
 
@@ -70,17 +70,6 @@ def ingest_command(database_url: str, folder: Path) -> list[str]:
 
 def env_for(database_url: str) -> dict[str, str]:
     return {**os.environ, "COPYLOOM_DATABASE_URL": database_url, "COPYLOOM_LOG_LEVEL": "WARNING"}
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-        except OSError:  # gone meanwhile
-            continue
-    return found
 
 
 def alive(pid: int) -> bool:

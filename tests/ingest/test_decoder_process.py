@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file
 from copyloom.ingest.decoder_process import DecoderProcess
 from tests.currents_files import KINDS, SAMPLES, record, to_bytes
+from tests.helpers import children_of
 
 KEY = bytes(range(32))
 
@@ -26,19 +28,6 @@ def in_child(
     decoder: DecoderProcess, data: bytes, key: str = "k.avro", chunk_events: int = 5000
 ) -> list[list[CountedEvent]]:
     return list(decoder.read(io.BytesIO(data), key, chunk_events=chunk_events))
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone meanwhile
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def test_every_sample_decodes_as_in_process_with_one_child_for_all() -> None:
@@ -106,13 +95,19 @@ def test_a_stream_that_fails_mid_file_is_corrupt_with_the_stream_error_as_reason
     assert got.value.message == "ConnectionResetError: connection reset by peer"
 
 
+def started(decoder: DecoderProcess, data: bytes) -> tuple[Generator[list[CountedEvent], None, None], int]:
+    """The file's chunks with the first one read, and the pid of the child decoding it."""
+    chunks = decoder.read(io.BytesIO(data), "k.avro", chunk_events=1000)
+    next(chunks)
+    (child,) = children_of(os.getpid())
+    return chunks, child
+
+
 def test_stopping_mid_file_ends_the_child_and_the_next_file_gets_a_new_one() -> None:
     data = to_bytes("Click", [record("Click", f"u{i}", "d1") for i in range(12_000)])
 
     with DecoderProcess(KEY) as decoder:
-        chunks = decoder.read(io.BytesIO(data), "k.avro", chunk_events=1000)
-        next(chunks)
-        (first_child,) = children_of(os.getpid())
+        chunks, first_child = started(decoder, data)
         chunks.close()  # e.g. the transaction counting the file failed
 
         assert children_of(os.getpid()) == set()
@@ -126,9 +121,7 @@ def test_a_child_that_dies_is_an_error_of_ours_not_a_corrupt_file() -> None:
     data = to_bytes("Click", [record("Click", f"u{i}", "d1") for i in range(30_000)])
 
     with DecoderProcess(KEY) as decoder:
-        chunks = decoder.read(io.BytesIO(data), "k.avro", chunk_events=1000)
-        next(chunks)
-        (child,) = children_of(os.getpid())
+        chunks, child = started(decoder, data)
         os.kill(child, signal.SIGKILL)
 
         with pytest.raises(RuntimeError, match="decoder process exited"):
@@ -137,9 +130,7 @@ def test_a_child_that_dies_is_an_error_of_ours_not_a_corrupt_file() -> None:
 
 def test_the_key_never_appears_on_the_child_command_line() -> None:
     with DecoderProcess(KEY) as decoder:
-        chunks = decoder.read(io.BytesIO(to_bytes("Click", [record("Click", "u1", "d1")])), "k.avro")
-        next(chunks)
-        (child,) = children_of(os.getpid())
+        chunks, child = started(decoder, to_bytes("Click", [record("Click", "u1", "d1")]))
         command_line = Path(f"/proc/{child}/cmdline").read_bytes()
         list(chunks)
 
