@@ -97,6 +97,7 @@ def run_optimize_benchmark(
     *,
     scenario: str | None = None,
     policies: tuple[str, ...] | None = None,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """Simulate every registered policy on every scenario, `seeds` times each.
 
@@ -106,11 +107,13 @@ def run_optimize_benchmark(
         workers: processes to spread the runs over (ignored when `quick`).
         scenario: run only the scenarios whose name contains this text (case-insensitive).
         policies: run only these policies; default all registered ones.
+        first_seed: the seeds are first_seed … first_seed + seeds − 1. The README's table uses 0–39;
+            judge a change to a policy on other seeds too, or it is tuned to those 40.
 
     Returns:
-        {"seeds", "quick", "elapsed_s", "scenarios": [{"name", "rates", "policies": {policy:
-        {"gain_mean", "gain_p10", "winner_rate", "late_swing"}}}]}; gains and swings are None where no
-        gain is achievable (A/A).
+        {"seeds", "first_seed", "quick", "elapsed_s", "scenarios": [{"name", "rates", "policies": {policy:
+        {"gain_mean", "gain_se", "gain_p10", "winner_rate", "late_swing"}}}]}; gains and swings are None
+        where no gain is achievable (A/A). `gain_se` is the standard error of the mean over the seeds.
 
     Raises:
         ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy.
@@ -120,7 +123,8 @@ def run_optimize_benchmark(
     chosen = _chosen_scenarios(scenario)
     names = _chosen_policies(policies)
     scenarios = [_shrunk(s) for s in chosen] if quick else chosen
-    jobs = [(s, policy, seed) for s in scenarios for policy in names for seed in range(seeds)]
+    seed_range = range(first_seed, first_seed + seeds)
+    jobs = [(s, policy, seed) for s in scenarios for policy in names for seed in seed_range]
     if quick or workers <= 1:
         outcomes = [_run_one(job) for job in jobs]
     else:
@@ -131,6 +135,7 @@ def run_optimize_benchmark(
         by_key.setdefault((run_scenario.name, policy), []).append(outcome)
     return {
         "seeds": seeds,
+        "first_seed": first_seed,
         "quick": quick,
         "elapsed_s": round(time.perf_counter() - started, 1),
         "scenarios": [
@@ -197,9 +202,16 @@ def _summary(outcomes: list[Outcome]) -> dict[str, float | None]:
     gains = np.array([o.gain_captured for o in outcomes])
     winner_rate = float(np.mean([o.has_winner for o in outcomes]))
     if np.isnan(gains).any():
-        return {"gain_mean": None, "gain_p10": None, "winner_rate": winner_rate, "late_swing": None}
+        return {
+            "gain_mean": None,
+            "gain_se": None,
+            "gain_p10": None,
+            "winner_rate": winner_rate,
+            "late_swing": None,
+        }
     return {
         "gain_mean": round(float(gains.mean()), 3),
+        "gain_se": round(float(gains.std(ddof=1) / math.sqrt(len(gains))), 3) if len(gains) > 1 else None,
         "gain_p10": round(float(np.percentile(gains, 10)), 3),
         "winner_rate": winner_rate,
         "late_swing": round(float(np.mean([o.late_swing for o in outcomes])), 3),

@@ -574,6 +574,13 @@ def bench() -> None:
 @click.option(
     "--seeds", type=click.IntRange(1, 1000), default=40, show_default=True, help="Seeds per scenario."
 )
+@click.option(
+    "--first-seed",
+    type=click.IntRange(0, 10**9),
+    default=0,
+    show_default=True,
+    help="First seed; the README's table uses 0-39, judge a policy change on others too.",
+)
 @click.option("--quick", is_flag=True, help="Small scenarios and few seeds: a smoke run of a few seconds.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes.")
 @click.option(
@@ -588,7 +595,14 @@ def bench() -> None:
 )
 @json_option
 def bench_optimize(
-    *, seeds: int, quick: bool, workers: int, scenario: str | None, policies: tuple[str, ...], as_json: bool
+    *,
+    seeds: int,
+    first_seed: int,
+    quick: bool,
+    workers: int,
+    scenario: str | None,
+    policies: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Every policy on simulated broadcasts and triggered sends: share of the achievable gain captured
     (mean and 10th percentile over seeds), the A/A false-winner rate and the late swing (the largest
@@ -597,7 +611,12 @@ def bench_optimize(
 
     try:
         result = run_optimize_benchmark(
-            seeds=seeds, quick=quick, workers=workers, scenario=scenario, policies=policies or None
+            seeds=seeds,
+            quick=quick,
+            workers=workers,
+            scenario=scenario,
+            policies=policies or None,
+            first_seed=first_seed,
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--scenario") from error

@@ -16,7 +16,7 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     for scenario in result["scenarios"]:
         assert set(scenario["policies"]) == set(policy_names())
         for row in scenario["policies"].values():
-            assert set(row) == {"gain_mean", "gain_p10", "winner_rate", "late_swing"}
+            assert set(row) == {"gain_mean", "gain_se", "gain_p10", "winner_rate", "late_swing"}
             assert 0.0 <= row["winner_rate"] <= 1.0
     table = render_table(result)
     assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names())
@@ -42,3 +42,19 @@ def test_a_filtered_run_has_only_the_chosen_scenarios_and_policies() -> None:
 def test_a_filter_that_matches_nothing_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run_optimize_benchmark(seeds=1, quick=True, **kwargs)  # type: ignore[arg-type]
+
+
+def test_seeds_can_start_elsewhere_and_give_other_runs_with_a_standard_error() -> None:
+    def run(first_seed: int) -> dict[str, object]:
+        result = run_optimize_benchmark(
+            seeds=2, quick=True, scenario="2 variants", policies=("thompson",), first_seed=first_seed
+        )
+        [scenario] = result["scenarios"]
+        return dict(scenario["policies"]["thompson"])
+
+    table_seeds, same_again, other_seeds = run(0), run(0), run(40)
+
+    assert table_seeds == same_again, "deterministic for the seeds"
+    assert other_seeds != table_seeds
+    assert isinstance(table_seeds["gain_se"], float)
+    assert table_seeds["gain_se"] >= 0
