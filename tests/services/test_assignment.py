@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
 import pytest
@@ -17,6 +18,7 @@ from copyloom.services.assignment import (
     cohort_start,
 )
 from copyloom.services.experiments import get_experiment
+from copyloom.storage.assignments import RECIPIENTS_SQL_PG
 from copyloom.storage.db import Store
 from copyloom.storage.tables import assignments
 from tests.helpers import Workspace, make_workspace
@@ -143,3 +145,41 @@ def test_group_commit_waits_the_window_unless_a_large_batch_is_coming_back(works
     assert crowd >= 1.5, "after a small batch, the whole window too"
     assert again < 0.75, "after a batch of 8, only until 8 are queued again"
     assert batches == 3
+
+
+@pytest.mark.postgres
+def test_the_batch_look_up_probes_the_index_even_when_statistics_predate_the_experiment(
+    workspace: Workspace,
+) -> None:
+    """PostgreSQL, statistics taken before a send: the new experiment looks rare to the planner, which
+    then preferred walking all its assignments; the look-up must stay one index probe per recipient."""
+    store = workspace.store
+    if store.is_sqlite:
+        pytest.skip("a PostgreSQL planner question")
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
+            "assigned_at, cohort_s) SELECT %s, %s, md5(i::text), 'd', 'v1', 0, 0 "
+            "FROM generate_series(1, 20000) AS i",
+            (workspace.tenant.tenant_id, workspace.experiment_id),
+        )
+    with store.write() as conn:
+        conn.exec_driver_sql("ANALYZE assignments")
+    newer = make_workspace(store, "globex")  # started after the statistics were taken
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
+            "assigned_at, cohort_s) SELECT %s, %s, md5(i::text), 'd', 'v1', 0, 0 "
+            "FROM generate_series(1, 20000) AS i",
+            (newer.tenant.tenant_id, newer.experiment_id),
+        )
+        keys = [f"{i:064x}" for i in range(26)]
+        (plan,) = conn.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + RECIPIENTS_SQL_PG, (keys, newer.experiment_id)
+        ).scalar_one()
+
+    text = json.dumps(plan)
+    assert plan["Plan"]["Node Type"] == "Nested Loop"
+    assert "uq_assignments_send" in text
+    assert "recipient_key" in text.split("uq_assignments_send", 1)[1], "probed by recipient too"
+    assert "Seq Scan on assignments" not in text

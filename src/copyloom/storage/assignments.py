@@ -55,15 +55,34 @@ _ROW_COLUMNS = (
 )
 
 
+RECIPIENTS_SQL_PG = (
+    f"SELECT {', '.join(f'a.{c.name}' for c in _ROW_COLUMNS)} FROM unnest(%s::text[]) AS k(key) "
+    f"CROSS JOIN LATERAL (SELECT * FROM {assignments.name} "
+    "WHERE experiment_id = %s AND recipient_key = k.key OFFSET 0) a"
+)
+"""`assignments_of_recipients` on PostgreSQL: parameters (the recipient keys as a list, the experiment)."""
+
+
 def assignments_of_recipients(
     conn: Connection, experiment_id: str, recipient_keys: Sequence[str]
 ) -> list[AssignmentRow]:
-    """Every assignment (any dispatch) of these recipients in one experiment."""
+    """Every assignment (any dispatch) of these recipients in one experiment.
+
+    On PostgreSQL, one probe of the unique index on (experiment, recipient) per recipient, as a lateral
+    join over the keys that the planner may not flatten (`OFFSET 0`), whatever its statistics say.
+    Written as `experiment_id = … AND recipient_key IN (…)`, it took a running experiment for a rare one
+    when the statistics predated the send (a new id is not among the common values until the next
+    ANALYZE, which on a large table waits for 10 % of it to change) and walked every assignment of the
+    experiment per batch: a group commit of 26 took 5 ms at the start and 38 ms after 30,000
+    assignments; now 3.4–4.0 ms throughout. SQLite's planner probes the unique index for each key.
+    """
     if not recipient_keys:
         return []
+    keys = sorted(set(recipient_keys))
+    if conn.dialect.name == "postgresql":
+        return [AssignmentRow(*row) for row in conn.exec_driver_sql(RECIPIENTS_SQL_PG, (keys, experiment_id))]
     query = sa.select(*_ROW_COLUMNS).where(
-        assignments.c.experiment_id == experiment_id,
-        assignments.c.recipient_key.in_(sorted(set(recipient_keys))),
+        assignments.c.experiment_id == experiment_id, assignments.c.recipient_key.in_(keys)
     )
     return [AssignmentRow(*row) for row in conn.execute(query)]
 
