@@ -133,9 +133,6 @@ class EmailEvent:
     is_suspected_bot_click: bool = False
     is_machine_open: bool = False
 
-    def recipient_key(self, field: RecipientField) -> RecipientKey | None:
-        return self.user_key if field == "user_id" else self.external_user_key
-
     @property
     def engagement_kind(self) -> EngagementKind | None:
         """What this event counts as for its assignment, or None for event types that are not counted."""

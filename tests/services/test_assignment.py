@@ -147,6 +147,17 @@ def test_group_commit_waits_the_window_unless_a_large_batch_is_coming_back(works
     assert batches == 3
 
 
+def fill_with_assignments(workspace: Workspace) -> None:
+    """20,000 assignments in the workspace's experiment, written by PostgreSQL itself."""
+    with workspace.store.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
+            "assigned_at, cohort_s) SELECT %s, %s, md5(i::text), 'd', 'v1', 0, 0 "
+            "FROM generate_series(1, 20000) AS i",
+            (workspace.tenant.tenant_id, workspace.experiment_id),
+        )
+
+
 @pytest.mark.postgres
 def test_the_batch_look_up_probes_the_index_even_when_statistics_predate_the_experiment(
     workspace: Workspace,
@@ -156,23 +167,12 @@ def test_the_batch_look_up_probes_the_index_even_when_statistics_predate_the_exp
     store = workspace.store
     if store.is_sqlite:
         pytest.skip("a PostgreSQL planner question")
-    with store.write() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
-            "assigned_at, cohort_s) SELECT %s, %s, md5(i::text), 'd', 'v1', 0, 0 "
-            "FROM generate_series(1, 20000) AS i",
-            (workspace.tenant.tenant_id, workspace.experiment_id),
-        )
+    fill_with_assignments(workspace)
     with store.write() as conn:
         conn.exec_driver_sql("ANALYZE assignments")
     newer = make_workspace(store, "globex")  # started after the statistics were taken
+    fill_with_assignments(newer)
     with store.write() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
-            "assigned_at, cohort_s) SELECT %s, %s, md5(i::text), 'd', 'v1', 0, 0 "
-            "FROM generate_series(1, 20000) AS i",
-            (newer.tenant.tenant_id, newer.experiment_id),
-        )
         keys = [f"{i:064x}" for i in range(26)]
         (plan,) = conn.exec_driver_sql(
             "EXPLAIN (FORMAT JSON) " + RECIPIENTS_SQL_PG, (keys, newer.experiment_id)

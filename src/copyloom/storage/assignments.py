@@ -140,19 +140,16 @@ def _staged_match(conn: Connection, field: RecipientField) -> str:
     )
 
 
-# CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' covering index
-# (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL plans it as
-# the inner join it is.
 _COUNTED = "s.fresh AND s.engagement_kind IS NOT NULL AND s.dispatch_id IS NOT NULL"
 
 
-STAGED_MATCHES = "copyloom_staged_matches"
+_STAGED_MATCHES = "copyloom_staged_matches"
 """A temporary table (per connection): which assignments each staged event matched."""
 
 _MATCHES_DDL = {
-    "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_MATCHES} "
+    "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_MATCHES} "
     "(seq INTEGER NOT NULL, assignment_id INTEGER NOT NULL, PRIMARY KEY (seq, assignment_id)) WITHOUT ROWID",
-    "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_MATCHES} "
+    "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_MATCHES} "
     "(seq BIGINT NOT NULL, assignment_id BIGINT NOT NULL, PRIMARY KEY (seq, assignment_id))",
 }
 
@@ -166,7 +163,10 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
     matches are kept for `staged_tallies`, so each event is looked up once.
     """
     conn.exec_driver_sql(_MATCHES_DDL[conn.dialect.name])
-    conn.exec_driver_sql(f"DELETE FROM {STAGED_MATCHES}")
+    conn.exec_driver_sql(f"DELETE FROM {_STAGED_MATCHES}")
+    # CROSS JOIN makes SQLite loop over the staged events and look each up by the assignments' covering
+    # index (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL
+    # plans it as the inner join it is.
     per_field = [
         f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
         f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
@@ -174,12 +174,12 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
         for field in _KEY_COLUMN_OF_FIELD
     ]
     conn.exec_driver_sql(
-        f"INSERT INTO {STAGED_MATCHES} (seq, assignment_id) {' UNION ALL '.join(per_field)}",
+        f"INSERT INTO {_STAGED_MATCHES} (seq, assignment_id) {' UNION ALL '.join(per_field)}",
         (tenant_id,) * len(per_field),
     )
     conn.exec_driver_sql(
         f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
-        f"SELECT m.assignment_id, s.engagement_kind, s.time_s FROM {STAGED_MATCHES} m "
+        f"SELECT m.assignment_id, s.engagement_kind, s.time_s FROM {_STAGED_MATCHES} m "
         f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq "
         "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
     )
@@ -189,7 +189,7 @@ def staged_tallies(conn: Connection) -> list[StagedTally]:
     """The fresh staged events by campaign or step and kind: how many, how many count, how many matched
     (after `insert_staged_engagements`)."""
     counted = "s.engagement_kind IS NOT NULL"
-    matched = f"EXISTS (SELECT 1 FROM {STAGED_MATCHES} m WHERE m.seq = s.seq)"
+    matched = f"EXISTS (SELECT 1 FROM {_STAGED_MATCHES} m WHERE m.seq = s.seq)"
     rows = conn.exec_driver_sql(
         f"SELECT s.source_id, s.kind, count(*), sum(CASE WHEN {counted} THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN {matched} THEN 1 ELSE 0 END) "

@@ -160,14 +160,6 @@ def insert_ignoring_conflicts(
     return sum(len(conn.execute(stmt, row).all()) for row in rows)
 
 
-def insert_many_ignoring_conflicts(
-    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    """Like `insert_ignoring_conflicts` but in one batched statement, without counting the inserts."""
-    if rows:
-        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys)), rows)
-
-
 def dialect_insert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT with the dialect's ON CONFLICT support."""
     return sqlite.insert(table) if conn.dialect.name == "sqlite" else postgresql.insert(table)
