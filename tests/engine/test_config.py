@@ -44,6 +44,14 @@ REJECTED_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"expected_lift": 0.0}, "expected_lift: expected a number with expected_lift > 0, got 0.0"),
     ({"delay": 3600.0}, "delay: expected a DelayModel, got float"),
     ({"refine_delay": 1}, "refine_delay: expected True or False, got 1"),
+    (
+        {"min_cohort_age_s": -60.0},
+        "min_cohort_age_s: expected a number with min_cohort_age_s >= 0, got -60.0",
+    ),
+    (
+        {"min_cohort_age_s": math.inf},
+        "min_cohort_age_s: expected a number with min_cohort_age_s >= 0, got inf",
+    ),
     ({"half_life_s": -1.0}, "half_life_s: expected a number with half_life_s > 0, got -1.0"),
     ({"change_z": 2.0}, "change_z: expected a number with change_z >= 3, got 2.0"),
     ({"ab_test_sends": -5}, "ab_test_sends: expected an integer >= 0, got -5"),

@@ -51,3 +51,16 @@ def test_a_variant_without_cohorts_has_zeros() -> None:
 
     assert totals.sends[1] == totals.clicks[1] == 0.0
     assert totals.sends.dtype == np.float64
+
+
+def test_cohorts_younger_than_min_age_count_for_nothing() -> None:
+    cohorts = [
+        Cohort("a", NOW - 3600.0, 1000, 10),
+        Cohort("a", NOW - 299.0, 1000, 9),
+        Cohort("b", NOW - 300.0, 1000, 1),
+    ]
+
+    totals = effective_totals(["a", "b"], cohorts, now=NOW, delay=DELAY, half_life_s=None, min_age_s=300.0)
+
+    assert totals.clicks.tolist() == [10.0, 1.0]
+    assert totals.sends[0] == pytest.approx(500.0, abs=1e-3)

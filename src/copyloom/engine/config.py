@@ -52,6 +52,11 @@ class PolicyConfig:
         refine_delay: broadcast mode: fit `delay` to the experiment's own cohorts at each look (within
             a factor of about two of it), so that a prior tail that is too light or too heavy does not
             favour the variant with the youngest sends.
+        min_cohort_age_s: broadcast mode, delay-aware policies: cohorts younger than this at `now` (from
+            their `sent_at`) add neither sends nor clicks to the posterior, since in their first minutes
+            F(age) is tiny and most wrong, so the variant gaining traffic looks better than it is; 0 keeps
+            every cohort. The warm-up still counts their sends and the winner test still sees them: it
+            compares variants within a send time, which needs no delay model.
         half_life_s: triggered mode only: the age of a cohort (from its `sent_at` to `now`) at which
             its evidence counts half, so that the policy follows a change of the best variant.
         change_z: triggered mode only: when some variant's rate after a send time differs from before
@@ -81,6 +86,7 @@ class PolicyConfig:
     expected_lift: float = 0.1
     delay: DelayModel = DEFAULT_DELAY
     refine_delay: bool = True
+    min_cohort_age_s: float = 0.0
     half_life_s: float = 7 * 86_400.0
     change_z: float = 5.0
     ab_test_sends: int = 10_000
@@ -113,6 +119,7 @@ class PolicyConfig:
             raise ValueError(f"delay: expected a DelayModel, got {type(self.delay).__name__}")
         if not isinstance(self.refine_delay, bool):
             raise ValueError(f"refine_delay: expected True or False, got {self.refine_delay!r}")
+        _check_number("min_cohort_age_s", self.min_cohort_age_s, "min_cohort_age_s >= 0", lambda x: x >= 0)
         _check_number("half_life_s", self.half_life_s, "half_life_s > 0", lambda x: x > 0)
         _check_number("change_z", self.change_z, "change_z >= 3", lambda x: x >= 3)
         _check_integer("ab_test_sends", self.ab_test_sends, "an integer >= 0", 0, None)

@@ -42,8 +42,10 @@ def gather_evidence(problem: Problem, rng: np.random.Generator, *, is_delay_awar
 
     Delay-aware (the default), each cohort's exposure is its sends times the share of its clicks that
     can have arrived by `problem.now` (`config.delay`, in broadcast mode refined on the experiment's own
-    cohorts when `config.refine_delay`), and in triggered mode old cohorts are discounted
-    (`config.half_life_s`) and dropped when they precede a detected change (`config.change_z`).
+    cohorts when `config.refine_delay`); in broadcast mode cohorts younger than
+    `config.min_cohort_age_s` are left out of the posterior (not of the warm-up or the winner test), and
+    in triggered mode old cohorts are discounted (`config.half_life_s`) and dropped when they precede a
+    detected change (`config.change_z`).
     Otherwise every click counts against every send so far, however recent.
 
     Args:
@@ -67,6 +69,7 @@ def gather_evidence(problem: Problem, rng: np.random.Generator, *, is_delay_awar
             half_life_s=config.half_life_s if is_triggered else None,
             is_delay_refined=config.refine_delay and not is_triggered,
             change_z=config.change_z if is_triggered else None,
+            min_age_s=0.0 if is_triggered else config.min_cohort_age_s,
         )
     draws = sample_rates(
         totals, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta, samples=config.samples, rng=rng

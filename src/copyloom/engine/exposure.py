@@ -46,6 +46,7 @@ def effective_totals(
     half_life_s: float | None,
     is_delay_refined: bool = False,
     change_z: float | None = None,
+    min_age_s: float = 0.0,
 ) -> Totals:
     """Successes and effective exposure per variant at `now`.
 
@@ -66,11 +67,15 @@ def effective_totals(
             with too light or too heavy a tail does not favour the variant with the youngest sends.
         change_z: if set, cohorts sent before a change point (`find_change`) with this |z| are dropped,
             so that a swap of the best variant is followed at once rather than over half-lives.
+        min_age_s: cohorts younger than this at `now` are left out, from the delay fit too: their
+            exposure rests on the head of F, where a wrong model errs most.
 
     Returns:
         Effective exposures (as `sends`) and successes (as `clicks`) per variant.
     """
     arrays = cohort_arrays(variants, cohorts)
+    if min_age_s > 0:
+        arrays = _at_least_aged(arrays, now=now, min_age_s=min_age_s)
     columns, sent_at, sends, clicks = arrays.columns, arrays.sent_at, arrays.sends, arrays.clicks
     age_s = now - sent_at
     if is_delay_refined:
@@ -90,3 +95,8 @@ def effective_totals(
         np.bincount(columns, weights=exposure, minlength=count).astype(np.float64),
         np.bincount(columns, weights=clicks, minlength=count).astype(np.float64),
     )
+
+
+def _at_least_aged(arrays: CohortArrays, *, now: float, min_age_s: float) -> CohortArrays:
+    kept = now - arrays.sent_at >= min_age_s
+    return CohortArrays(arrays.columns[kept], arrays.sent_at[kept], arrays.sends[kept], arrays.clicks[kept])
