@@ -202,6 +202,11 @@ def saturation(out: str) -> dict[str, float]:
     }
 
 
+def _per_request_us(cpu_s: float, phase: dict[str, float]) -> float:
+    """Server CPU per answered request: steadier than requests/s on a host whose speed varies."""
+    return round(1e6 * cpu_s / phase["requests"], 1)
+
+
 def _errors(out: str) -> int:
     non_2xx = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sockets = re.findall(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -242,10 +247,15 @@ def run(
         return path
 
     interval_us = str(round(1e6 * args.rate_connections / args.rate))
-    with _Serving(database_url, server, workers) as base:
+    with _Serving(database_url, server, workers) as serving:
+        base = serving.base
+        cpu_before = serving.cpu_seconds()
         ceiling = saturation(wrk(f"{base}/healthz", args.seconds, args.connections))
+        cpu_after = serving.cpu_seconds()
+        ceiling["server_cpu_us_per_request"] = _per_request_us(cpu_after - cpu_before, ceiling)
         out = wrk(base, args.seconds, args.connections, script=script("content", SATURATION_LUA, PHASE='"s"'))
         content, unique = saturation(out), int(_result(out)["unique_recipients"])
+        content["server_cpu_us_per_request"] = _per_request_us(serving.cpu_seconds() - cpu_after, content)
         out = wrk(
             base,
             args.seconds,
@@ -267,6 +277,9 @@ def run(
         "ceiling_healthz": ceiling,
         "content": content,
         "content_share_of_ceiling": round(content["requests_per_s"] / ceiling["requests_per_s"], 3),
+        "content_cpu_per_request_over_ceiling": round(
+            content["server_cpu_us_per_request"] / ceiling["server_cpu_us_per_request"], 2
+        ),
         "fixed_rate": {
             "offered_per_s": args.rate,
             "achieved_per_s": round(fixed["requests"] / args.seconds, 1),
@@ -305,11 +318,32 @@ class _Serving:
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> _Serving:
         self.process = subprocess.Popen(self.command, env=self.env, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{self.port}"
-        _wait(base)
-        return base
+        _wait(self.base)
+        return self
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and every process under it (its workers), from /proc."""
+        assert self.process is not None
+        parents: dict[int, int] = {}
+        ticks: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:  # the process ended while we looked
+                continue
+            pid = int(stat.parent.name)
+            parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+        tree, grew = {self.process.pid}, True
+        while grew:
+            below = {pid for pid, parent in parents.items() if parent in tree} - tree
+            tree, grew = tree | below, bool(below)
+        return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *_exc: object) -> None:
         assert self.process is not None

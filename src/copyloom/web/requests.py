@@ -12,11 +12,20 @@ from copyloom.errors import InvalidInput, PayloadTooLarge
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    header = raw_header(request, b"authorization")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def raw_header(request: Request, name: bytes) -> str:
+    """One header straight from the ASGI scope (servers lower-case header names), "" when absent: on the
+    content path, cheaper than building Starlette's `Headers` for one look-up."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -40,7 +49,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 async def request_params(request: Request, max_bytes: int) -> Mapping[str, str]:
     """Query parameters, overlaid with a JSON or form body for POST (Braze's POST mode sends either)."""
-    params = dict(request.query_params)
+    # As Starlette's `query_params` parses it (the last of repeated names wins), without its multidict.
+    params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
     if request.method != "POST":
         return params
     body = await read_body(request, max_bytes)
