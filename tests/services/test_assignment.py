@@ -160,6 +160,36 @@ def test_group_commit_waits_the_window_unless_a_large_batch_is_coming_back(works
     assert batches == 3
 
 
+def test_a_request_past_its_deadline_times_out_alone_and_is_not_committed(workspace: Workspace) -> None:
+    """The group commit enforces each request's deadline (the content budget) with one timer."""
+
+    async def run() -> tuple[float, bool, str, int]:
+        loop = asyncio.get_running_loop()
+        writer = GroupCommitWriter(workspace.store, window_ms=1000, max_batch=64, cohort_width_s=60)
+        writer.start()
+        started = loop.time()
+        late = asyncio.ensure_future(writer.submit(request(workspace, "late", "d", "v1"), started + 0.2))
+        patient = asyncio.ensure_future(writer.submit(request(workspace, "patient", "d", "v2"), started + 30))
+        undated = asyncio.ensure_future(writer.submit(request(workspace, "undated", "d", "v1")))
+        with pytest.raises(TimeoutError):
+            await late
+        timed_out_after = loop.time() - started
+        answered = await patient
+        await undated
+        await writer.stop()
+        return timed_out_after, late.done(), answered.variant_id, writer.rows
+
+    timed_out_after, late_done, patient_variant, rows = asyncio.run(run())
+
+    assert 0.2 <= timed_out_after < 0.9, "the window (1 s) is still running: only the deadline ended it"
+    assert late_done
+    assert patient_variant == "v2"
+    assert rows == 2, "the request that timed out is left out of the batch"
+    with workspace.store.read() as conn:
+        stored = conn.execute(sa.select(assignments.c.recipient_key)).scalars().all()
+    assert sorted(stored) == ["patient", "undated"]
+
+
 def fill_with_assignments(workspace: Workspace) -> None:
     """20,000 assignments in the workspace's experiment, written by PostgreSQL itself."""
     with workspace.store.write() as conn:

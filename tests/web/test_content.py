@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +10,7 @@ import httpx
 import sqlalchemy as sa
 
 from copyloom.services import experiments as experiment_service
+from copyloom.storage.db import Store
 from copyloom.storage.tables import assignments
 from tests.helpers import Api, Workspace, make_workspace
 
@@ -23,6 +25,20 @@ def test_answer_carries_variant_texts_and_an_absolute_pixel_url(api: Api, worksp
     assert set(body) == {"experiment_id", "variant_id", "subject", "preheader", "pixel_url"}
     assert body["pixel_url"].startswith("https://cl.example.test/v1/pixel/")
     assert "u-1" not in body["pixel_url"]
+
+
+def test_answer_is_compact_json_with_the_texts_as_written(api: Api, store: Store) -> None:
+    texts = {"subject": 'Ünïcødé "quoted" \\ back\\slash €5', "preheader": "Line\nbreak \u2014 dash"}
+    variants = [{"id": "a", "control": True, **texts}, {"id": "b", **texts}]
+    workspace = make_workspace(store, "texts", variants=variants)
+
+    response = api.content(workspace.token, workspace.experiment_id, recipient="u-1")
+
+    body = response.json()
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert list(body) == ["experiment_id", "variant_id", "subject", "preheader", "pixel_url"]
+    assert {key: body[key] for key in texts} == texts
 
 
 def test_same_recipient_always_gets_the_same_variant(api: Api, workspace: Workspace) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import bisect
 import contextlib
 import hashlib
+import heapq
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -187,11 +188,19 @@ class GroupCommitWriter:
         self._wanted = 1
         self._last_batch = 1
         self._task: asyncio.Task[None] | None = None
+        self._deadlines: list[tuple[float, int, asyncio.Future[Assigned]]] = []
+        self._sequence = 0
+        self._expiry: asyncio.TimerHandle | None = None
         self.batches = 0
         self.rows = 0
         self.on_batch: Callable[[int], None] | None = None
 
-    async def submit(self, request: AssignmentRequest) -> Assigned:
+    async def submit(self, request: AssignmentRequest, deadline: float | None = None) -> Assigned:
+        """The stored (or journalled) assignment of `request`, once committed.
+
+        Raises:
+            TimeoutError: not committed by `deadline` (event-loop time); the commit may still store it.
+        """
         if self._queue is None:
             self.start()
         assert self._queue is not None
@@ -199,13 +208,38 @@ class GroupCommitWriter:
         self._queue.put_nowait(_Pending(request, future))
         if self._queue.qsize() >= self._wanted:
             self._enough.set()
+        if deadline is not None:
+            self._expire_at(deadline, future)
         return await future
+
+    def _expire_at(self, deadline: float, future: asyncio.Future[Assigned]) -> None:
+        """Fail `future` with TimeoutError at `deadline` unless answered by then: one timer for all waiting
+        requests (a heap of deadlines), cheaper per request than an `asyncio.timeout` each."""
+        self._sequence += 1
+        heapq.heappush(self._deadlines, (deadline, self._sequence, future))
+        if self._expiry is None or deadline < self._expiry.when():
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._expiry = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while self._deadlines and (self._deadlines[0][0] <= now or self._deadlines[0][2].done()):
+            _deadline, _sequence, future = heapq.heappop(self._deadlines)
+            if not future.done():
+                future.set_exception(TimeoutError())
+        self._expiry = None
+        if self._deadlines:
+            self._expiry = asyncio.get_running_loop().call_at(self._deadlines[0][0], self._expire)
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
     async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import secrets
+from collections.abc import Callable
 from hashlib import sha256
 
 from copyloom.storage import tenants as settings_repo
@@ -19,6 +20,20 @@ _SECRET_KEY = "pixel_secret"  # noqa: S105 - the name of a setting, not its valu
 def make_pixel_token(secret: bytes, assignment_id: int) -> str:
     payload = assignment_id.to_bytes(_ID_BYTES, "big")
     return _b64(payload + _mac(secret, payload))
+
+
+def pixel_signer(secret: bytes) -> Callable[[int], str]:
+    """`make_pixel_token` with the keyed HMAC set up once: the content path signs every new assignment,
+    and copying a keyed HMAC costs about two thirds of building one."""
+    keyed = hmac.new(secret, b"pixel:", sha256)
+
+    def sign(assignment_id: int) -> str:
+        payload = assignment_id.to_bytes(_ID_BYTES, "big")
+        mac = keyed.copy()
+        mac.update(payload)
+        return _b64(payload + mac.digest()[:_MAC_BYTES])
+
+    return sign
 
 
 def read_pixel_token(secret: bytes, token: str) -> int | None:

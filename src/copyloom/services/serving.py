@@ -32,7 +32,7 @@ from copyloom.services.assignment import (
 )
 from copyloom.services.feedback import EventTally
 from copyloom.services.journal import JournalStats, OutageJournal
-from copyloom.services.pixel import install_pixel_secret, make_pixel_token
+from copyloom.services.pixel import install_pixel_secret, pixel_signer
 from copyloom.services.recent import RecentAnswer, RecentAssignments
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.db import Store
@@ -106,6 +106,7 @@ class ServingRuntime:
         self.clock = clock
         self.journal = journal
         self.pixel_secret = install_pixel_secret(store)
+        self._sign_pixel = pixel_signer(self.pixel_secret)
         self.writer = GroupCommitWriter(
             store,
             window_ms=group_commit_window_ms,
@@ -176,7 +177,14 @@ class ServingRuntime:
         self._tenants[token] = tenant
         return tenant
 
-    async def serve(self, tenant: Tenant, experiment_id: str, recipient: str, dispatch_id: str) -> Served:
+    async def serve(
+        self,
+        tenant: Tenant,
+        experiment_id: str,
+        recipient: str,
+        dispatch_id: str,
+        deadline: float | None = None,
+    ) -> Served:
         """The variant for a recipient: sticky, and stored before this returns when the experiment is live.
 
         A (recipient, dispatch) this worker answered recently is answered from memory; a new one waits
@@ -184,8 +192,14 @@ class ServingRuntime:
 
         Raises:
             NotFound: no such experiment for this tenant.
+            TimeoutError: no answer by `deadline` (event-loop time), counting a first read of the
+                experiment and the commit; no assignment is promised then.
         """
-        entry = self._experiments.get(experiment_id) or await self._load_missing(experiment_id)
+        if experiment_id in self._experiments:
+            entry = self._experiments[experiment_id]
+        else:
+            async with asyncio.timeout_at(deadline):
+                entry = await self._load_missing(experiment_id)
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
@@ -202,11 +216,11 @@ class ServingRuntime:
         request = AssignmentRequest(
             tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock()
         )
-        row = await self.writer.submit(request)
+        row = await self.writer.submit(request, deadline)
         # A journalled assignment has no id until replay: its email goes out without an open pixel.
         if row.assignment_id is None:
             return Served(experiment, entry.variants[row.variant_id], None)
-        token = make_pixel_token(self.pixel_secret, row.assignment_id)
+        token = self._sign_pixel(row.assignment_id)
         self.recent.put(experiment_id, recipient_key, dispatch_id, RecentAnswer(row.variant_id, token))
         return Served(experiment, entry.variants[row.variant_id], token)
 

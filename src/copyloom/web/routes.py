@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from copyloom.domain import Tenant, pseudonymiser
+from copyloom.domain import Tenant, Variant, pseudonymiser
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.services.serving import Served, ServingRuntime
@@ -25,6 +26,28 @@ PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAA
 _PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 MAX_RECIPIENT_CHARS = 256
 MAX_DISPATCH_CHARS = 128
+_MAX_RENDERED_BODIES = 10_000
+
+
+def _render_json(content: object) -> bytes:
+    """As Starlette's JSONResponse renders."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
+
+
+def _render_up_to_pixel(served: Served) -> bytes:
+    """The content answer's JSON up to the pixel URL's value: `pixel_url` is always its last key (variant
+    texts may not use the answer's own names)."""
+    body = {
+        "experiment_id": served.experiment.experiment_id,
+        "variant_id": served.variant.variant_id,
+        **served.variant.texts,
+        "pixel_url": "",
+    }
+    rendered = _render_json(body)
+    assert rendered.endswith(b'"pixel_url":""}')
+    return rendered[: -len(b'""}')]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +59,7 @@ class Endpoints:
     limiter: RateLimiter
     budget_s: float = 0.5
     on_fallback: Callable[[], None] = lambda: None
+    _bodies: dict[tuple[str, str], tuple[Variant, bytes]] = field(default_factory=dict)
 
     async def content(self, request: Request) -> Response:
         """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
@@ -57,29 +81,33 @@ class Endpoints:
                     f"placement: '{placement}' is not one of {', '.join(served.variant.texts)}"
                 )
             return PlainTextResponse(served.variant.texts[placement])
-        return JSONResponse(self._content_body(served))
+        return self._content_response(served)
 
     async def _serve_within_budget(
         self, tenant: Tenant, experiment_id: str, recipient: str, dispatch: str
     ) -> Served:
         """Braze gives up after 2 s; past the budget the control goes out (no assignment is promised: a
-        commit already under way may still store one) and the fallback is counted."""
+        commit already under way may still store one) and the fallback is counted. The group commit
+        enforces the deadline with one timer for every waiting request."""
+        deadline = asyncio.get_running_loop().time() + self.budget_s
         try:
-            async with asyncio.timeout(self.budget_s):  # unlike wait_for, no task per request
-                return await self.runtime.serve(tenant, experiment_id, recipient, dispatch)
+            return await self.runtime.serve(tenant, experiment_id, recipient, dispatch, deadline)
         except TimeoutError:
             self.on_fallback()
             log.warning("content answer over the %.0f ms budget: served the control", self.budget_s * 1000)
             return await self.runtime.serve_fixed(tenant, experiment_id)
 
-    def _content_body(self, served: Served) -> dict[str, str]:
-        pixel = served.pixel_token or "-"
-        return {
-            "experiment_id": served.experiment.experiment_id,
-            "variant_id": served.variant.variant_id,
-            **served.variant.texts,
-            "pixel_url": f"{self.public_base_url.rstrip('/')}/v1/pixel/{pixel}.gif",
-        }
+    def _content_response(self, served: Served) -> Response:
+        """The JSON answer, from the variant's body rendered once with a gap for the pixel URL (the
+        same bytes as rendering the whole object each time, for a fraction of the CPU)."""
+        key = (served.experiment.experiment_id, served.variant.variant_id)
+        cached = self._bodies.get(key)
+        if cached is None or cached[0] is not served.variant:
+            if len(self._bodies) >= _MAX_RENDERED_BODIES:
+                self._bodies.clear()
+            cached = self._bodies[key] = (served.variant, _render_up_to_pixel(served))
+        pixel_url = f"{self.public_base_url.rstrip('/')}/v1/pixel/{served.pixel_token or '-'}.gif"
+        return Response(cached[1] + _render_json(pixel_url) + b"}", media_type="application/json")
 
     async def events(self, request: Request) -> Response:
         """POST /v1/events: a Braze Custom HTTP Currents batch."""
