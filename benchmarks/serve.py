@@ -1,15 +1,18 @@
 """Serving benchmark: the content endpoint under wrk, next to the same server's minimal route.
 
-    .venv/bin/python benchmarks/serve.py [--seconds 10] [--connections 32] [--repeat-share 0.2]
+    .venv/bin/python benchmarks/serve.py [--seconds 10] [--connections 32,256] [--repeat-share 0.2]
         [--server granian|uvicorn|both] [--workers 1,2] [--rate 2000] [--stores sqlite,postgresql]
 
 For SQLite, and for PostgreSQL when 127.0.0.1:5432 answers, and for each server and worker count, it
 starts `copyloom serve --server S --workers N --no-learner --no-ingest` on a free loopback port and
 measures, one after the other against the same process:
 
-1. `GET /healthz` at saturation: the ceiling (auth-free, no store, the smallest JSON answer);
-2. `GET /v1/content/{id}` at saturation, with unique recipients plus a share of repeats;
-3. the content endpoint at a fixed offered rate (`--rate`, requests/s), its latency measured the way
+1. for each `--connections` count (wrk's closed loop: each connection sends again once answered):
+   `GET /healthz` at saturation, the ceiling (auth-free, no store, the smallest JSON answer), then
+   `GET /v1/content/{id}` at saturation, with unique recipients plus a share of repeats; each with the
+   server's CPU time per answered request (the server and its workers, from /proc), steadier than
+   requests/s on a host whose speed varies;
+2. the content endpoint at a fixed offered rate (`--rate`, requests/s), its latency measured the way
    wrk2 does against coordinated omission: each connection has a schedule of intended send times and a
    request's latency counts from its intended time when it goes out late (a slow answer delays the
    next send), so a stall shows in the percentiles instead of hiding as fewer requests.
@@ -247,15 +250,34 @@ def run(
         return path
 
     interval_us = str(round(1e6 * args.rate_connections / args.rate))
+    counts = [int(n) for n in args.connections.split(",")]
+    phases: list[dict[str, object]] = []
+    unique = 0
     with _Serving(database_url, server, workers) as serving:
         base = serving.base
-        cpu_before = serving.cpu_seconds()
-        ceiling = saturation(wrk(f"{base}/healthz", args.seconds, args.connections))
-        cpu_after = serving.cpu_seconds()
-        ceiling["server_cpu_us_per_request"] = _per_request_us(cpu_after - cpu_before, ceiling)
-        out = wrk(base, args.seconds, args.connections, script=script("content", SATURATION_LUA, PHASE='"s"'))
-        content, unique = saturation(out), int(_result(out)["unique_recipients"])
-        content["server_cpu_us_per_request"] = _per_request_us(serving.cpu_seconds() - cpu_after, content)
+        for connections in counts:
+            cpu_before = serving.cpu_seconds()
+            ceiling = saturation(wrk(f"{base}/healthz", args.seconds, connections))
+            cpu_after = serving.cpu_seconds()
+            ceiling["server_cpu_us_per_request"] = _per_request_us(cpu_after - cpu_before, ceiling)
+            lua = script(f"content{connections}", SATURATION_LUA, PHASE=f'"s{connections}:"')
+            out = wrk(base, args.seconds, connections, script=lua)
+            content = saturation(out)
+            content["server_cpu_us_per_request"] = _per_request_us(serving.cpu_seconds() - cpu_after, content)
+            unique += int(_result(out)["unique_recipients"])
+            phases.append(
+                {
+                    "connections": connections,
+                    "ceiling_healthz": ceiling,
+                    "content": content,
+                    "content_share_of_ceiling": round(
+                        content["requests_per_s"] / ceiling["requests_per_s"], 3
+                    ),
+                    "content_cpu_per_request_over_ceiling": round(
+                        content["server_cpu_us_per_request"] / ceiling["server_cpu_us_per_request"], 2
+                    ),
+                }
+            )
         out = wrk(
             base,
             args.seconds,
@@ -274,12 +296,7 @@ def run(
         "store": label,
         "server": server,
         "workers": workers,
-        "ceiling_healthz": ceiling,
-        "content": content,
-        "content_share_of_ceiling": round(content["requests_per_s"] / ceiling["requests_per_s"], 3),
-        "content_cpu_per_request_over_ceiling": round(
-            content["server_cpu_us_per_request"] / ceiling["server_cpu_us_per_request"], 2
-        ),
+        "saturation": phases,
         "fixed_rate": {
             "offered_per_s": args.rate,
             "achieved_per_s": round(fixed["requests"] / args.seconds, 1),
@@ -292,7 +309,7 @@ def run(
             "fixed_rate_answered_recipients": len(answered),
             "assignments_stored": len(stored),
             "fixed_rate_answered_missing_or_different": fixed_missing,
-            "saturation_unstored_at_most_in_flight": unique + len(keys) - len(stored) <= args.connections,
+            "saturation_unstored_at_most_in_flight": unique + len(keys) - len(stored) <= sum(counts),
         },
         "repeat_share": args.repeat_share,
     }
@@ -395,7 +412,9 @@ def _stores(folder: Path, wanted: list[str]) -> Iterator[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk phase")
-    parser.add_argument("--connections", type=int, default=32, help="connections at saturation")
+    parser.add_argument(
+        "--connections", default="32,256", help="comma-separated connection counts at saturation"
+    )
     parser.add_argument("--repeat-share", type=float, default=0.2, help="share of repeat recipients")
     parser.add_argument("--server", choices=["granian", "uvicorn", "both"], default="both")
     parser.add_argument("--workers", default="1,2", help="comma-separated API process counts")
