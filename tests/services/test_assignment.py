@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -188,6 +190,37 @@ def test_a_request_past_its_deadline_times_out_alone_and_is_not_committed(worksp
     with workspace.store.read() as conn:
         stored = conn.execute(sa.select(assignments.c.recipient_key)).scalars().all()
     assert sorted(stored) == ["patient", "undated"]
+
+
+@pytest.mark.postgres
+def test_two_batches_of_the_same_recipients_in_opposite_orders_never_deadlock(workspace: Workspace) -> None:
+    """Braze renders one email's HTML, text and AMP at once, so two workers' batches can hold the same new
+    recipients in opposite orders. A third transaction holding "k1" makes both batches wait; when it
+    rolls back, inserting in arrival order let each batch take one key and wait for the other's
+    (PostgreSQL: "deadlock detected" about half the time). Batches insert in key order instead."""
+    if workspace.store.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to wait for")
+    for attempt in range(6):
+        keys = [f"k1-{attempt}", f"k2-{attempt}"]
+        holder = workspace.store.engine.connect()
+        holder.exec_driver_sql(
+            "INSERT INTO assignments (tenant_id, experiment_id, recipient_key, dispatch_id, variant_id, "
+            "assigned_at, cohort_s) VALUES (%s, %s, %s, 'd', 'v1', 0, 0)",
+            (workspace.tenant.tenant_id, workspace.experiment_id, keys[0]),
+        )
+        with ThreadPoolExecutor(2) as pool:
+            batches = [
+                pool.submit(
+                    assign_batch, workspace.store, [request(workspace, k, "d", "v2") for k in order], 60
+                )
+                for order in (keys, keys[::-1])
+            ]
+            time.sleep(0.3)  # both batches are now waiting for the holder
+            holder.rollback()
+            holder.close()
+            first, second = (batch.result(timeout=30) for batch in batches)
+
+        assert sorted(row.assignment_id for row in first) == sorted(row.assignment_id for row in second)
 
 
 def fill_with_assignments(workspace: Workspace) -> None:

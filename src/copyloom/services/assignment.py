@@ -105,7 +105,7 @@ def assign_batch(
         by_experiment: dict[str, list[AssignmentRequest]] = {}
         for r in requests:
             by_experiment.setdefault(r.experiment.experiment_id, []).append(r)
-        for experiment_id, group in by_experiment.items():
+        for experiment_id, group in sorted(by_experiment.items()):  # one lock order for every worker
             existing = repo.assignments_of_recipients(conn, experiment_id, [r.recipient_key for r in group])
             new_rows = _missing_rows(group, existing, cohort_width_s)
             inserted = repo.insert_assignments(conn, new_rows)
