@@ -75,6 +75,7 @@ def test_policy_config_defaults_are_valid() -> None:
         0.01,
         10_000,
     )
+    assert config.min_cohort_age_s == 300.0, "broadcasts leave out cohorts younger than 5 minutes"
 
 
 def test_policy_config_accepts_numpy_scalars() -> None:

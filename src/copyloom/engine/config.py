@@ -56,7 +56,8 @@ class PolicyConfig:
             their `sent_at`) add neither sends nor clicks to the posterior, since in their first minutes
             F(age) is tiny and most wrong, so the variant gaining traffic looks better than it is; 0 keeps
             every cohort. The warm-up still counts their sends and the winner test still sees them: it
-            compares variants within a send time, which needs no delay model.
+            compares variants within a send time, which needs no delay model. The default, 5 minutes,
+            beat 0 on 400 simulated seeds (README, "How well it optimises").
         half_life_s: triggered mode only: the age of a cohort (from its `sent_at` to `now`) at which
             its evidence counts half, so that the policy follows a change of the best variant.
         change_z: triggered mode only: when some variant's rate after a send time differs from before
@@ -86,7 +87,7 @@ class PolicyConfig:
     expected_lift: float = 0.1
     delay: DelayModel = DEFAULT_DELAY
     refine_delay: bool = True
-    min_cohort_age_s: float = 0.0
+    min_cohort_age_s: float = 300.0
     half_life_s: float = 7 * 86_400.0
     change_z: float = 5.0
     ab_test_sends: int = 10_000
