@@ -320,8 +320,8 @@ class GroupCommitWriter:
     async def _answer_from_journal(self, batch: list[_Pending], degrade: str | None = None) -> bool:
         """Journal and answer the batch when degraded (or turning degraded for the reason `degrade`);
         False when the store should take it."""
-        if self._journal is None:
-            return False
+        if self._journal is None or (degrade is None and not self._journal.is_degraded):
+            return False  # the common case, decided without building the journal's rows
         requests = [p.request for p in batch]
         try:
             answers = await self._journal.assign_if_degraded(
