@@ -88,6 +88,13 @@ def test_serve_answers_and_its_learner_moves_the_weights(served: str, workspace:
             for i in range(400)
         }
         v2_users = [user for user, variant in served_variant.items() if variant == "v2"]
+        # Sent ten minutes ago: a broadcast's learner leaves cohorts younger than 5 minutes out.
+        with workspace.store.write() as conn:
+            conn.execute(
+                sa.update(assignments).values(
+                    assigned_at=assignments.c.assigned_at - 600, cohort_s=assignments.c.cohort_s - 600
+                )
+            )
         clicks = [
             {
                 "event_type": "users.messages.email.Click",
