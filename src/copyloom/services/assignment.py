@@ -189,7 +189,7 @@ class GroupCommitWriter:
         self._last_batch = 1
         self._task: asyncio.Task[None] | None = None
         self._deadlines: list[tuple[float, int, asyncio.Future[Assigned]]] = []
-        self._sequence = 0
+        self._sequence = itertools.count()  # ties between equal deadlines: futures do not compare
         self._expiry: asyncio.TimerHandle | None = None
         self.batches = 0
         self.rows = 0
@@ -215,8 +215,7 @@ class GroupCommitWriter:
     def _expire_at(self, deadline: float, future: asyncio.Future[Assigned]) -> None:
         """Fail `future` with TimeoutError at `deadline` unless answered by then: one timer for all waiting
         requests (a heap of deadlines), cheaper per request than an `asyncio.timeout` each."""
-        self._sequence += 1
-        heapq.heappush(self._deadlines, (deadline, self._sequence, future))
+        heapq.heappush(self._deadlines, (deadline, next(self._sequence), future))
         if self._expiry is None or deadline < self._expiry.when():
             if self._expiry is not None:
                 self._expiry.cancel()

@@ -18,8 +18,7 @@ _SECRET_KEY = "pixel_secret"  # noqa: S105 - the name of a setting, not its valu
 
 
 def make_pixel_token(secret: bytes, assignment_id: int) -> str:
-    payload = assignment_id.to_bytes(_ID_BYTES, "big")
-    return _b64(payload + _mac(secret, payload))
+    return pixel_signer(secret)(assignment_id)
 
 
 def pixel_signer(secret: bytes) -> Callable[[int], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,8 @@ _ROW_COLUMNS = (
 
 _ROW_NAMES = ", ".join(column.name for column in _ROW_COLUMNS)
 _NEW_NAMES = tuple(field.name for field in dataclasses.fields(NewAssignment))
+_new_values = operator.attrgetter(*_NEW_NAMES)
+"""A `NewAssignment`'s values in the order of `_NEW_NAMES`."""
 _ROWS_PER_STATEMENT = 500
 """Rows per statement: 500 x 7 parameters stays far below SQLite's and psycopg's parameter limits."""
 
@@ -120,14 +123,7 @@ def insert_assignments(conn: Connection, rows: Sequence[NewAssignment]) -> list[
             f"INSERT INTO {assignments.name} ({', '.join(_NEW_NAMES)}) VALUES {values} "
             f"ON CONFLICT (experiment_id, recipient_key, dispatch_id) DO NOTHING RETURNING {_ROW_NAMES}"
         )
-        parameters = tuple(
-            value
-            for r in chunk
-            for value in (
-                r.tenant_id, r.experiment_id, r.recipient_key, r.dispatch_id, r.variant_id, r.assigned_at,
-                r.cohort_s,
-            )
-        )  # fmt: skip
+        parameters = tuple(value for r in chunk for value in _new_values(r))
         inserted.extend(AssignmentRow(*row) for row in conn.exec_driver_sql(sql, parameters))
     return inserted
 
