@@ -61,6 +61,7 @@ def _triggered(name: str, swap_at_s: float | None) -> Scenario:
         cohort_s=DAY_S,
         delay=TRUE_DELAY,
         swap_at_s=swap_at_s,
+        period_s=7 * DAY_S,
     )
 
 
@@ -111,9 +112,13 @@ def run_optimize_benchmark(
             judge a change to a policy on other seeds too, or it is tuned to those 40.
 
     Returns:
-        {"seeds", "first_seed", "quick", "elapsed_s", "scenarios": [{"name", "rates", "policies": {policy:
-        {"gain_mean", "gain_se", "gain_p10", "winner_rate", "late_swing"}}}]}; gains and swings are None
-        where no gain is achievable (A/A). `gain_se` is the standard error of the mean over the seeds.
+        {"seeds", "first_seed", "quick", "elapsed_s", "scenarios": [{"name", "rates", "period_s",
+        "floor_bound", "policies": {policy: {"gain_mean", "gain_se", "gain_p10", "gain_by_period",
+        "winner_rate", "late_swing"}}}]}; gains, bounds and swings are None where no gain is achievable
+        (A/A). `gain_se` is the standard error of the mean over the seeds. `gain_by_period` is the gain
+        captured by the sends of each period (an hour of a broadcast, a week of a triggered experiment),
+        pooled over the seeds: where in the send it is won or lost. `floor_bound` is the most any policy
+        keeping the default floor on every variant can capture: all but the floors on the best.
 
     Raises:
         ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy.
@@ -142,6 +147,8 @@ def run_optimize_benchmark(
             {
                 "name": s.name,
                 "rates": list(s.rates),
+                "period_s": s.period_s,
+                "floor_bound": floor_bound(s.rates, PolicyConfig().floor),
                 "policies": {p: _summary(by_key[(s.name, p)]) for p in names},
             }
             for s in scenarios
@@ -149,20 +156,52 @@ def run_optimize_benchmark(
     }
 
 
+def floor_bound(rates: tuple[float, ...], floor: float) -> float | None:
+    """The most of the achievable gain a policy can capture while every variant keeps `floor`: each
+    other variant at its floor from the first send, the rest on the best. None when all rates are equal.
+
+    Args:
+        rates: the variants' true rates.
+        floor: the share every variant keeps.
+
+    Returns:
+        (floored clicks - even split) / (always best - even split), rounded to 3 places.
+    """
+    best, mean = max(rates), sum(rates) / len(rates)
+    if best - mean <= 1e-12 * best:
+        return None
+    others = sum(rates) - best
+    floored = (1 - floor * (len(rates) - 1)) * best + floor * others
+    return round((floored - mean) / (best - mean), 3)
+
+
 def render_table(result: dict[str, Any]) -> str:
     """The benchmark result as a markdown table, one row per scenario and policy."""
     lines = [
-        "| scenario | policy | gain captured (mean) | gain captured (10th pct) | winner declared "
-        "| late swing (mean) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| scenario | policy | gain captured (mean) | gain captured (10th pct) | by hour (broadcast) or "
+        "week (triggered) | best under the floor | winner declared | late swing (mean) |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
     ]
     for scenario in result["scenarios"]:
         for policy, row in scenario["policies"].items():
+            by_period = " · ".join(_cell(g) for g in row["gain_by_period"] or [None])
             lines.append(
                 f"| {scenario['name']} | {policy} | {_cell(row['gain_mean'])} | {_cell(row['gain_p10'])} "
-                f"| {row['winner_rate']:.1%} | {_cell(row['late_swing'])} |"
+                f"| {by_period} | {_cell(scenario['floor_bound'])} | {row['winner_rate']:.1%} "
+                f"| {_cell(row['late_swing'])} |"
             )
     return "\n".join(lines)
+
+
+def pooled_gain_by_period(outcomes: list[Outcome]) -> list[float | None]:
+    """Each period's gain captured, its clicks and references summed over the seeds first; None for a
+    period with nothing to gain (a triggered swap's best and worst can average out over a period)."""
+    clicks, even, best = np.array([o.by_period for o in outcomes]).sum(axis=0).T
+    achievable = best - even
+    return [
+        round(float((c - e) / a), 3) if a > 1e-9 * b else None
+        for c, e, a, b in zip(clicks, even, achievable, best, strict=True)
+    ]
 
 
 def _chosen_scenarios(text: str | None) -> list[Scenario]:
@@ -198,7 +237,7 @@ def _run_one(job: tuple[Scenario, str, int]) -> Outcome:
     return simulate(scenario, _config_for(scenario, policy), rng)
 
 
-def _summary(outcomes: list[Outcome]) -> dict[str, float | None]:
+def _summary(outcomes: list[Outcome]) -> dict[str, float | list[float | None] | None]:
     gains = np.array([o.gain_captured for o in outcomes])
     winner_rate = float(np.mean([o.has_winner for o in outcomes]))
     if np.isnan(gains).any():
@@ -206,6 +245,7 @@ def _summary(outcomes: list[Outcome]) -> dict[str, float | None]:
             "gain_mean": None,
             "gain_se": None,
             "gain_p10": None,
+            "gain_by_period": None,
             "winner_rate": winner_rate,
             "late_swing": None,
         }
@@ -213,6 +253,7 @@ def _summary(outcomes: list[Outcome]) -> dict[str, float | None]:
         "gain_mean": round(float(gains.mean()), 3),
         "gain_se": round(float(gains.std(ddof=1) / math.sqrt(len(gains))), 3) if len(gains) > 1 else None,
         "gain_p10": round(float(np.percentile(gains, 10)), 3),
+        "gain_by_period": pooled_gain_by_period(outcomes),
         "winner_rate": winner_rate,
         "late_swing": round(float(np.mean([o.late_swing for o in outcomes])), 3),
     }

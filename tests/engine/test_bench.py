@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from copyloom.bench import SCENARIOS, render_table, run_optimize_benchmark
+from copyloom.bench import SCENARIOS, floor_bound, pooled_gain_by_period, render_table, run_optimize_benchmark
 from copyloom.engine import policy_names
+from copyloom.engine.simulate import Outcome
 
 
 def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
@@ -16,11 +17,34 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     for scenario in result["scenarios"]:
         assert set(scenario["policies"]) == set(policy_names())
         for row in scenario["policies"].values():
-            assert set(row) == {"gain_mean", "gain_se", "gain_p10", "winner_rate", "late_swing"}
+            assert set(row) == {
+                "gain_mean", "gain_se", "gain_p10", "gain_by_period", "winner_rate", "late_swing"
+            }  # fmt: skip
             assert 0.0 <= row["winner_rate"] <= 1.0
+        if scenario["floor_bound"] is not None:
+            assert 0.85 <= scenario["floor_bound"] < 1.0
     table = render_table(result)
     assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names())
-    assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a |" in table
+    assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
+    assert "| broadcast 2 variants (+10 %) | uniform | " in table
+
+
+def test_the_floor_bound_leaves_every_other_variant_its_floor() -> None:
+    # 2 variants: 0.99 * 0.0275 + 0.01 * 0.025 = 0.027475 against an even 0.02625 and a best 0.0275.
+    assert floor_bound((0.025, 0.0275), 0.01) == pytest.approx(0.98)
+    # 5 variants at 2.0-2.5 %: four floors at 1 % lose 0.04 * (2.5 - 2.1875) of the 0.25 points.
+    assert floor_bound((0.020, 0.02125, 0.0225, 0.02375, 0.025), 0.01) == pytest.approx(0.95)
+    assert floor_bound((0.02, 0.03), 0.0) == pytest.approx(1.0)
+    assert floor_bound((0.025, 0.025), 0.01) is None
+
+
+def test_gain_by_period_pools_the_seeds_before_dividing() -> None:
+    first = Outcome(0, 0, 0, False, by_period=((12.0, 10.0, 14.0), (10.0, 10.0, 10.0)))
+    second = Outcome(0, 0, 0, False, by_period=((14.0, 10.0, 14.0), (9.0, 8.0, 12.0)))
+
+    # Period 1: (26 - 20) / (28 - 20); period 2: (19 - 18) / (22 - 18); per-seed means would differ.
+    assert pooled_gain_by_period([first, second]) == [0.75, 0.25]
+    assert pooled_gain_by_period([Outcome(0, 0, 0, False, by_period=((5.0, 5.0, 5.0),))]) == [None]
 
 
 def test_a_filtered_run_has_only_the_chosen_scenarios_and_policies() -> None:

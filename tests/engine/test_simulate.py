@@ -64,3 +64,13 @@ def test_the_late_swing_is_the_largest_weight_off_the_best_in_the_second_half() 
     assert run("uniform").late_swing == pytest.approx(0.5)
     assert run("thompson").late_swing < 0.5
     assert math.isnan(run("uniform", scenario=equal).late_swing)
+
+
+def test_the_periods_add_up_to_the_totals_and_show_the_learning() -> None:
+    outcome = run("thompson")
+
+    assert len(outcome.by_period) == 3, "a 3-hour send in hours"
+    clicks, even, best = (sum(column) for column in zip(*outcome.by_period, strict=True))
+    assert (clicks, even, best) == pytest.approx((outcome.clicks, outcome.even_clicks, outcome.best_clicks))
+    gains = [(c - e) / (b - e) for c, e, b in outcome.by_period]
+    assert gains[0] < gains[-1], "the first hour learns, the last one exploits"

@@ -38,6 +38,8 @@ class Scenario:
         cohort_s: the width of a send-time bucket (a cohort).
         delay: the true delay law of successes.
         swap_at_s: if set, the best and the worst variant swap rates at this time.
+        period_s: the width of the periods `Outcome.by_period` reports (an hour for a broadcast, a week
+            for a triggered experiment), to show when in the send the gain is won or lost.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Scenario:
     cohort_s: float
     delay: DelayModel
     swap_at_s: float | None = None
+    period_s: float = 3_600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class Outcome:
         late_swing: the largest weight that a variant not best at the time held at any look in the
             second half of the send: how hard the learner swung away from the best once it had had half
             the send to learn (the floor alone gives about `config.floor`; NaN when all rates are equal).
+        by_period: (clicks, even_clicks, best_clicks) of the sends made in each `Scenario.period_s` from
+            the start; the three totals above are their sums.
     """
 
     clicks: float
@@ -71,6 +76,7 @@ class Outcome:
     best_clicks: float
     has_winner: bool
     late_swing: float = math.nan
+    by_period: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def gain_captured(self) -> float:
@@ -97,7 +103,7 @@ def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator)
     per_step = np.diff(np.floor(np.linspace(0, scenario.recipients, steps + 1))).astype(np.int64)
     weights = np.full(len(scenario.rates), 1.0 / len(scenario.rates))
     next_look_s, has_winner = 0.0, False
-    earned = np.zeros(3)
+    earned = np.zeros((math.ceil(scenario.duration_s / scenario.period_s), 3))
     late_swing = 0.0
     for step in range(steps):
         now = step * scenario.step_s
@@ -112,10 +118,20 @@ def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator)
         sends = rng.multinomial(int(per_step[step]), weights / weights.sum())
         world.send(now, sends, rates, rng)
         count = float(per_step[step])
-        earned += [float(sends @ rates), count * float(rates.mean()), count * float(rates.max())]
+        earned[int(now // scenario.period_s)] += [
+            float(sends @ rates),
+            count * float(rates.mean()),
+            count * float(rates.max()),
+        ]
     is_aa = bool(np.ptp(scenario.rates) == 0)
+    clicks, even_clicks, best_clicks = earned.sum(axis=0).tolist()
     return Outcome(
-        float(earned[0]), float(earned[1]), float(earned[2]), has_winner, math.nan if is_aa else late_swing
+        clicks,
+        even_clicks,
+        best_clicks,
+        has_winner,
+        math.nan if is_aa else late_swing,
+        tuple((c, e, b) for c, e, b in earned.tolist()),
     )
 
 
