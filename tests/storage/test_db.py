@@ -1,7 +1,13 @@
-"""The store's SQLite set-up: a store that checkpoints in the background leaves its commits light."""
+"""The store's SQLite set-up: a store that checkpoints in the background leaves its commits light, and
+writers on one database file take turns on a lock that a dead holder cannot keep."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,3 +56,70 @@ def test_checkpoint_runs_on_either_backend(store: Store) -> None:
 
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+def _hold_writer_lock(store: Store, held: Event, release: Event) -> None:
+    assert store.writer_lock is not None
+    with store.writer_lock.hold():
+        held.set()
+        release.wait(30)
+
+
+def _write_in_thread(store: Store, n: int) -> threading.Thread:
+    def write() -> None:
+        with store.write() as conn:
+            conn.execute(sa.text("INSERT INTO filler (n, text) VALUES (:n, 'x')"), {"n": n})
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_a_write_waits_while_another_process_holds_the_writer_lock(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    fill(store, 1)  # this process has opened its lock file before the fork
+    fork = multiprocessing.get_context("fork")
+    held, release = fork.Event(), fork.Event()
+    holder = fork.Process(target=_hold_writer_lock, args=(store, held, release))
+    holder.start()
+    assert held.wait(30)
+
+    writer = _write_in_thread(store, 1_000_001)
+    writer.join(0.5)
+    waited = writer.is_alive()
+    release.set()
+    holder.join(30)
+    writer.join(30)
+
+    with store.read() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM filler WHERE n = 1000001")).scalar()
+    store.dispose()
+    assert waited, "the forked holder's lock kept this process's write out"
+    assert not writer.is_alive() and stored == 1, "and the write went through once it was released"
+
+
+def test_the_writer_lock_of_a_killed_process_is_free_again(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'd.db'}")
+    fill(store, 1)
+    fork = multiprocessing.get_context("fork")
+    held, release = fork.Event(), fork.Event()
+    holder = fork.Process(target=_hold_writer_lock, args=(store, held, release))
+    holder.start()
+    assert held.wait(30)
+
+    os.kill(holder.pid or 0, signal.SIGKILL)
+    holder.join(30)
+    writer = _write_in_thread(store, 1_000_002)
+    writer.join(30)
+
+    store.dispose()
+    assert not writer.is_alive(), "the kernel released the dead holder's flock"
+
+
+def test_only_a_sqlite_file_has_a_writer_lock(tmp_path: Path) -> None:
+    file_store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
+
+    assert file_store.writer_lock is not None
+    assert file_store.writer_lock.path == str(tmp_path / "e.db-writer")
+    assert open_store("sqlite://").writer_lock is None
+    assert open_store("sqlite:///:memory:").writer_lock is None
