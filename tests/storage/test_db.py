@@ -10,8 +10,10 @@ import threading
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from copyloom.errors import StoreUnavailable
 from copyloom.storage.db import Store, open_store
 
 
@@ -124,3 +126,12 @@ def test_only_a_sqlite_file_has_a_writer_lock(tmp_path: Path) -> None:
     assert file_store.writer_lock.path == str(tmp_path / "e.db-writer")
     assert open_store("sqlite://").writer_lock is None
     assert open_store("sqlite:///:memory:").writer_lock is None
+
+
+def test_a_writer_lock_in_a_missing_folder_is_an_unavailable_store(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'gone' / 'f.db'}")
+
+    with pytest.raises(
+        StoreUnavailable, match=r"store: unavailable \(writer lock: No such file or directory\)"
+    ):
+        fill(store, 1)

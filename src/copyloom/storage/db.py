@@ -47,7 +47,7 @@ class WriterLock:
         """Hold the lock for the block.
 
         Raises:
-            StoreUnavailable: not free within 30 s.
+            StoreUnavailable: not free within 30 s, or the lock file cannot be opened.
         """
         deadline = time.monotonic() + _WRITER_WAIT_S
         if not self._threads.acquire(timeout=_WRITER_WAIT_S):
@@ -67,7 +67,10 @@ class WriterLock:
 
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:  # as SQLite's own "unable to open database file": not a caller's bug
+                raise StoreUnavailable(f"store: unavailable (writer lock: {exc.strerror})") from exc
             self._pid = os.getpid()
         return self._fd
 
