@@ -119,6 +119,28 @@ def test_the_writer_lock_of_a_killed_process_is_free_again(tmp_path: Path) -> No
     assert not writer.is_alive(), "the kernel released the dead holder's flock"
 
 
+def _open_descriptors_of(path: str) -> int:
+    folder = Path("/proc/self/fd")
+    return sum(1 for fd in folder.iterdir() if os.path.realpath(fd) == path)
+
+
+def test_disposing_of_the_store_closes_its_lock_file_and_a_later_write_reopens_it(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'g.db'}")
+    assert store.writer_lock is not None
+    fill(store, 1)
+    held_after_a_write = _open_descriptors_of(store.writer_lock.path)
+
+    store.dispose()
+    held_after_dispose = _open_descriptors_of(store.writer_lock.path)
+    with store.write() as conn:
+        conn.execute(sa.text("INSERT INTO filler (n, text) VALUES (-1, 'again')"))
+
+    store.dispose()
+    assert (held_after_a_write, held_after_dispose) == (1, 0)
+    with open_store(f"sqlite:///{tmp_path / 'g.db'}").read() as conn:
+        assert conn.execute(sa.text("SELECT text FROM filler WHERE n = -1")).scalar() == "again"
+
+
 def test_only_a_sqlite_file_has_a_writer_lock(tmp_path: Path) -> None:
     file_store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
 

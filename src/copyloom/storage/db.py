@@ -65,6 +65,14 @@ class WriterLock:
         finally:
             self._threads.release()
 
+    def close(self) -> None:
+        """Close this process's descriptor of the lock file once no thread holds it (the next `hold`
+        opens it again)."""
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             try:
@@ -174,6 +182,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.writer_lock is not None:
+            self.writer_lock.close()
 
 
 def open_store(url: str, *, pool_size: int = 10, background_checkpoint: bool = False) -> Store:
