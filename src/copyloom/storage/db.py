@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ _DEFAULT_CACHE_KIB = 2000  # SQLite's default page cache
 _BULK_CACHE_KIB = 65536
 _WRITER_WAIT_S = 30.0  # as SQLite's busy timeout
 _WRITER_POLL_S = 0.0002
+_WRITER_BUSY = f"store: the SQLite writer lock was not free within {_WRITER_WAIT_S:.0f} s"
 
 
 class WriterLock:
@@ -51,12 +52,12 @@ class WriterLock:
         """
         deadline = time.monotonic() + _WRITER_WAIT_S
         if not self._threads.acquire(timeout=_WRITER_WAIT_S):
-            raise StoreUnavailable("store: the SQLite writer lock was not free within 30 s")
+            raise StoreUnavailable(_WRITER_BUSY)
         try:
             fd = self._descriptor()
             while not _try_flock(fd):
                 if time.monotonic() > deadline:
-                    raise StoreUnavailable("store: the SQLite writer lock was not free within 30 s")
+                    raise StoreUnavailable(_WRITER_BUSY)
                 time.sleep(_WRITER_POLL_S)
             try:
                 yield
@@ -118,11 +119,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
-        if self.writer_lock is None:
-            with self._connect(write=True) as conn, conn.begin():
-                yield conn
-            return
-        with self.writer_lock.hold(), self._connect(write=True) as conn, conn.begin():
+        turn = nullcontext() if self.writer_lock is None else self.writer_lock.hold()
+        with turn, self._connect(write=True) as conn, conn.begin():
             yield conn
 
     @contextmanager
