@@ -112,3 +112,19 @@ def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "run `copyloom init`" in result.stderr
+
+
+def test_the_optimisation_benchmark_runs_with_either_feedback(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.db'}")  # the benchmark touches no store
+
+    result = cli.json(
+        "bench", "optimize", "--quick", "--seeds", "1", "--scenario", "2 variants", "--policy", "thompson",
+        "--feedback", "instant",
+    )  # fmt: skip
+    refused = cli.run("bench", "optimize", "--feedback", "late", ok=False)
+
+    assert result["feedback"] == "instant"
+    assert [s["name"] for s in result["scenarios"]] == ["broadcast 2 variants (+10 %)"]
+    assert list(result["scenarios"][0]["policies"]) == ["thompson"]
+    assert refused.returncode == 2
+    assert "'late' is not one of 'delayed', 'instant'" in refused.stderr

@@ -12,7 +12,7 @@ import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -24,6 +24,13 @@ HOUR_S = 3_600.0
 TRUE_DELAY = DelayModel(median_s=HOUR_S, sigma=1.5)
 """The simulated world's delays: median one hour and a heavier tail than the engine's prior (sigma 1.2);
 one scenario has a lighter tail instead. The engine is given its default prior, not the truth."""
+
+Feedback = Literal["delayed", "instant"]
+FEEDBACKS: tuple[Feedback, ...] = get_args(Feedback)
+INSTANT_DELAY = DelayModel(median_s=1.0, sigma=0.1)
+"""`feedback="instant"`: every success arrives about a second after its send, and the engine is told so.
+A yardstick, not a send anyone makes: a policy's gap to its own score with instant feedback is what the
+click delay costs it."""
 
 SAMPLES = 2_000
 """Posterior draws per look: P(best) to about +-0.01, enough to allocate, far cheaper than 10,000."""
@@ -99,6 +106,7 @@ def run_optimize_benchmark(
     scenario: str | None = None,
     policies: tuple[str, ...] | None = None,
     first_seed: int = 0,
+    feedback: Feedback = "delayed",
 ) -> dict[str, Any]:
     """Simulate every registered policy on every scenario, `seeds` times each.
 
@@ -110,9 +118,12 @@ def run_optimize_benchmark(
         policies: run only these policies; default all registered ones.
         first_seed: the seeds are first_seed … first_seed + seeds − 1. The README's table uses 0–39;
             judge a change to a policy on other seeds too, or it is tuned to those 40.
+        feedback: "delayed" (the scenarios as they are) or "instant": every success arrives a second
+            after its send and the delay-aware policies know it (`INSTANT_DELAY`, no refit, no cohort
+            left out for its age), the reference for what the delay costs.
 
     Returns:
-        {"seeds", "first_seed", "quick", "elapsed_s", "scenarios": [{"name", "rates", "period_s",
+        {"seeds", "first_seed", "quick", "feedback", "elapsed_s", "scenarios": [{"name", "rates", "period_s",
         "floor_bound", "policies": {policy: {"gain_mean", "gain_se", "gain_p10", "gain_by_period",
         "winner_rate", "late_swing"}}}]}; gains, bounds and swings are None where no gain is achievable
         (A/A). `gain_se` is the standard error of the mean over the seeds. `gain_by_period` is the gain
@@ -121,27 +132,33 @@ def run_optimize_benchmark(
         keeping the default floor on every variant can capture: all but the floors on the best.
 
     Raises:
-        ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy.
+        ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy,
+            "feedback: …" for another feedback than delayed or instant.
     """
+    if feedback not in FEEDBACKS:
+        raise ValueError(f"feedback: expected one of {', '.join(FEEDBACKS)}, got {feedback!r}")
     started = time.perf_counter()
     seeds = min(seeds, 2) if quick else seeds
     chosen = _chosen_scenarios(scenario)
     names = _chosen_policies(policies)
     scenarios = [_shrunk(s) for s in chosen] if quick else chosen
+    if feedback == "instant":
+        scenarios = [replace(s, delay=INSTANT_DELAY) for s in scenarios]
     seed_range = range(first_seed, first_seed + seeds)
-    jobs = [(s, policy, seed) for s in scenarios for policy in names for seed in seed_range]
+    jobs = [(s, policy, seed, feedback) for s in scenarios for policy in names for seed in seed_range]
     if quick or workers <= 1:
         outcomes = [_run_one(job) for job in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(_run_one, jobs, chunksize=8))
     by_key: dict[tuple[str, str], list[Outcome]] = {}
-    for (run_scenario, policy, _), outcome in zip(jobs, outcomes, strict=True):
+    for (run_scenario, policy, _, _), outcome in zip(jobs, outcomes, strict=True):
         by_key.setdefault((run_scenario.name, policy), []).append(outcome)
     return {
         "seeds": seeds,
         "first_seed": first_seed,
         "quick": quick,
+        "feedback": feedback,
         "elapsed_s": round(time.perf_counter() - started, 1),
         "scenarios": [
             {
@@ -222,19 +239,22 @@ def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(policies))
 
 
-def _config_for(scenario: Scenario, policy: str) -> PolicyConfig:
-    return PolicyConfig(
+def _config_for(scenario: Scenario, policy: str, feedback: Feedback) -> PolicyConfig:
+    config = PolicyConfig(
         policy=policy,
         mode=scenario.mode,
         samples=SAMPLES,
         ab_test_sends=scenario.recipients // 10,  # a test on 10 % of the expected send
     )
+    if feedback == "instant":
+        return replace(config, delay=INSTANT_DELAY, refine_delay=False, min_cohort_age_s=0.0)
+    return config
 
 
-def _run_one(job: tuple[Scenario, str, int]) -> Outcome:
-    scenario, policy, seed = job
+def _run_one(job: tuple[Scenario, str, int, Feedback]) -> Outcome:
+    scenario, policy, seed, feedback = job
     rng = np.random.default_rng([seed, sum(map(ord, scenario.name))])
-    return simulate(scenario, _config_for(scenario, policy), rng)
+    return simulate(scenario, _config_for(scenario, policy, feedback), rng)
 
 
 def _summary(outcomes: list[Outcome]) -> dict[str, float | list[float | None] | None]:

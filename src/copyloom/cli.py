@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 
 from copyloom import __version__, cli_ingest
+from copyloom.bench import FEEDBACKS, Feedback
 from copyloom.domain import parse_experiment_definition
 from copyloom.engine import policy_names
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
@@ -593,6 +594,13 @@ def bench() -> None:
     type=click.Choice(policy_names()),
     help="Only this policy (repeatable); default every policy.",
 )
+@click.option(
+    "--feedback",
+    type=click.Choice(FEEDBACKS),
+    default="delayed",
+    show_default=True,
+    help="instant: every click arrives a second after its send (a reference: what the delay costs).",
+)
 @json_option
 def bench_optimize(
     *,
@@ -602,6 +610,7 @@ def bench_optimize(
     workers: int,
     scenario: str | None,
     policies: tuple[str, ...],
+    feedback: Feedback,
     as_json: bool,
 ) -> None:
     """Every policy on simulated broadcasts and triggered sends: share of the achievable gain captured
@@ -617,6 +626,7 @@ def bench_optimize(
             scenario=scenario,
             policies=policies or None,
             first_seed=first_seed,
+            feedback=feedback,
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--scenario") from error

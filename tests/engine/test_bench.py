@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from copyloom.bench import SCENARIOS, floor_bound, pooled_gain_by_period, render_table, run_optimize_benchmark
+from copyloom.bench import (
+    SCENARIOS,
+    Feedback,
+    floor_bound,
+    pooled_gain_by_period,
+    render_table,
+    run_optimize_benchmark,
+)
 from copyloom.engine import policy_names
 from copyloom.engine.simulate import Outcome
 
@@ -56,11 +65,27 @@ def test_a_filtered_run_has_only_the_chosen_scenarios_and_policies() -> None:
     assert 0.0 <= scenario["policies"]["uniform"]["late_swing"] <= 1.0
 
 
+def test_instant_feedback_is_the_yardstick_of_what_the_delay_costs() -> None:
+    def thompson(feedback: Feedback) -> dict[str, Any]:
+        result = run_optimize_benchmark(
+            seeds=2, quick=True, scenario="2 variants", policies=("thompson",), feedback=feedback
+        )
+        assert result["feedback"] == feedback
+        return dict(result["scenarios"][0]["policies"]["thompson"])
+
+    delayed, instant = thompson("delayed"), thompson("instant")
+
+    # In the first hour a delayed click has mostly not arrived; an instant one is there at the next look.
+    assert instant["gain_by_period"][0] > delayed["gain_by_period"][0] + 0.3
+    assert instant["gain_mean"] > delayed["gain_mean"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"scenario": "no such scenario"}, "scenario: no scenario name contains 'no such scenario'"),
         ({"policies": ("thompson", "greedy")}, "policies: expected names from"),
+        ({"feedback": "late"}, "feedback: expected one of delayed, instant, got 'late'"),
     ],
 )
 def test_a_filter_that_matches_nothing_is_refused(kwargs: dict[str, object], message: str) -> None:
