@@ -50,14 +50,25 @@ def test_probability_matching_gives_each_variant_its_p_best_in_triggered_mode() 
 
 
 def test_a_broadcast_tempers_probability_matching_towards_the_leader_by_the_evidence() -> None:
-    # 196 successes in all: the exponent is 1 + 2 * 196 / (196 + 1000).
+    # 196 successes in all: the exponent is 1 + 2 * 196 / (196 + 1000), and v2, of the highest posterior
+    # mean, takes 0.8 * 196 / (196 + 1000) of the traffic on top of its part of the rest.
     allocation = run(CLOSE, PolicyConfig(samples=4000, floor=0.0))
     p_best = np.array(list(allocation.p_best.values()))
     sharpened = p_best ** (1 + 2 * 196 / 1196)
+    lead = 0.8 * 196 / 1196
 
     assert allocation.reason == "probability_matching"
-    assert list(allocation.weights.values()) == pytest.approx(list(sharpened / sharpened.sum()))
+    expected = (1 - lead) * sharpened / sharpened.sum() + lead * np.array([0.0, 0.0, 1.0])
+    assert list(allocation.weights.values()) == pytest.approx(expected.tolist())
     assert allocation.weights["v2"] > allocation.p_best["v2"]
+
+
+def test_without_a_leader_share_a_broadcast_only_tempers_probability_matching() -> None:
+    allocation = run(CLOSE, PolicyConfig(samples=4000, floor=0.0, leader_share=0.0))
+    p_best = np.array(list(allocation.p_best.values()))
+    sharpened = p_best ** (1 + 2 * 196 / 1196)
+
+    assert list(allocation.weights.values()) == pytest.approx((sharpened / sharpened.sum()).tolist())
 
 
 def test_the_same_seed_gives_the_same_allocation() -> None:

@@ -39,6 +39,7 @@ REJECTED_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"max_expected_loss": 0}, "max_expected_loss: expected a number with 0 < max_expected_loss <= 1, got 0"),
     ({"exploitation": 0.5}, "exploitation: expected a number with 1 <= exploitation <= 10, got 0.5"),
     ({"sharpen_successes": 0}, "sharpen_successes: expected a number with sharpen_successes > 0, got 0"),
+    ({"leader_share": 1.5}, "leader_share: expected a number with 0 <= leader_share <= 1, got 1.5"),
     ({"false_winner_rate": 0}, "false_winner_rate: expected a number with 0 < false_winner_rate < 1, got 0"),
     ({"false_winner_rate": 1}, "false_winner_rate: expected a number with 0 < false_winner_rate < 1, got 1"),
     ({"expected_lift": 0.0}, "expected_lift: expected a number with expected_lift > 0, got 0.0"),

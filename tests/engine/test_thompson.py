@@ -7,7 +7,7 @@ import pytest
 
 from copyloom.engine import Cohort, PolicyConfig
 from copyloom.engine.policies.base import Problem
-from copyloom.engine.policies.thompson import sharpening_exponent, thompson, thompson_naive
+from copyloom.engine.policies.thompson import broadcast_shares, sharpening_exponent, thompson, thompson_naive
 
 DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
 
@@ -31,9 +31,29 @@ def test_after_warm_up_broadcast_shares_are_p_best_tempered_by_the_evidence() ->
     proposal = thompson(problem([(1000, 30), (1000, 36)]), np.random.default_rng(1))
 
     assert proposal.reason == "probability_matching"
-    exponent = sharpening_exponent(66, exploitation=3.0, sharpen_successes=1000.0)
-    assert proposal.shares.tolist() == pytest.approx((proposal.p_best**exponent).tolist())
+    means = np.array([31 / 1002, 37 / 1002])  # Beta(1 + clicks, 1 + sends - clicks)
+    expected = broadcast_shares(proposal.p_best, means, 66, PolicyConfig())
+    assert proposal.shares.tolist() == pytest.approx(expected.tolist())
     assert proposal.shares[1] / proposal.shares.sum() > proposal.p_best[1]
+
+
+def test_broadcast_shares_lean_to_the_highest_posterior_mean_as_successes_accumulate() -> None:
+    p_best = np.array([0.5, 0.3, 0.2])
+    means = np.array([0.020, 0.030, 0.010])  # the leader by mean need not lead P(best)
+    config = PolicyConfig()
+
+    none = broadcast_shares(p_best, means, 0, config)
+    half = broadcast_shares(p_best, means, 1000, config)
+    many = broadcast_shares(p_best, means, 1e9, config)
+
+    assert none.tolist() == pytest.approx(p_best.tolist()), "no successes: plain Thompson sampling"
+    squared = p_best**2 / (p_best**2).sum()
+    assert half.tolist() == pytest.approx((0.6 * squared + [0.0, 0.4, 0.0]).tolist())
+    assert many[1] == pytest.approx(0.8 + 0.2 * 0.3**3 / (p_best**3).sum())
+    for shares in (none, half, many):
+        assert shares.sum() == pytest.approx(1.0)
+    unled = broadcast_shares(p_best, means, 1000, PolicyConfig(leader_share=0.0))
+    assert unled.tolist() == pytest.approx(squared.tolist())
 
 
 def test_the_exponent_is_one_without_evidence_half_way_at_sharpen_successes_and_tends_to_the_limit() -> None:

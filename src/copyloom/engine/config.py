@@ -41,6 +41,11 @@ class PolicyConfig:
         sharpen_successes: broadcast mode: the successes at which k is half-way from 1 to
             `exploitation` (a 20,000-recipient send at 4 % ends near 800; a 1,000,000-recipient one
             passes 1,000 within its first hour).
+        leader_share: broadcast mode: the most of the traffic that goes to the variant of the highest
+            posterior mean before the rest follows P(best) ** k; the part rises with the evidence as k
+            does: leader_share * n / (n + sharpen_successes). Probability matching spreads the traffic
+            over near-equal leaders as if the send had no end; the default, 0.8, beat 0 on 500
+            simulated seeds (README, "How well it optimises").
         false_winner_rate: the leader must also pass an always-valid sequential test against every
             other variant, stratified by send time so that it needs no delay model (see
             `decision.beats_every_other`), so that an experiment looked at every minute declares a
@@ -83,6 +88,7 @@ class PolicyConfig:
     max_expected_loss: float = 0.01
     exploitation: float = 3.0
     sharpen_successes: float = 1000.0
+    leader_share: float = 0.8
     false_winner_rate: float = 0.05
     expected_lift: float = 0.1
     delay: DelayModel = DEFAULT_DELAY
@@ -112,6 +118,7 @@ class PolicyConfig:
         )
         _check_number("exploitation", self.exploitation, "1 <= exploitation <= 10", lambda x: 1 <= x <= 10)
         _check_number("sharpen_successes", self.sharpen_successes, "sharpen_successes > 0", lambda x: x > 0)
+        _check_number("leader_share", self.leader_share, "0 <= leader_share <= 1", lambda x: 0 <= x <= 1)
         _check_number(
             "false_winner_rate", self.false_winner_rate, "0 < false_winner_rate < 1", lambda x: 0 < x < 1
         )

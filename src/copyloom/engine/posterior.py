@@ -59,10 +59,30 @@ def sample_rates(
     Returns:
         An array of shape (samples, variants).
     """
+    alpha, beta = _beta_parameters(totals, prior_alpha, prior_beta)
+    return rng.beta(alpha, beta, size=(samples, len(alpha)))
+
+
+def posterior_mean(totals: Totals, *, prior_alpha: float, prior_beta: float) -> FloatArray:
+    """E[p] per variant under the posterior that `sample_rates` draws from, exactly.
+
+    Args:
+        totals: sends and successes per variant.
+        prior_alpha: prior successes, > 0.
+        prior_beta: prior failures, > 0.
+
+    Returns:
+        The mean rate per variant.
+    """
+    alpha, beta = _beta_parameters(totals, prior_alpha, prior_beta)
+    return np.asarray(alpha / (alpha + beta), dtype=np.float64)
+
+
+def _beta_parameters(totals: Totals, prior_alpha: float, prior_beta: float) -> tuple[FloatArray, FloatArray]:
     alpha = prior_alpha + totals.clicks
     # Effective exposures are floats: keep rounding from pushing failures below zero.
     beta = prior_beta + np.maximum(totals.sends - totals.clicks, 0.0)
-    return rng.beta(alpha, beta, size=(samples, len(alpha)))
+    return alpha, beta
 
 
 def probability_best(draws: FloatArray) -> FloatArray:

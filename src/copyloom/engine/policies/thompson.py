@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from copyloom.engine.allocation import even_shares, winner_shares
 from copyloom.engine.evidence import Evidence, gather_evidence
 from copyloom.engine.policies.base import Problem, Proposal
+from copyloom.engine.posterior import FloatArray, posterior_mean
+
+if TYPE_CHECKING:
+    from copyloom.engine.config import PolicyConfig
 
 
 def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
@@ -15,9 +21,10 @@ def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
     Each cohort's exposure is corrected for the clicks that cannot have arrived yet (`config.delay`),
     and in triggered mode old cohorts are discounted (`config.half_life_s`). An even split during the
     warm-up. In broadcast mode shares follow P(best) ** k, the exponent k rising with the evidence
-    (`sharpening_exponent`: 1 on no successes, towards `config.exploitation` on many), and a declared
-    winner takes all the traffic that floor and holdout leave; in triggered mode traffic keeps following
-    P(best), because an experiment that runs for weeks can see its winner change.
+    (`sharpening_exponent`: 1 on no successes, towards `config.exploitation` on many), with a part of the
+    traffic, rising alike, on the variant of the highest posterior mean (`broadcast_shares`), and a
+    declared winner takes all the traffic that floor and holdout leave; in triggered mode traffic keeps
+    following P(best), because an experiment that runs for weeks can see its winner change.
 
     Args:
         problem: the checked inputs.
@@ -54,9 +61,44 @@ def _matching(problem: Problem, evidence: Evidence) -> Proposal:
     shares = evidence.p_best
     config = problem.config
     if config.mode == "broadcast":
-        successes = float(evidence.totals.clicks.sum())
-        shares = shares ** sharpening_exponent(successes, config.exploitation, config.sharpen_successes)
+        means = posterior_mean(evidence.totals, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta)
+        shares = broadcast_shares(evidence.p_best, means, float(evidence.totals.clicks.sum()), config)
     return Proposal(shares, evidence.p_best, evidence.winner, "probability_matching")
+
+
+def broadcast_shares(
+    p_best: FloatArray, means: FloatArray, successes: float, config: PolicyConfig
+) -> FloatArray:
+    """(1 - g) * P(best) ** k / sum(P(best) ** k), plus g on the variant of the highest posterior mean.
+
+    Probability matching explores as if the experiment had no end; a broadcast is over in hours, and
+    each send's click is worth most on the variant expected to do best now, the one of the highest
+    posterior mean (P(best) favours it too, but among near-equal leaders spreads the traffic over them
+    all). So, as evidence accumulates, a growing part g of the traffic goes to that variant:
+    g = `config.leader_share` * n / (n + `config.sharpen_successes`), n the successes so far, and the
+    rest follows P(best) sharpened by `sharpening_exponent`. On little evidence g is small, so one
+    lucky early variant does not take the send; the floor keeps every other variant learning.
+
+    Args:
+        p_best: P(best) per variant, summing to 1.
+        means: the posterior mean rate per variant.
+        successes: the experiment's successes so far, n >= 0.
+        config: `exploitation`, `sharpen_successes` and `leader_share`.
+
+    Returns:
+        Shares summing to 1.
+    """
+    weight = evidence_weight(successes, config.sharpen_successes)
+    sharpened = p_best ** sharpening_exponent(successes, config.exploitation, config.sharpen_successes)
+    lead = config.leader_share * weight
+    shares = np.asarray((1.0 - lead) * sharpened / sharpened.sum(), dtype=np.float64)
+    shares[int(np.argmax(means))] += lead
+    return shares
+
+
+def evidence_weight(successes: float, sharpen_successes: float) -> float:
+    """n / (n + sharpen_successes): 0 on no successes, half at `sharpen_successes`, tending to 1."""
+    return successes / (successes + sharpen_successes)
 
 
 def sharpening_exponent(successes: float, exploitation: float, sharpen_successes: float) -> float:
@@ -76,5 +118,4 @@ def sharpening_exponent(successes: float, exploitation: float, sharpen_successes
     Returns:
         The exponent, from 1 up to (not reaching) `exploitation`.
     """
-    evidence = successes / (successes + sharpen_successes)
-    return 1.0 + (exploitation - 1.0) * evidence
+    return 1.0 + (exploitation - 1.0) * evidence_weight(successes, sharpen_successes)
