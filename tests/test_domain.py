@@ -8,6 +8,7 @@ import hmac
 import pytest
 
 from copyloom.domain import EmailEvent, RecipientKey, pseudonymise, pseudonymiser
+from copyloom.engine import PolicyConfig
 from tests.helpers import make_definition
 
 
@@ -22,6 +23,19 @@ def test_a_definition_defaults_to_clicks_braze_ids_and_per_person_stickiness() -
     )
     assert definition.placements == ("subject", "preheader")
     assert definition.control.variant_id == "control"
+
+
+def test_a_definition_carries_its_allocation_rules_defaulting_to_the_engines() -> None:
+    default, engine = make_definition(), PolicyConfig()
+    chosen = make_definition(floor=0.02, control_holdout=0.1, min_sends_per_variant=500)
+
+    assert (default.floor, default.control_holdout, default.min_sends_per_variant) == (
+        engine.floor,
+        engine.control_holdout,
+        engine.min_sends_per_variant,
+    )
+    assert (chosen.floor, chosen.control_holdout, chosen.min_sends_per_variant) == (0.02, 0.1, 500)
+    assert make_definition(floor=0).floor == 0.0
 
 
 def test_triggered_experiments_default_to_per_dispatch_stickiness() -> None:

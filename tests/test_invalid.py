@@ -29,6 +29,14 @@ def variants_with(index: int, **changes: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in variant.items() if v is not None} for variant in variants]
 
 
+FLOOR_RULE = (
+    "floor: expected a number >= 0 that leaves traffic to allocate (floor x 3 variants below 1), got "
+)
+HOLDOUT_RULE = (
+    "control_holdout: expected a number >= 0 that leaves traffic to allocate (control_holdout + floor x 3 "
+    "variants below 1), got "
+)
+
 REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
     ([1, 2], "definition: expected an object with name, mode, metric and variants"),
     (changed(name=""), "name: required, a non-empty text"),
@@ -40,6 +48,25 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
     ),
     (changed(sticky="forever"), "sticky: expected one of recipient, dispatch, got 'forever'"),
     (changed(colour="red"), "colour: unknown field"),
+    (
+        changed(floor=0.5),
+        "floor: expected a number >= 0 that leaves traffic to allocate (floor x 3 variants below 1), got 0.5",
+    ),
+    (changed(floor="1%"), FLOOR_RULE + "'1%'"),
+    (changed(floor=-0.01), FLOOR_RULE + "-0.01"),
+    (
+        changed(control_holdout=0.97),
+        HOLDOUT_RULE + "0.97",
+    ),
+    (changed(control_holdout=True), HOLDOUT_RULE + "True"),
+    (
+        changed(min_sends_per_variant=2.5),
+        "min_sends_per_variant: expected an integer from 0 to 1000000, got 2.5",
+    ),
+    (
+        changed(min_sends_per_variant=-1),
+        "min_sends_per_variant: expected an integer from 0 to 1000000, got -1",
+    ),
     (changed(variants="control"), "variants: expected a list of 2 to 10 variants"),
     (changed(variants=DEFINITION["variants"][:1]), "variants: expected 2 to 10 variants, got 1"),  # type: ignore[index]
     (

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, NewType, TypeVar, get_args
+from typing import Literal, NamedTuple, NewType, TypeGuard, TypeVar, get_args
 
 from copyloom.errors import InvalidInput
 
@@ -56,6 +57,10 @@ MIN_VARIANTS = 2
 MAX_VARIANTS = 10
 MAX_TEXT_CHARS = 2000
 MAX_ID_CHARS = 64
+DEFAULT_FLOOR = 0.01
+DEFAULT_CONTROL_HOLDOUT = 0.0
+DEFAULT_MIN_SENDS_PER_VARIANT = 100
+MAX_MIN_SENDS_PER_VARIANT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,9 @@ class ExperimentDefinition:
     recipient_field: RecipientField
     sticky: StickyScope
     variants: tuple[Variant, ...]
+    floor: float = DEFAULT_FLOOR
+    control_holdout: float = DEFAULT_CONTROL_HOLDOUT
+    min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
 
     @property
     def placements(self) -> tuple[str, ...]:
@@ -247,7 +255,7 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
     """
     if not isinstance(raw, Mapping):
         raise InvalidInput("definition: expected an object with name, mode, metric and variants")
-    unknown = sorted(set(raw) - {"name", "mode", "metric", "recipient_field", "sticky", "variants"})
+    unknown = sorted(set(raw) - _DEFINITION_FIELDS)
     if unknown:
         raise InvalidInput(f"{unknown[0]}: unknown field")
     name = _required_text(raw, "name", "name")
@@ -257,7 +265,47 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
     default_sticky: StickyScope = "recipient" if mode == "broadcast" else "dispatch"
     sticky = _choice(raw.get("sticky", default_sticky), STICKY_SCOPES, "sticky")
     variants = _parse_variants(raw.get("variants"))
-    return ExperimentDefinition(name, mode, metric, recipient_field, sticky, variants)
+    floor, holdout = _allocation_shares(raw, len(variants))
+    warm_up = raw.get("min_sends_per_variant", DEFAULT_MIN_SENDS_PER_VARIANT)
+    if not _is_integer(warm_up) or not 0 <= warm_up <= MAX_MIN_SENDS_PER_VARIANT:
+        raise InvalidInput(
+            f"min_sends_per_variant: expected an integer from 0 to {MAX_MIN_SENDS_PER_VARIANT}, "
+            f"got {warm_up!r}"
+        )
+    return ExperimentDefinition(
+        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up
+    )
+
+
+_DEFINITION_FIELDS = {
+    "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
+    "min_sends_per_variant",
+}  # fmt: skip
+
+
+def _allocation_shares(raw: Mapping[str, object], count: int) -> tuple[float, float]:
+    """The floor every variant keeps and the control's holdout: both leave some traffic to allocate."""
+    floor = raw.get("floor", DEFAULT_FLOOR)
+    if not _is_number(floor) or floor < 0 or floor * count >= 1:
+        raise InvalidInput(
+            f"floor: expected a number >= 0 that leaves traffic to allocate (floor x {count} variants "
+            f"below 1), got {floor!r}"
+        )
+    holdout = raw.get("control_holdout", DEFAULT_CONTROL_HOLDOUT)
+    if not _is_number(holdout) or holdout < 0 or holdout + floor * count >= 1:
+        raise InvalidInput(
+            f"control_holdout: expected a number >= 0 that leaves traffic to allocate (control_holdout + "
+            f"floor x {count} variants below 1), got {holdout!r}"
+        )
+    return float(floor), float(holdout)
+
+
+def _is_number(value: object) -> TypeGuard[float | int]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _parse_variants(raw: object) -> tuple[Variant, ...]:

@@ -54,6 +54,28 @@ def test_learner_moves_weight_to_the_better_variant_and_stores_it(workspace: Wor
     assert {v.variant_id: v.clicks for v in report.variants} == {"control": 20, "v1": 20, "v2": 80}
 
 
+def test_the_learner_keeps_the_experiments_floor_holdout_and_warm_up(store: Store) -> None:
+    workspace = make_workspace(store, "acme", floor=0.05, control_holdout=0.2, min_sends_per_variant=500)
+    with store.read() as conn:
+        [initial] = allocation_history(conn, workspace.experiment_id)
+    # Before any send, as the engine's warm-up: the holdout to the control, the rest evenly.
+    assert initial.weights == pytest.approx({"control": 0.2 + 0.8 / 3, "v1": 0.8 / 3, "v2": 0.8 / 3})
+
+    fill(workspace, {"control": 0.02, "v1": 0.02, "v2": 0.08}, per_variant=400)
+    warming = learn_once(store, 5000.0, np.random.default_rng(1), samples=4000)[0].allocation
+    fill(workspace, {"control": 0.02, "v1": 0.02, "v2": 0.08}, per_variant=1000)  # 600 more each
+    learned = learn_once(store, 5000.0, np.random.default_rng(1), samples=4000)[0].allocation
+
+    assert warming is not None
+    assert learned is not None
+    assert warming.reason == "warm_up", "400 sends per variant are short of the experiment's 500"
+    assert warming.weights == pytest.approx(initial.weights)
+    assert learned.reason in ("probability_matching", "winner")
+    assert max(learned.weights, key=lambda v: learned.weights[v]) == "v2"
+    assert learned.weights["control"] >= 0.2 + 0.05 - 1e-9
+    assert learned.weights["v1"] == pytest.approx(0.05)
+
+
 def test_only_live_experiments_are_learned(store: Store) -> None:
     make_workspace(store, "acme", start=False)
     live = make_workspace(store, "globex")

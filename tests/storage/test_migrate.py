@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
+from copyloom.storage.experiments import load_experiment
 from copyloom.storage.tables import metadata
 
 
@@ -32,4 +34,39 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: object) -> None:
     with store.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    store.dispose()
+
+
+def test_experiments_created_before_0005_keep_the_engine_defaults(database_url: str) -> None:
+    store = open_store(database_url)
+    config = migrate._config()
+    with store.engine.begin() as conn:  # the schema as 0004 left it, with one experiment in it
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        conn.exec_driver_sql(
+            "INSERT INTO tenants (tenant_id, name, pseudonym_key, created_at) VALUES ('t1', 'acme', 'k', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO experiments (experiment_id, tenant_id, name, mode, metric, recipient_field, sticky, "
+            "status, created_at, updated_at) "
+            "VALUES ('ex_old', 't1', 'old', 'broadcast', 'click', 'user_id', 'recipient', 'live', 0, 0)"
+        )
+        for position, variant in enumerate(("control", "v1")):
+            conn.exec_driver_sql(
+                "INSERT INTO variants (experiment_id, variant_id, position, is_control, texts_json) "
+                f"VALUES ('ex_old', '{variant}', {position}, {str(position == 0).upper()}, "
+                '\'{"subject": "s"}\')'
+            )
+
+    migrate.upgrade(store)
+    with store.read() as conn:
+        experiment = load_experiment(conn, "ex_old")
+
+    assert experiment is not None
+    definition = experiment.definition
+    assert (definition.floor, definition.control_holdout, definition.min_sends_per_variant) == (
+        0.01,
+        0.0,
+        100,
+    )
     store.dispose()

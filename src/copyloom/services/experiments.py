@@ -180,7 +180,13 @@ def build_report(
 
 
 def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
-    """The allocation an experiment starts with: every variant the same share."""
-    share = 1.0 / len(experiment.variant_ids)
-    even = dict.fromkeys(experiment.variant_ids, share)
-    return StoredAllocation(experiment.experiment_id, now, even, even, None, "initial")
+    """The allocation an experiment starts with, as the engine's warm-up allocates: the control's holdout
+    first, the rest in equal shares; P(best) equal."""
+    count = len(experiment.variant_ids)
+    holdout = experiment.definition.control_holdout
+    control = experiment.definition.control.variant_id
+    weights = {
+        v: (1.0 - holdout) / count + (holdout if v == control else 0.0) for v in experiment.variant_ids
+    }
+    p_best = dict.fromkeys(experiment.variant_ids, 1.0 / count)
+    return StoredAllocation(experiment.experiment_id, now, weights, p_best, None, "initial")

@@ -74,14 +74,23 @@ def learn_experiment(
         counts = cohort_counts(conn, experiment.experiment_id)
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
-    config = PolicyConfig(policy="thompson", mode=experiment.definition.mode, samples=samples, delay=delay)
+    definition = experiment.definition
+    config = PolicyConfig(
+        policy="thompson",
+        mode=definition.mode,
+        floor=definition.floor,
+        control_holdout=definition.control_holdout,
+        min_sends_per_variant=definition.min_sends_per_variant,
+        samples=samples,
+        delay=delay,
+    )
     allocation = allocate(
         variants=list(experiment.variant_ids),
         cohorts=cohorts_for(experiment, counts),
         now=now,
         config=config,
         rng=rng,
-        control=experiment.definition.control.variant_id,
+        control=definition.control.variant_id,
     )
     stored = StoredAllocation(
         experiment.experiment_id,

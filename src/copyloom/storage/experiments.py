@@ -47,6 +47,9 @@ def insert_experiment(
             metric=definition.metric,
             recipient_field=definition.recipient_field,
             sticky=definition.sticky,
+            floor=definition.floor,
+            control_holdout=definition.control_holdout,
+            min_sends_per_variant=definition.min_sends_per_variant,
             status="draft",
             winner=None,
             created_at=now,
@@ -165,6 +168,9 @@ def _experiment(row: RowMapping, variant_list: list[Variant]) -> Experiment:
         recipient_field=row["recipient_field"],
         sticky=row["sticky"],
         variants=tuple(variant_list),
+        floor=row["floor"],
+        control_holdout=row["control_holdout"],
+        min_sends_per_variant=row["min_sends_per_variant"],
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),
