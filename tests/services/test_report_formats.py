@@ -109,6 +109,18 @@ def test_an_uplift_over_a_control_without_clicks_is_null_in_json_and_empty_in_cs
     assert "n/a in click rate" in render_report(found, "md")
 
 
+def test_json_names_the_experiments_allocation_rules() -> None:
+    found = figures(experiment("live", floor=0.02, control_holdout=0.1, min_sends_per_variant=250), STANDARD)
+
+    described = json.loads(render_report(found, "json"))["experiment"]
+
+    assert (described["floor"], described["control_holdout"], described["min_sends_per_variant"]) == (
+        0.02,
+        0.1,
+        250,
+    )
+
+
 def test_json_is_the_figures_dict_and_round_trips() -> None:
     found = figures(experiment("finished", "v2"), STANDARD)
 
