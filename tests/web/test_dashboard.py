@@ -193,6 +193,22 @@ def test_experiment_page_shows_texts_figures_charts_and_snippet(
     assert 'data-copy="snippet"' in page
 
 
+def test_experiment_page_states_the_allocation_rules(
+    api: Api, acme: DashboardSession, workspace: Workspace, store: Store
+) -> None:
+    held = make_workspace(store, "initech", floor=0.02, control_holdout=0.1, min_sends_per_variant=300)
+    initech = sign_in(
+        api.client, "initech", dashboard_access.issue_dashboard_password(store, "initech", time.time())
+    )
+
+    default = acme.get(f"/dashboard/experiments/{workspace.experiment_id}").text
+    chosen = initech.get(f"/dashboard/experiments/{held.experiment_id}").text
+
+    assert "floor 1 % per variant · even split until 100 sends each" in default
+    assert "control holdout" not in default
+    assert "floor 2 % per variant · control holdout 10 % · even split until 300 sends each" in chosen
+
+
 @pytest.mark.parametrize(
     ("fmt", "media_type"),
     [("md", "text/markdown"), ("csv", "text/csv"), ("json", "application/json")],
