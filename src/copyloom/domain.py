@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, NewType, TypeGuard, TypeVar, get_args
@@ -267,7 +268,7 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
     variants = _parse_variants(raw.get("variants"))
     floor, holdout = _allocation_shares(raw, len(variants))
     warm_up = raw.get("min_sends_per_variant", DEFAULT_MIN_SENDS_PER_VARIANT)
-    if not _is_integer(warm_up) or not 0 <= warm_up <= MAX_MIN_SENDS_PER_VARIANT:
+    if not is_integer(warm_up) or not 0 <= warm_up <= MAX_MIN_SENDS_PER_VARIANT:
         raise InvalidInput(
             f"min_sends_per_variant: expected an integer from 0 to {MAX_MIN_SENDS_PER_VARIANT}, "
             f"got {warm_up!r}"
@@ -286,13 +287,13 @@ _DEFINITION_FIELDS = {
 def _allocation_shares(raw: Mapping[str, object], count: int) -> tuple[float, float]:
     """The floor every variant keeps and the control's holdout: both leave some traffic to allocate."""
     floor = raw.get("floor", DEFAULT_FLOOR)
-    if not _is_number(floor) or floor < 0 or floor * count >= 1:
+    if not is_finite_number(floor) or floor < 0 or floor * count >= 1:
         raise InvalidInput(
             f"floor: expected a number >= 0 that leaves traffic to allocate (floor x {count} variants "
             f"below 1), got {floor!r}"
         )
     holdout = raw.get("control_holdout", DEFAULT_CONTROL_HOLDOUT)
-    if not _is_number(holdout) or holdout < 0 or holdout + floor * count >= 1:
+    if not is_finite_number(holdout) or holdout < 0 or holdout + floor * count >= 1:
         raise InvalidInput(
             f"control_holdout: expected a number >= 0 that leaves traffic to allocate (control_holdout + "
             f"floor x {count} variants below 1), got {holdout!r}"
@@ -300,12 +301,14 @@ def _allocation_shares(raw: Mapping[str, object], count: int) -> tuple[float, fl
     return float(floor), float(holdout)
 
 
-def _is_number(value: object) -> TypeGuard[float | int]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def is_integer(value: object) -> TypeGuard[int]:
+    """True for ints and numpy integers; False for bools, which are ints only by accident of Python."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_integer(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
+def is_finite_number(value: object) -> TypeGuard[float]:
+    """True for finite ints, floats and numpy reals; False for bools, NaN and infinities."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _parse_variants(raw: object) -> tuple[Variant, ...]:

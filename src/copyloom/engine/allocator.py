@@ -6,9 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from copyloom.domain import VariantId
+from copyloom.domain import VariantId, is_finite_number
 from copyloom.engine.allocation import apply_floor_and_holdout
-from copyloom.engine.checks import is_finite_number
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.policies import POLICIES
 from copyloom.engine.policies.base import Problem

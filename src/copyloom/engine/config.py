@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from copyloom.domain import MODES, Mode
-from copyloom.engine.checks import is_finite_number, is_integer
+from copyloom.domain import MODES, Mode, is_finite_number, is_integer
 from copyloom.engine.delay import DEFAULT_DELAY, DelayModel
 from copyloom.engine.policies import policy_names
 

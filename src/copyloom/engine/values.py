@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from copyloom.domain import VariantId
-from copyloom.engine.checks import is_finite_number, is_integer
+from copyloom.domain import VariantId, is_finite_number, is_integer
 
 Reason = Literal[
     "warm_up",

@@ -15,6 +15,7 @@ from copyloom.domain import (
     TenantId,
     VariantId,
 )
+from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo
 from copyloom.storage import tenants as tenant_repo
@@ -182,11 +183,15 @@ def build_report(
 def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
     """The allocation an experiment starts with, as the engine's warm-up allocates: the control's holdout
     first, the rest in equal shares; P(best) equal."""
-    count = len(experiment.variant_ids)
-    holdout = experiment.definition.control_holdout
-    control = experiment.definition.control.variant_id
-    weights = {
-        v: (1.0 - holdout) / count + (holdout if v == control else 0.0) for v in experiment.variant_ids
-    }
-    p_best = dict.fromkeys(experiment.variant_ids, 1.0 / count)
-    return StoredAllocation(experiment.experiment_id, now, weights, p_best, None, "initial")
+    ids = experiment.variant_ids
+    definition = experiment.definition
+    shares = apply_floor_and_holdout(
+        even_shares(len(ids)),
+        floor=definition.floor,
+        control=ids.index(definition.control.variant_id),
+        holdout=definition.control_holdout,
+    )
+    weights = dict(zip(ids, (float(w) for w in shares), strict=True))
+    return StoredAllocation(
+        experiment.experiment_id, now, weights, dict.fromkeys(ids, 1.0 / len(ids)), None, "initial"
+    )
