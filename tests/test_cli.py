@@ -128,3 +128,14 @@ def test_the_optimisation_benchmark_runs_with_either_feedback(tmp_path: Path) ->
     assert list(result["scenarios"][0]["policies"]) == ["thompson"]
     assert refused.returncode == 2
     assert "'late' is not one of 'delayed', 'instant'" in refused.stderr
+
+
+def test_the_optimisation_benchmark_takes_the_oracle_as_a_policy(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.db'}")
+
+    result = cli.json(
+        "bench", "optimize", "--quick", "--seeds", "1", "--scenario", "2 variants", "--policy", "oracle"
+    )  # fmt: skip
+
+    assert list(result["scenarios"][0]["policies"]) == ["oracle"]
+    assert result["scenarios"][0]["policies"]["oracle"]["gain_mean"] is not None

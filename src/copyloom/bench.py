@@ -32,6 +32,10 @@ INSTANT_DELAY = DelayModel(median_s=1.0, sigma=0.1)
 A yardstick, not a send anyone makes: a policy's gap to its own score with instant feedback is what the
 click delay costs it."""
 
+ORACLE = "oracle"
+"""Not a policy: the row of `oracle.oracle_shares`, told each scenario's rates as a set and its delay law,
+what any learner could capture from the same clicks. Run on the scenarios with fixed, unequal rates."""
+
 SAMPLES = 2_000
 """Posterior draws per look: P(best) to about +-0.01, enough to allocate, far cheaper than 10,000."""
 
@@ -115,7 +119,8 @@ def run_optimize_benchmark(
         quick: a tenth of the recipients and at most 2 seeds, in one process: a smoke test.
         workers: processes to spread the runs over (ignored when `quick`).
         scenario: run only the scenarios whose name contains this text (case-insensitive).
-        policies: run only these policies; default all registered ones.
+        policies: run only these policies (and `ORACLE`, the reference); default all registered ones
+            and the oracle.
         first_seed: the seeds are first_seed … first_seed + seeds − 1. The README's table uses 0–39;
             judge a change to a policy on other seeds too, or it is tuned to those 40.
         feedback: "delayed" (the scenarios as they are) or "instant": every success arrives a second
@@ -125,10 +130,11 @@ def run_optimize_benchmark(
     Returns:
         {"seeds", "first_seed", "quick", "feedback", "elapsed_s", "scenarios": [{"name", "rates", "period_s",
         "floor_bound", "policies": {policy: {"gain_mean", "gain_se", "gain_p10", "gain_by_period",
-        "winner_rate", "late_swing"}}}]}; gains, bounds and swings are None where no gain is achievable
-        (A/A). `gain_se` is the standard error of the mean over the seeds. `gain_by_period` is the gain
-        captured by the sends of each period (an hour of a broadcast, a week of a triggered experiment),
-        pooled over the seeds: where in the send it is won or lost. `floor_bound` is the most any policy
+        "winner_rate", "late_swing"}}}]}, `ORACLE` among the policies where it runs (`takes_oracle`);
+        gains, bounds and swings are None where no gain is achievable (A/A). `gain_se` is the standard
+        error of the mean over the seeds. `gain_by_period` is the gain captured by the sends of each
+        period (an hour of a broadcast, a week of a triggered experiment), pooled over the seeds: where
+        in the send it is won or lost. `floor_bound` is the most any policy
         keeping the default floor on every variant can capture: all but the floors on the best.
 
     Raises:
@@ -145,7 +151,13 @@ def run_optimize_benchmark(
     if feedback == "instant":
         scenarios = [replace(s, delay=INSTANT_DELAY) for s in scenarios]
     seed_range = range(first_seed, first_seed + seeds)
-    jobs = [(s, policy, seed, feedback) for s in scenarios for policy in names for seed in seed_range]
+    jobs = [
+        (s, policy, seed, feedback)
+        for s in scenarios
+        for policy in names
+        if policy != ORACLE or takes_oracle(s)
+        for seed in seed_range
+    ]
     if quick or workers <= 1:
         outcomes = [_run_one(job) for job in jobs]
     else:
@@ -166,11 +178,16 @@ def run_optimize_benchmark(
                 "rates": list(s.rates),
                 "period_s": s.period_s,
                 "floor_bound": floor_bound(s.rates, PolicyConfig().floor),
-                "policies": {p: _summary(by_key[(s.name, p)]) for p in names},
+                "policies": {p: _summary(by_key[(s.name, p)]) for p in names if (s.name, p) in by_key},
             }
             for s in scenarios
         ],
     }
+
+
+def takes_oracle(scenario: Scenario) -> bool:
+    """The oracle knows fixed rates: not a scenario whose rates swap; nor an A/A, with nothing to learn."""
+    return scenario.swap_at_s is None and max(scenario.rates) > min(scenario.rates)
 
 
 def floor_bound(rates: tuple[float, ...], floor: float) -> float | None:
@@ -231,11 +248,12 @@ def _chosen_scenarios(text: str | None) -> list[Scenario]:
 
 
 def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[str, ...]:
+    known = (*policy_names(), ORACLE)
     if not policies:
-        return policy_names()
+        return known
     for policy in policies:
-        if policy not in policy_names():
-            raise ValueError(f"policies: expected names from {', '.join(policy_names())}, got {policy!r}")
+        if policy not in known:
+            raise ValueError(f"policies: expected names from {', '.join(known)}, got {policy!r}")
     return tuple(dict.fromkeys(policies))
 
 
@@ -254,6 +272,8 @@ def _config_for(scenario: Scenario, policy: str, feedback: Feedback) -> PolicyCo
 def _run_one(job: tuple[Scenario, str, int, Feedback]) -> Outcome:
     scenario, policy, seed, feedback = job
     rng = np.random.default_rng([seed, sum(map(ord, scenario.name))])
+    if policy == ORACLE:
+        return simulate(scenario, _config_for(scenario, "thompson", feedback), rng, oracle=True)
     return simulate(scenario, _config_for(scenario, policy, feedback), rng)
 
 

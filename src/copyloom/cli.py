@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 
 from copyloom import __version__, cli_ingest
-from copyloom.bench import FEEDBACKS, Feedback
+from copyloom.bench import FEEDBACKS, ORACLE, Feedback
 from copyloom.domain import parse_experiment_definition
 from copyloom.engine import policy_names
 from copyloom.errors import CopyloomError, InvalidInput, StoreUnavailable
@@ -591,8 +591,9 @@ def bench() -> None:
     "--policy",
     "policies",
     multiple=True,
-    type=click.Choice(policy_names()),
-    help="Only this policy (repeatable); default every policy.",
+    type=click.Choice((*policy_names(), ORACLE)),
+    help="Only this policy (repeatable); default every policy and the oracle (told the rates, not which "
+    "variant has which: what any learner could capture).",
 )
 @click.option(
     "--feedback",

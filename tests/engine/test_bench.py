@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from copyloom.bench import (
+    ORACLE,
     SCENARIOS,
     Feedback,
     floor_bound,
@@ -23,8 +24,9 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
 
     assert result["quick"] is True
     assert [s["name"] for s in result["scenarios"]] == [s.name for s in SCENARIOS]
-    for scenario in result["scenarios"]:
-        assert set(scenario["policies"]) == set(policy_names())
+    for scenario, spec in zip(result["scenarios"], SCENARIOS, strict=True):
+        has_oracle = spec.swap_at_s is None and len(set(spec.rates)) > 1
+        assert set(scenario["policies"]) == set(policy_names()) | ({ORACLE} if has_oracle else set())
         for row in scenario["policies"].values():
             assert set(row) == {
                 "gain_mean", "gain_se", "gain_p10", "gain_by_period", "winner_rate", "late_swing"
@@ -33,7 +35,9 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
         if scenario["floor_bound"] is not None:
             assert 0.85 <= scenario["floor_bound"] < 1.0
     table = render_table(result)
-    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names())
+    oracle_rows = sum(ORACLE in s["policies"] for s in result["scenarios"])
+    assert oracle_rows == len(SCENARIOS) - 2  # not the A/A test, not the swap
+    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
     assert "| broadcast 2 variants (+10 %) | uniform | " in table
 
@@ -107,3 +111,20 @@ def test_seeds_can_start_elsewhere_and_give_other_runs_with_a_standard_error() -
     assert other_seeds != table_seeds
     assert isinstance(table_seeds["gain_se"], float)
     assert table_seeds["gain_se"] >= 0
+
+
+def test_the_oracle_is_a_row_of_its_own_and_captures_more_than_thompson_on_a_small_send() -> None:
+    result = run_optimize_benchmark(seeds=2, quick=True, scenario="20,000", policies=("thompson", ORACLE))
+
+    rows = result["scenarios"][0]["policies"]
+    assert list(rows) == ["thompson", ORACLE]
+    # Told the four rates, it needs only to learn which variant has which: on 2,000 sends that is worth
+    # far more than what thompson can learn of the rates themselves.
+    assert rows[ORACLE]["gain_mean"] > rows["thompson"]["gain_mean"]
+    assert rows[ORACLE]["winner_rate"] == 0.0
+
+
+def test_the_oracle_skips_scenarios_whose_rates_it_cannot_know() -> None:
+    result = run_optimize_benchmark(seeds=1, quick=True, scenario="swapped", policies=(ORACLE,))
+
+    assert result["scenarios"][0]["policies"] == {}

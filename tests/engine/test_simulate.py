@@ -74,3 +74,17 @@ def test_the_periods_add_up_to_the_totals_and_show_the_learning() -> None:
     assert (clicks, even, best) == pytest.approx((outcome.clicks, outcome.even_clicks, outcome.best_clicks))
     gains = [(c - e) / (b - e) for c, e, b in outcome.by_period]
     assert gains[0] < gains[-1], "the first hour learns, the last one exploits"
+
+
+def test_the_oracle_learns_which_variant_is_best_and_declares_no_winner() -> None:
+    outcome = simulate(SMALL, PolicyConfig(samples=500), np.random.default_rng(1), oracle=True)
+
+    assert outcome.gain_captured > 0.6
+    assert outcome.has_winner is False
+
+
+def test_the_oracle_is_refused_on_rates_that_swap() -> None:
+    scenario = Scenario(**{**{f: getattr(SMALL, f) for f in SMALL.__slots__}, "swap_at_s": 5400.0})
+
+    with pytest.raises(ValueError, match="oracle: the rates of a scenario with a swap change"):
+        simulate(scenario, PolicyConfig(samples=500), np.random.default_rng(1), oracle=True)

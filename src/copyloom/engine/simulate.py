@@ -16,9 +16,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from copyloom.domain import Mode, VariantId
+from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel
+from copyloom.engine.oracle import oracle_shares
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort
 
@@ -87,17 +89,26 @@ class Outcome:
         return (self.clicks - self.even_clicks) / achievable
 
 
-def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator) -> Outcome:
+def simulate(
+    scenario: Scenario, config: PolicyConfig, rng: np.random.Generator, *, oracle: bool = False
+) -> Outcome:
     """Run one experiment from its first send to its last, the learner calling `allocate`.
 
     Args:
         scenario: the experiment.
         config: the policy settings the learner passes.
         rng: the only source of randomness, for the simulated world and the engine alike.
+        oracle: the learner is the oracle instead (`oracle.oracle_shares`, told the scenario's rates as a
+            set and its delay law), with `config`'s floor and holdout; it declares no winner.
 
     Returns:
         The expected successes earned, the two references, and whether a winner was declared.
+
+    Raises:
+        ValueError: "oracle: …" for an oracle on a scenario whose rates change (a swap).
     """
+    if oracle and scenario.swap_at_s is not None:
+        raise ValueError("oracle: the rates of a scenario with a swap change; the oracle knows fixed rates")
     world = _World(scenario)
     steps = round(scenario.duration_s / scenario.step_s)
     per_step = np.diff(np.floor(np.linspace(0, scenario.recipients, steps + 1))).astype(np.int64)
@@ -109,9 +120,12 @@ def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator)
         now = step * scenario.step_s
         rates = _rates_at(scenario, now)
         if now >= next_look_s:
-            allocation = allocate(world.variants, world.cohorts(now), now, config, rng)
-            weights = np.array([allocation.weights[v] for v in world.variants])
-            has_winner |= allocation.winner is not None
+            if oracle:
+                weights = _oracle_weights(scenario, world, now, config)
+            else:
+                allocation = allocate(world.variants, world.cohorts(now), now, config, rng)
+                weights = np.array([allocation.weights[v] for v in world.variants])
+                has_winner |= allocation.winner is not None
             next_look_s = now + rng.uniform(*scenario.look_every_s)
             if 2 * now >= scenario.duration_s:
                 late_swing = max(late_swing, float(weights[rates < rates.max()].max(initial=0.0)))
@@ -133,6 +147,11 @@ def simulate(scenario: Scenario, config: PolicyConfig, rng: np.random.Generator)
         math.nan if is_aa else late_swing,
         tuple((c, e, b) for c, e, b in earned.tolist()),
     )
+
+
+def _oracle_weights(scenario: Scenario, world: _World, now: float, config: PolicyConfig) -> FloatArray:
+    _, shares = oracle_shares(scenario.rates, scenario.delay, world.variants, world.cohorts(now), now)
+    return apply_floor_and_holdout(shares, floor=config.floor, control=0, holdout=config.control_holdout)
 
 
 def _rates_at(scenario: Scenario, now: float) -> FloatArray:
