@@ -22,9 +22,9 @@ from copyloom.engine.exposure import cohort_arrays
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort
 
-ORACLE_SHARPENING = 5.0
-"""Shares follow P(best) ** 5: the best of greedy and the exponents 1, 2, 3 and 5 for the oracle on
-seeds 40-239 of the broadcasts (a throwaway sweep, noted in the README)."""
+ORACLE_SHARPENING = 8.0
+"""Shares follow P(best) ** 8: the best of greedy and the exponents 1, 2, 3, 5, 8 and 12 for the oracle
+on seeds 40-239 of the broadcasts (a throwaway sweep, in docs/engine-tuning.md)."""
 
 MAX_ORACLE_VARIANTS = 12
 """The exact posterior sums over subsets of the variants, 2 ** k of them: 4,096 at 12."""
