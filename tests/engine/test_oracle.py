@@ -96,7 +96,7 @@ def test_tied_best_rates_share_p_best() -> None:
 def test_rates_it_cannot_use_are_refused(
     rates: tuple[float, ...], variants: tuple[str, ...], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=None) as error:
+    with pytest.raises(ValueError) as error:
         oracle_shares(rates, DELAY, variants, (), now=0.0)
 
     assert str(error.value) == message

@@ -65,6 +65,8 @@ def oracle_shares(
         raise ValueError(f"rates: at most {MAX_ORACLE_VARIANTS} variants, got {true.size}")
     if not ((true > 0) & (true < 1)).all():
         raise ValueError(f"rates: expected each in (0, 1), got {true.tolist()}")
+    # Not `exposure.effective_totals`: its exposure is never below the clicks, a guard against a wrong
+    # delay model, which the oracle does not have; here the likelihood is the exact one.
     arrays = cohort_arrays(variants, cohorts)
     count = len(variants)
     exposure = np.bincount(
@@ -85,7 +87,7 @@ def assignment_marginals(weights: FloatArray) -> FloatArray:
     """P(row i takes column j) when one-to-one assignments are drawn in proportion to their weight.
 
     An assignment's weight is the product of its entries. The sum over all n! assignments (the
-    permanent) is built by dynamic programming over the subsets of columns already taken, in O(2**n * n**2)
+    permanent) is built by dynamic programming over the subsets of columns already taken, in O(n * 2**n)
     with every term positive, so nothing cancels: forward[S] assigns the first |S| rows to the columns S,
     backward[S] the other rows to the columns outside S.
 
