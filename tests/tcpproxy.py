@@ -32,6 +32,9 @@ class TcpProxy:
         self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self._stopping = True
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does, at once.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self.cut()
         self._thread.join(timeout=10)
