@@ -12,7 +12,7 @@ from copyloom.engine.decision import beats_every_other, find_winner
 from copyloom.engine.exposure import cohort_arrays, effective_totals
 from copyloom.engine.posterior import FloatArray, Totals, probability_best, sample_rates, sum_cohorts
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # at run time, `policies.base` would first run the registry, whose policies import this
     from copyloom.engine.policies.base import Problem
 
 
