@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from copyloom.engine.policies.ab_test import ab_test
+from copyloom.engine.policies.ab_split import ab_test
 from copyloom.engine.policies.base import Policy
 from copyloom.engine.policies.epsilon_greedy import epsilon_greedy
 from copyloom.engine.policies.thompson import thompson, thompson_naive
