@@ -3,7 +3,7 @@
 Each policy is scored by the share of the achievable gain it captures,
 (clicks - even split) / (always best - even split), in expected clicks of the sends it made, over many
 seeds; and by how often it declares a winner, which in the A/A scenario is the false-winner rate.
-`benchmarks/optimize.py` runs it and prints the table and one JSON line.
+`copyloom bench optimize` and `benchmarks/optimize.py` run it and print the table (and one JSON line).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from copyloom.bench.simulate import Outcome, Scenario, simulate
 from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
-from copyloom.engine.simulate import Outcome, Scenario, simulate
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
