@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from copyloom.engine import POLICIES, Cohort, PolicyConfig, policy_names
-from copyloom.engine.policies.base import Problem
+from copyloom.engine.problem import Problem
 from copyloom.engine.values import PolicyName, Reason
 
 REASONS: tuple[Reason, ...] = (

@@ -7,8 +7,8 @@ import numpy as np
 from copyloom.engine.allocation import even_shares, winner_shares
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.evidence import Evidence, gather_evidence
-from copyloom.engine.policies.base import Problem, Proposal
 from copyloom.engine.posterior import FloatArray, posterior_mean
+from copyloom.engine.problem import Problem, Proposal
 
 
 def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:

@@ -1,4 +1,4 @@
-"""What a policy receives and returns. A policy is a plain function registered by name in `POLICIES`."""
+"""What a policy receives and returns, shared by `allocate`, the evidence and every registered policy."""
 
 from __future__ import annotations
 
