@@ -1,4 +1,5 @@
-"""No import circles: no two modules of copyloom import each other, directly or through others.
+"""No import circles: no two modules of copyloom import each other, directly or through others; and the
+engine runs on numpy and scipy alone.
 
 Imports count as Python runs them: importing `a.b.c` first runs the packages `a` and `a.b` (their
 `__init__`), so those count as imported too, except the packages the importer is itself inside (which
@@ -9,8 +10,21 @@ side of it there).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import grimp
 import pytest
+
+_PURE_CORE = ("copyloom.engine", "copyloom.domain", "copyloom.errors")
+_LIST_ENGINE_IMPORTS = """
+import pkgutil, sys
+before = set(sys.modules)
+import copyloom.engine
+for module in pkgutil.walk_packages(copyloom.engine.__path__, "copyloom.engine."):
+    __import__(module.name)
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
 
 
 def find_circles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -84,6 +98,18 @@ def test_no_two_modules_import_each_other() -> None:
     circles = [" -> ".join(circle) for circle in find_circles(graph)]
 
     assert circles == [], "import circles:\n" + "\n".join(circles)
+
+
+def test_the_engine_runs_on_numpy_and_scipy_alone() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-c", _LIST_ENGINE_IMPORTS], capture_output=True, text=True, check=True
+    )
+    imported = set(listed.stdout.split())
+
+    packages = {name.partition(".")[0] for name in imported} - set(sys.stdlib_module_names)
+    assert {p for p in packages if not p.startswith(("_", "cython"))} <= {"copyloom", "numpy", "scipy"}
+    ours = {name for name in imported if name.startswith("copyloom.")}
+    assert {name for name in ours if not name.startswith(_PURE_CORE)} == set()
 
 
 @pytest.mark.parametrize(
