@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from copyloom.engine import Cohort, PolicyConfig
-from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.epsilon_greedy import epsilon_greedy
+from copyloom.engine.problem import Problem
 
 DAY_S = 86_400.0
 

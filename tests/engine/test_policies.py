@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pytest
 
 from copyloom.engine import POLICIES, Cohort, PolicyConfig, policy_names
-from copyloom.engine.policies.base import Problem
-from copyloom.engine.values import Reason
+from copyloom.engine.problem import Problem
+from copyloom.engine.values import PolicyName, Reason
 
 REASONS: tuple[Reason, ...] = (
     "warm_up",
@@ -33,6 +35,10 @@ def problem_for(policy: str, counts: list[tuple[int, int]], mode: str = "broadca
 def test_the_registry_names_the_policies_and_the_baselines() -> None:
     assert policy_names() == ("ab_test", "epsilon_greedy", "thompson", "thompson_naive", "ucb1", "uniform")
     assert set(POLICIES) == set(policy_names())
+
+
+def test_the_policy_names_are_the_registry_keys_in_order() -> None:
+    assert get_args(PolicyName) == tuple(POLICIES)
 
 
 def test_the_registry_cannot_be_changed_at_run_time() -> None:

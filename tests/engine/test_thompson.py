@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from copyloom.engine import Cohort, PolicyConfig
-from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.thompson import broadcast_shares, sharpening_exponent, thompson, thompson_naive
+from copyloom.engine.problem import Problem
 
 DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
 

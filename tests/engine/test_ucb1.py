@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from copyloom.engine import Cohort, PolicyConfig
-from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.ucb1 import ucb1
+from copyloom.engine.problem import Problem
 
 DAY_S = 86_400.0
 

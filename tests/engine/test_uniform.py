@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from copyloom.engine import Cohort, PolicyConfig
-from copyloom.engine.policies.base import Problem
 from copyloom.engine.policies.uniform import uniform
+from copyloom.engine.problem import Problem
 
 DAY_S = 86_400.0  # every cohort sent a day ago: its clicks are all in
 

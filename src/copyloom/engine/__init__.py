@@ -9,7 +9,7 @@ from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel, estimate_delay_model
 from copyloom.engine.policies import POLICIES, policy_names
-from copyloom.engine.values import Allocation, Cohort, Reason
+from copyloom.engine.values import Allocation, Cohort, PolicyName, Reason
 
 __all__ = [
     "POLICIES",
@@ -17,6 +17,7 @@ __all__ = [
     "Cohort",
     "DelayModel",
     "PolicyConfig",
+    "PolicyName",
     "Reason",
     "allocate",
     "estimate_delay_model",

@@ -10,7 +10,7 @@ from copyloom.domain import VariantId, is_finite_number
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.policies import POLICIES
-from copyloom.engine.policies.base import Problem
+from copyloom.engine.problem import Problem
 from copyloom.engine.values import Allocation, Cohort
 
 MIN_VARIANTS = 2

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
-from copyloom.domain import MODES, Mode, is_finite_number, is_integer
+from copyloom.domain import (
+    DEFAULT_CONTROL_HOLDOUT,
+    DEFAULT_FLOOR,
+    DEFAULT_MIN_SENDS_PER_VARIANT,
+    MODES,
+    Mode,
+    is_finite_number,
+    is_integer,
+)
 from copyloom.engine.delay import DEFAULT_DELAY, DelayModel
-from copyloom.engine.policies import policy_names
+from copyloom.engine.values import PolicyName
 
 MAX_SAMPLES = 1_000_000
+_SORTED_POLICY_NAMES = tuple(sorted(get_args(PolicyName)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +27,7 @@ class PolicyConfig:
     """Settings of one allocation; every field is checked on construction.
 
     Attributes:
-        policy: a registered policy name (see `policy_names()`).
+        policy: a registered policy name (`PolicyName`; `policy_names()` lists them).
         mode: "broadcast" concentrates traffic on a declared winner; "triggered" keeps probability
             matching, since a winner can change over the weeks a triggered experiment runs.
         floor: minimum share of every variant; `allocate` also requires floor * len(variants) < 1.
@@ -75,11 +85,11 @@ class PolicyConfig:
         ValueError: "<field>: expected …, got …" for the first field out of range.
     """
 
-    policy: str = "thompson"
+    policy: PolicyName = "thompson"
     mode: Mode = "broadcast"
-    floor: float = 0.01
-    control_holdout: float = 0.0
-    min_sends_per_variant: int = 100
+    floor: float = DEFAULT_FLOOR
+    control_holdout: float = DEFAULT_CONTROL_HOLDOUT
+    min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
     samples: int = 10_000
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
@@ -99,7 +109,7 @@ class PolicyConfig:
     epsilon: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_choice("policy", self.policy, policy_names())
+        _check_choice("policy", self.policy, _SORTED_POLICY_NAMES)
         _check_choice("mode", self.mode, MODES)
         _check_number("floor", self.floor, "0 <= floor < 1", lambda x: 0 <= x < 1)
         _check_number(

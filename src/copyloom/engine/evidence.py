@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,9 +10,7 @@ from copyloom.engine.allocation import is_warming_up
 from copyloom.engine.decision import beats_every_other, find_winner
 from copyloom.engine.exposure import cohort_arrays, effective_totals
 from copyloom.engine.posterior import FloatArray, Totals, probability_best, sample_rates, sum_cohorts
-
-if TYPE_CHECKING:
-    from copyloom.engine.policies.base import Problem
+from copyloom.engine.problem import Problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,9 @@ Reason = Literal[
 ]
 """Why the weights are what they are: every reason any policy can give, in one place."""
 
+PolicyName = Literal["thompson", "thompson_naive", "uniform", "ab_test", "ucb1", "epsilon_greedy"]
+"""Every registered policy, in the registry's order (`policies.POLICIES` maps each to its function)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Cohort:

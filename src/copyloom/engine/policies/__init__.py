@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from copyloom.engine.policies.ab_test import ab_test
-from copyloom.engine.policies.base import Policy
+from copyloom.engine.policies.ab_split import ab_test
 from copyloom.engine.policies.epsilon_greedy import epsilon_greedy
 from copyloom.engine.policies.thompson import thompson, thompson_naive
 from copyloom.engine.policies.ucb1 import ucb1
 from copyloom.engine.policies.uniform import uniform
+from copyloom.engine.problem import Policy
+from copyloom.engine.values import PolicyName
 
 __all__ = ["POLICIES", "Policy", "policy_names"]
 
-POLICIES: Mapping[str, Policy] = MappingProxyType(
+POLICIES: Mapping[PolicyName, Policy] = MappingProxyType(
     {
         "thompson": thompson,
         "thompson_naive": thompson_naive,
@@ -26,6 +27,6 @@ POLICIES: Mapping[str, Policy] = MappingProxyType(
 )
 
 
-def policy_names() -> tuple[str, ...]:
+def policy_names() -> tuple[PolicyName, ...]:
     """The registered policy names, sorted."""
     return tuple(sorted(POLICIES))

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from copyloom.engine.allocation import even_shares, winner_shares
+from copyloom.engine.config import PolicyConfig
 from copyloom.engine.evidence import Evidence, gather_evidence
-from copyloom.engine.policies.base import Problem, Proposal
 from copyloom.engine.posterior import FloatArray, posterior_mean
-
-if TYPE_CHECKING:
-    from copyloom.engine.config import PolicyConfig
+from copyloom.engine.problem import Problem, Proposal
 
 
 def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:

@@ -6,7 +6,7 @@ import numpy as np
 
 from copyloom.engine.allocation import even_shares
 from copyloom.engine.evidence import gather_evidence
-from copyloom.engine.policies.base import Problem, Proposal
+from copyloom.engine.problem import Problem, Proposal
 from copyloom.engine.values import Reason
 
 

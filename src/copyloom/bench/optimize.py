@@ -3,7 +3,7 @@
 Each policy is scored by the share of the achievable gain it captures,
 (clicks - even split) / (always best - even split), in expected clicks of the sends it made, over many
 seeds; and by how often it declares a winner, which in the A/A scenario is the false-winner rate.
-`benchmarks/optimize.py` runs it and prints the table and one JSON line.
+`copyloom bench optimize` and `benchmarks/optimize.py` run it and print the table (and one JSON line).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from copyloom.engine import DelayModel, PolicyConfig, policy_names
-from copyloom.engine.simulate import Outcome, Scenario, simulate
+from copyloom.bench.simulate import Outcome, Scenario, simulate
+from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
@@ -32,9 +32,12 @@ INSTANT_DELAY = DelayModel(median_s=1.0, sigma=0.1)
 A yardstick, not a send anyone makes: a policy's gap to its own score with instant feedback is what the
 click delay costs it."""
 
-ORACLE = "oracle"
+ORACLE: Literal["oracle"] = "oracle"
 """Not a policy: the row of `oracle.oracle_shares`, told each scenario's rates as a set and its delay law,
 what any learner could capture from the same clicks. Run on the scenarios with fixed, unequal rates."""
+
+Entrant = PolicyName | Literal["oracle"]
+"""A row of the benchmark: a registered policy or `ORACLE`."""
 
 SAMPLES = 2_000
 """Posterior draws per look: P(best) to about +-0.01, enough to allocate, far cheaper than 10,000."""
@@ -247,17 +250,17 @@ def _chosen_scenarios(text: str | None) -> list[Scenario]:
     return chosen
 
 
-def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[str, ...]:
-    known = (*policy_names(), ORACLE)
+def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[Entrant, ...]:
+    known: dict[str, Entrant] = {name: name for name in (*policy_names(), ORACLE)}
     if not policies:
-        return known
+        return tuple(known.values())
     for policy in policies:
         if policy not in known:
             raise ValueError(f"policies: expected names from {', '.join(known)}, got {policy!r}")
-    return tuple(dict.fromkeys(policies))
+    return tuple(dict.fromkeys(known[policy] for policy in policies))
 
 
-def _config_for(scenario: Scenario, policy: str, feedback: Feedback) -> PolicyConfig:
+def _config_for(scenario: Scenario, policy: PolicyName, feedback: Feedback) -> PolicyConfig:
     config = PolicyConfig(
         policy=policy,
         mode=scenario.mode,
@@ -269,7 +272,7 @@ def _config_for(scenario: Scenario, policy: str, feedback: Feedback) -> PolicyCo
     return config
 
 
-def _run_one(job: tuple[Scenario, str, int, Feedback]) -> Outcome:
+def _run_one(job: tuple[Scenario, Entrant, int, Feedback]) -> Outcome:
     scenario, policy, seed, feedback = job
     rng = np.random.default_rng([seed, sum(map(ord, scenario.name))])
     if policy == ORACLE:

@@ -1,19 +1,16 @@
-"""What a policy receives and returns. A policy is a plain function registered by name in `POLICIES`."""
+"""What a policy receives and returns, shared by `allocate`, the evidence and every registered policy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from copyloom.domain import VariantId
+from copyloom.engine.config import PolicyConfig
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort, Reason
-
-if TYPE_CHECKING:  # the config validates policy names against the registry, which imports this module
-    from copyloom.engine.config import PolicyConfig
 
 
 @dataclass(frozen=True, slots=True)

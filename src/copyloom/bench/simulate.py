@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from copyloom.bench.oracle import oracle_shares
 from copyloom.domain import Mode, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel
-from copyloom.engine.oracle import oracle_shares
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort
 

@@ -1,4 +1,4 @@
-"""The optimisation benchmark (`copyloom.bench`, driving the engine's simulator): a quick run's shape."""
+"""The optimisation benchmark (`copyloom.bench.optimize`, driving the simulator): a quick run's shape."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from copyloom.bench import (
     render_table,
     run_optimize_benchmark,
 )
+from copyloom.bench.simulate import Outcome
 from copyloom.engine import policy_names
-from copyloom.engine.simulate import Outcome
 
 
 def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:

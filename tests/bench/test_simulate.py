@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from copyloom.bench.simulate import Outcome, Scenario, simulate
 from copyloom.engine import DelayModel, PolicyConfig
-from copyloom.engine.simulate import Outcome, Scenario, simulate
 
 SMALL = Scenario(
     name="small broadcast",
