@@ -7,14 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from copyloom.domain import (
-    Experiment,
-    ExperimentDefinition,
-    ExperimentId,
-    Status,
-    TenantId,
-    VariantId,
-)
+from copyloom.domain.values import Experiment, ExperimentDefinition, ExperimentId, Status, TenantId, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo

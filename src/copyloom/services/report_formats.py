@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from copyloom.domain import Metric
+from copyloom.domain.values import Metric
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
 
 _MARKUP = re.compile(r"[\\`*_\[\]<>|~]")

@@ -12,16 +12,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from copyloom.domain import (
-    EmailEvent,
-    Experiment,
-    IdTransform,
-    RecipientKey,
-    Tenant,
-    Variant,
-    VariantId,
-    pseudonymiser,
-)
+from copyloom.domain.events import EmailEvent
+from copyloom.domain.pseudonyms import pseudonymiser
+from copyloom.domain.values import Experiment, IdTransform, RecipientKey, Tenant, Variant, VariantId
 from copyloom.errors import CopyloomError, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
