@@ -51,7 +51,7 @@ class Endpoints:
     max_body_bytes: int
     max_events_per_post: int
     limiter: RateLimiter
-    budget_s: float = 0.5
+    budget_s: float
     on_fallback: Callable[[], None] = lambda: None
     _bodies: dict[tuple[str, str], tuple[Variant, bytes]] = field(default_factory=dict)
 
