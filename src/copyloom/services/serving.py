@@ -90,10 +90,10 @@ class ServingRuntime:
         group_commit_window_ms: float,
         group_commit_max_batch: int,
         cohort_width_s: int,
-        recent_assignments_per_experiment: int = 100_000,
+        recent_assignments_per_experiment: int,
+        journal_after_ms: float,
         clock: Clock = time.time,
         journal: OutageJournal | None = None,
-        journal_after_ms: float = 1000.0,
     ) -> None:
         self.store = store
         self.clock = clock
