@@ -28,7 +28,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.currents_files
 
-from copyloom.domain import parse_experiment_definition, pseudonymise
+from copyloom.domain.definition import parse_experiment_definition
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.ingest.sources import LocalSource
 from copyloom.services import experiments, ingestion, tenants
 from copyloom.services.assignment import AssignmentRequest, assign_batch

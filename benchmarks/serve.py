@@ -44,7 +44,8 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 
-from copyloom.domain import parse_experiment_definition, pseudonymise
+from copyloom.domain.definition import parse_experiment_definition
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.server import free_port
 from copyloom.services import experiments, tenants
 from copyloom.storage import migrate

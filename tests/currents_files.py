@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import fastavro
 
-from copyloom.domain import EVENT_KINDS
+from copyloom.domain.events import EVENT_KINDS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "braze" / "currents-samples"
 KINDS = tuple(k for k in EVENT_KINDS if k != "Other")  # the Braze email event types

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from copyloom.domain import ExperimentDefinition, ExperimentId, Tenant, parse_experiment_definition
+from copyloom.domain.definition import parse_experiment_definition
+from copyloom.domain.values import ExperimentDefinition, ExperimentId, Tenant
 from copyloom.services import experiments as experiment_service
 from copyloom.services import tenants as tenant_service
 from copyloom.storage.db import Store

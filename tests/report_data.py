@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copyloom.domain import EngagementKind, RecipientKey
+from copyloom.domain.events import EngagementKind
+from copyloom.domain.values import RecipientKey
 from copyloom.services import experiments as experiment_service
 from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.services.learning import learn_once

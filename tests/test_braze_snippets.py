@@ -22,7 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from copyloom.domain import pseudonymise
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.server import ThreadedServer, build_app, free_port
 from copyloom.services import experiments as experiment_service
 from copyloom.settings import Settings

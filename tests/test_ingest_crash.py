@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from copyloom.domain import TenantId, pseudonymise
+from copyloom.domain.pseudonyms import pseudonymise
+from copyloom.domain.values import TenantId
 from copyloom.services import experiments as experiment_service
 from copyloom.services import ingestion
 from copyloom.services.assignment import AssignmentRequest, assign_batch

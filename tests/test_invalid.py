@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from copyloom.domain import parse_experiment_definition
+from copyloom.domain.definition import parse_experiment_definition
 from copyloom.errors import InvalidInput
 from copyloom.settings import load_settings
 from copyloom.storage.db import Store

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from copyloom.domain import pseudonymise
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.server import free_port
 from copyloom.services.assignment import choose_variant
 from copyloom.services.experiments import get_experiment

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from copyloom.domain import pseudonymise
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.server import free_port
 from copyloom.services.experiments import experiment_report
 from copyloom.services.journal import replay_journals

@@ -5,80 +5,159 @@ Every setting is read from `COPYLOOM_<NAME>` (upper case), e.g. `COPYLOOM_DATABA
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from copyloom.errors import InvalidInput
 
+SettingValue = str | int | float | bool
+SettingType = type[str] | type[int] | type[float] | type[bool]
+
 
 @dataclass(frozen=True, slots=True)
 class SettingSpec:
+    """One setting: everything parsing, validation, `copyloom settings` and docs/settings.md know of it.
+
+    `minimum` and `maximum` are inclusive; `greater_than` is an exclusive minimum. `prefixes`: a text
+    value must start with one of them.
+    """
+
     name: str
-    default: Any
+    value_type: SettingType
+    default: SettingValue
     help: str
+    minimum: float | None = None
+    greater_than: float | None = None
+    maximum: float | None = None
+    prefixes: tuple[str, ...] = ()
     secret: bool = False
 
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "database_url",
+        str,
         "sqlite:///copyloom.db",
         "SQLAlchemy URL of the store: a SQLite file (WAL mode) or postgresql+psycopg://user@host/db",
         secret=True,
     ),
-    SettingSpec("public_base_url", "http://127.0.0.1:8000", "Base URL Braze and mail clients reach us at"),
-    SettingSpec("host", "127.0.0.1", "Address `copyloom serve` listens on"),
-    SettingSpec("port", 8000, "Port `copyloom serve` listens on"),
-    SettingSpec("learn_interval_s", 60.0, "Seconds between learner passes over live experiments"),
-    SettingSpec("max_body_bytes", 1_048_576, "Largest accepted request body, in bytes (larger: 413)"),
-    SettingSpec("max_events_per_post", 1000, "Most events accepted in one POST /v1/events"),
     SettingSpec(
-        "group_commit_window_ms", 2.0, "Milliseconds an assignment waits to share a transaction with others"
+        "public_base_url",
+        str,
+        "http://127.0.0.1:8000",
+        "Base URL Braze and mail clients reach us at",
+        prefixes=("http://", "https://"),
     ),
-    SettingSpec("group_commit_max_batch", 512, "Most assignments committed in one transaction"),
+    SettingSpec("host", str, "127.0.0.1", "Address `copyloom serve` listens on"),
+    SettingSpec("port", int, 8000, "Port `copyloom serve` listens on", minimum=1, maximum=65535),
     SettingSpec(
-        "cache_refresh_s", 2.0, "Seconds between reloads of experiments and weights into the API's memory"
+        "learn_interval_s",
+        float,
+        60.0,
+        "Seconds between learner passes over live experiments",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "max_body_bytes",
+        int,
+        1_048_576,
+        "Largest accepted request body, in bytes (larger: 413)",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "max_events_per_post", int, 1000, "Most events accepted in one POST /v1/events", greater_than=0
+    ),
+    SettingSpec(
+        "group_commit_window_ms",
+        float,
+        2.0,
+        "Milliseconds an assignment waits to share a transaction with others",
+        minimum=0,
+    ),
+    SettingSpec(
+        "group_commit_max_batch", int, 512, "Most assignments committed in one transaction", greater_than=0
+    ),
+    SettingSpec(
+        "cache_refresh_s",
+        float,
+        2.0,
+        "Seconds between reloads of experiments and weights into the API's memory",
+        greater_than=0,
     ),
     SettingSpec(
         "recent_assignments_per_experiment",
+        int,
         100_000,
         "Answered assignments each API worker keeps in memory per experiment, to answer repeats without a"
         " store read (0: off)",
+        minimum=0,
     ),
-    SettingSpec("cohort_width_s", 60, "Width of a send-time cohort bucket, in seconds"),
-    SettingSpec("learn_samples", 10_000, "Monte Carlo draws per learner pass and experiment"),
+    SettingSpec("cohort_width_s", int, 60, "Width of a send-time cohort bucket, in seconds", greater_than=0),
     SettingSpec(
-        "rate_limit_per_s", 5000.0, "Requests per second one tenant may make to one API process (429 above)"
+        "learn_samples", int, 10_000, "Monte Carlo draws per learner pass and experiment", greater_than=0
     ),
-    SettingSpec("rate_limit_burst", 10000, "Requests one tenant may make at once before the rate applies"),
     SettingSpec(
-        "response_budget_ms", 500.0, "Longest a content answer may take; past it the control is served"
+        "rate_limit_per_s",
+        float,
+        5000.0,
+        "Requests per second one tenant may make to one API process (429 above)",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "rate_limit_burst",
+        int,
+        10000,
+        "Requests one tenant may make at once before the rate applies",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "response_budget_ms",
+        float,
+        500.0,
+        "Longest a content answer may take; past it the control is served",
+        greater_than=0,
     ),
     SettingSpec(
         "journal_dir",
+        str,
         "",
         "Folder of the outage journal (empty: `copyloom-journal` next to the SQLite file, or in the "
         "working directory for PostgreSQL)",
     ),
     SettingSpec(
         "journal_after_ms",
+        float,
         1000.0,
         "Milliseconds a group commit may take before its assignments go to the outage journal instead "
         "and the worker turns degraded (errors from an unreachable store journal at once)",
+        greater_than=0,
     ),
     SettingSpec(
         "journal_replay_interval_s",
+        float,
         2.0,
         "Seconds between probes of an unreachable store, and between replays of journal files",
+        greater_than=0,
     ),
-    SettingSpec("ingest_interval_s", 60.0, "Seconds between polls of every tenant's Currents source"),
     SettingSpec(
-        "dashboard_session_ttl_s", 43_200.0, "Seconds a dashboard sign-in lasts before it must be repeated"
+        "ingest_interval_s",
+        float,
+        60.0,
+        "Seconds between polls of every tenant's Currents source",
+        greater_than=0,
     ),
-    SettingSpec("log_level", "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
+    SettingSpec(
+        "dashboard_session_ttl_s",
+        float,
+        43_200.0,
+        "Seconds a dashboard sign-in lasts before it must be repeated",
+        greater_than=0,
+    ),
+    SettingSpec("log_level", str, "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
 
@@ -125,10 +204,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         InvalidInput: a value that does not parse, naming the variable.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {spec.name: _parse(spec, env.get(env_name(spec.name))) for spec in SETTINGS}
-    settings = Settings(**values)
-    _check(settings)
-    return settings
+    values = {spec.name: parse_setting(spec, env.get(env_name(spec.name))) for spec in SETTINGS}
+    return Settings(**values)  # type: ignore[arg-type]  # each value has its field's type, by the table
 
 
 def journal_directory(settings: Settings) -> Path:
@@ -145,37 +222,50 @@ def env_name(name: str) -> str:
     return f"COPYLOOM_{name.upper()}"
 
 
-def _parse(spec: SettingSpec, raw: str | None) -> object:
-    if raw is None:
-        return spec.default
-    convert: Callable[[str], object] = type(spec.default)
+def parse_setting(spec: SettingSpec, raw: str | None) -> SettingValue:
+    """The value of one setting from its variable's text (None: unset, the default), validated.
+
+    Booleans read as Starlette's `Config` reads them: true/1 and false/0, in any case.
+
+    Raises:
+        InvalidInput: naming the variable, e.g. ``COPYLOOM_PORT: expected int, got 'eighty'``.
+    """
+    value = spec.default if raw is None else _convert(spec, raw)
+    problem = _problem(spec, value)
+    if problem:
+        raise InvalidInput(f"{env_name(spec.name)}: {problem}")
+    return value
+
+
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _convert(spec: SettingSpec, raw: str) -> SettingValue:
+    if spec.value_type is str:
+        return raw
+    if spec.value_type is bool:
+        if raw.lower() in _BOOLEANS:
+            return _BOOLEANS[raw.lower()]
+        raise InvalidInput(f"{env_name(spec.name)}: expected true, false, 1 or 0, got {raw!r}")
     try:
-        return convert(raw)
+        value = int(raw) if spec.value_type is int else float(raw)
     except ValueError:
-        kind = type(spec.default).__name__
-        raise InvalidInput(f"{env_name(spec.name)}: expected {kind}, got {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidInput(f"{env_name(spec.name)}: expected {spec.value_type.__name__}, got {raw!r}")
+    return value
 
 
-def _check(settings: Settings) -> None:
-    positive = (
-        "learn_interval_s",
-        "ingest_interval_s",
-        "max_body_bytes",
-        "max_events_per_post",
-        "group_commit_max_batch",
-        "rate_limit_per_s",
-        "rate_limit_burst",
-        "response_budget_ms",
-        "dashboard_session_ttl_s",
-        "journal_after_ms",
-        "journal_replay_interval_s",
-    )
-    for name in (*positive, "cache_refresh_s", "cohort_width_s", "learn_samples"):
-        if getattr(settings, name) <= 0:
-            raise InvalidInput(f"{env_name(name)}: must be greater than 0")
-    if settings.recent_assignments_per_experiment < 0:
-        raise InvalidInput(f"{env_name('recent_assignments_per_experiment')}: must be 0 or more")
-    if settings.group_commit_window_ms < 0:
-        raise InvalidInput(f"{env_name('group_commit_window_ms')}: must be 0 or more")
-    if not settings.public_base_url.startswith(("http://", "https://")):
-        raise InvalidInput(f"{env_name('public_base_url')}: must start with http:// or https://")
+def _problem(spec: SettingSpec, value: SettingValue) -> str | None:
+    """What is wrong with a parsed value by the bounds and prefixes of its spec, or None."""
+    if isinstance(value, str):
+        if spec.prefixes and not value.startswith(spec.prefixes):
+            return f"must start with {' or '.join(spec.prefixes)}"
+        return None
+    if spec.greater_than is not None and value <= spec.greater_than:
+        return f"must be greater than {spec.greater_than:g}"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"must be {spec.minimum:g} or more"
+    if spec.maximum is not None and value > spec.maximum:
+        return f"must be {spec.maximum:g} or less"
+    return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from copyloom.domain import RecipientKey
+from copyloom.domain.values import RecipientKey
 from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file
 from tests.currents_files import KINDS, SAMPLES, record, schema, to_bytes, write

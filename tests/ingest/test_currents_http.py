@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from copyloom.domain import EVENT_KINDS, EmailEvent, RecipientKey, pseudonymise
+from copyloom.domain.events import EVENT_KINDS, EmailEvent
+from copyloom.domain.pseudonyms import pseudonymise
+from copyloom.domain.values import RecipientKey
 from copyloom.errors import InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.ingest.fields import event_kind_from_type

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from copyloom.domain import CountedEvent, pseudonymiser
+from copyloom.domain.events import CountedEvent
+from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file
 from copyloom.ingest.decoder_process import DecoderProcess

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from copyloom.domain import RecipientKey, TenantId
+from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.services.assignment import (
     AssignmentRequest,
     GroupCommitWriter,

@@ -66,3 +66,18 @@ def test_another_tenant_cannot_see_or_change_an_experiment(store: Store) -> None
     with pytest.raises(NotFound):
         service.change_status(store, acme.experiment_id, "pause", 2.0, tenant_id=globex.tenant.tenant_id)
     assert [e.experiment_id for e in service.list_experiments(store, "globex")] == [globex.experiment_id]
+
+
+def test_allowed_actions_are_the_changes_a_status_can_make() -> None:
+    assert service.allowed_actions("draft") == ("start", "finish")
+    assert service.allowed_actions("live") == ("pause", "finish")
+    assert service.allowed_actions("paused") == ("start", "finish")
+    assert service.allowed_actions("finished") == ()
+
+
+def test_repeating_the_current_status_is_accepted_unless_refused(store: Store) -> None:
+    workspace = make_workspace(store, "acme")
+
+    assert service.change_status(store, workspace.experiment_id, "start", 2.0).status == "live"
+    with pytest.raises(Conflict, match="cannot start an experiment that is live"):
+        service.change_status(store, workspace.experiment_id, "start", 3.0, repeat_ok=False)

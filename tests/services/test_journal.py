@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from copyloom.domain import RecipientKey, TenantId
+from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.services.assignment import AssignmentRequest, GroupCommitWriter, assign_batch
 from copyloom.services.experiments import get_experiment
 from copyloom.services.journal import JournalledAssignment, OutageJournal, replay_journals

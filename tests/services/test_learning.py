@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from copyloom.domain import RecipientKey, TenantId
+from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.engine import DelayModel
 from copyloom.services import experiments as experiment_service
 from copyloom.services.assignment import AssignmentRequest, assign_batch

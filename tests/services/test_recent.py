@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from copyloom.domain import RecipientKey, VariantId
+from copyloom.domain.values import RecipientKey, VariantId
 from copyloom.services.recent import RecentAnswer, RecentAssignments
 
 

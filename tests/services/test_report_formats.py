@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from copyloom.domain import Experiment, ExperimentId, Status, TenantId, VariantId
+from copyloom.domain.values import Experiment, ExperimentId, Status, TenantId, VariantId
 from copyloom.services.report_formats import figures_as_dict, render_report
 from copyloom.services.reports import ExperimentFigures, figures_from
 from copyloom.storage.assignments import CohortCount

@@ -23,6 +23,7 @@ def runtime_for(workspace: Workspace, refresh_s: float = 0.05, recent: int = 100
         group_commit_max_batch=64,
         cohort_width_s=60,
         recent_assignments_per_experiment=recent,
+        journal_after_ms=1000.0,
     )
 
 

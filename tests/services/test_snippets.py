@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from copyloom.domain import Experiment, ExperimentId, TenantId
+from copyloom.domain.values import Experiment, ExperimentId, TenantId
 from copyloom.errors import InvalidInput
 from copyloom.services.snippets import render_snippets
 from tests.helpers import make_definition

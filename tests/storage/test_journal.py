@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copyloom.domain import RecipientKey, TenantId
+from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.storage import journal
 from copyloom.storage.assignments import NewAssignment
 

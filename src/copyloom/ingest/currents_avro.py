@@ -19,7 +19,8 @@ from typing import Any, BinaryIO, cast
 
 import fastavro
 
-from copyloom.domain import CountedEvent, EventKind, RecipientKey, engagement_kind
+from copyloom.domain.events import CountedEvent, EventKind, engagement_kind
+from copyloom.domain.values import RecipientKey
 from copyloom.errors import CorruptFile, InvalidInput
 from copyloom.ingest.fields import (
     READ_FIELDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from copyloom.domain import EmailEvent
+from copyloom.domain.events import EmailEvent
 from copyloom.errors import InvalidInput
 from copyloom.ingest.fields import Pseudonymise, email_event_from_record, type_name
 

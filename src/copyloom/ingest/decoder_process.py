@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, BinaryIO, cast
 
-from copyloom.domain import CountedEvent, pseudonymiser
+from copyloom.domain.events import CountedEvent
+from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file, unreadable_reason
 from copyloom.ingest.fields import Pseudonymise

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from copyloom.domain import EVENT_KINDS, EmailEvent, EventKind, RecipientKey
+from copyloom.domain.events import EVENT_KINDS, EmailEvent, EventKind
+from copyloom.domain.values import RecipientKey
 from copyloom.errors import InvalidInput
 
 EMAIL_EVENT_PREFIX = "users.messages.email."

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from copyloom.domain import Experiment, RecipientKey, TenantId, VariantId
+from copyloom.domain.values import Experiment, RecipientKey, TenantId, VariantId
 from copyloom.errors import StoreUnavailable
 from copyloom.services.journal import JournalledAssignment, OutageJournal
 from copyloom.storage import assignments as repo

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from copyloom.domain import TenantId
+from copyloom.domain.values import TenantId
 from copyloom.errors import NotFound, Unauthorized
 from copyloom.services.tenants import hash_token
 from copyloom.storage import dashboard as repo

@@ -5,16 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from copyloom.domain import (
-    Experiment,
-    ExperimentDefinition,
-    ExperimentId,
-    Status,
-    TenantId,
-    VariantId,
-)
+from copyloom.domain.values import Experiment, ExperimentDefinition, ExperimentId, Status, TenantId, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo
@@ -24,11 +17,13 @@ from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
 
 Action = Literal["start", "pause", "finish"]
-_TRANSITIONS: dict[Action, tuple[set[Status], Status]] = {
-    "start": ({"draft", "paused", "live"}, "live"),
-    "pause": ({"live", "paused"}, "paused"),
-    "finish": ({"draft", "live", "paused"}, "finished"),
+ACTIONS: tuple[Action, ...] = get_args(Action)
+_TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
+    "start": (frozenset({"draft", "paused"}), "live"),
+    "pause": (frozenset({"live"}), "paused"),
+    "finish": (frozenset({"draft", "live", "paused"}), "finished"),
 }
+"""The status machine: each action, the statuses it may be taken from, and the status it leads to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +87,27 @@ def list_experiments(store: Store, tenant_name: str | None = None) -> list[Exper
         return repo.experiments_of_tenant(conn, tenant.tenant_id)
 
 
+def allowed_actions(status: Status) -> tuple[Action, ...]:
+    """The actions that change an experiment in `status`, in `ACTIONS` order: what a user is offered.
+
+    `change_status` also accepts, by default, repeating the current state (start a live experiment,
+    pause a paused one) so that a script may re-run it; a repeat changes nothing and is not offered.
+    """
+    return tuple(a for a in ACTIONS if status in _TRANSITIONS[a][0])
+
+
+def check_action(status: Status, action: Action, *, repeat_ok: bool = False) -> None:
+    """Raise unless `action` may be taken from `status` (or, with `repeat_ok`, repeats `status`).
+
+    Raises:
+        Conflict: naming the action and the status, e.g. ``status: cannot pause an experiment that is
+            finished``.
+    """
+    is_repeat = repeat_ok and _TRANSITIONS[action][1] == status and status != "finished"
+    if action not in allowed_actions(status) and not is_repeat:
+        raise Conflict(f"status: cannot {action} an experiment that is {status}")
+
+
 def change_status(
     store: Store,
     experiment_id: str,
@@ -100,24 +116,26 @@ def change_status(
     *,
     winner: VariantId | None = None,
     tenant_id: TenantId | None = None,
+    repeat_ok: bool = True,
 ) -> Experiment:
     """Start, pause or finish an experiment.
 
     Starting a draft stores an even initial allocation. Finishing fixes the winner: the one given, else
-    the one the learner declared, else none (the control is then served).
+    the one the learner declared, else none (the control is then served). With `repeat_ok` (the
+    default), starting a live or pausing a paused experiment is accepted and changes nothing else.
 
     Raises:
         NotFound: unknown experiment (or another tenant's).
-        Conflict: the experiment is finished, or `winner` is given for an action other than finish.
+        Conflict: the action is not allowed from the experiment's status (see `allowed_actions`), or
+            `winner` is given for an action other than finish.
         InvalidInput: `winner` is not one of its variants.
     """
-    allowed, target = _TRANSITIONS[action]
+    target = _TRANSITIONS[action][1]
     with store.write() as conn:
         experiment = repo.load_experiment(conn, experiment_id)
         if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
-        if experiment.status not in allowed:
-            raise Conflict(f"status: cannot {action} an experiment that is {experiment.status}")
+        check_action(experiment.status, action, repeat_ok=repeat_ok)
         if winner is not None and action != "finish":
             raise Conflict("winner: a winner can only be named when finishing")
         if winner is not None and winner not in experiment.variant_ids:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import CountedEvent, EmailEvent, Tenant
+from copyloom.domain.events import CountedEvent, EmailEvent
+from copyloom.domain.values import Tenant
 from copyloom.services.pixel import read_pixel_token
 from copyloom.storage import assignments as assignment_repo
 from copyloom.storage import events as event_repo

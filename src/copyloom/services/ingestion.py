@@ -16,7 +16,8 @@ from typing import Literal
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import Tenant, TenantId, pseudonymiser
+from copyloom.domain.pseudonyms import pseudonymiser
+from copyloom.domain.values import Tenant, TenantId
 from copyloom.errors import CorruptFile, NotFound
 from copyloom.ingest.currents_avro import read_currents_file
 from copyloom.ingest.decoder_process import DecoderProcess

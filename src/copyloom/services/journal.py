@@ -26,7 +26,7 @@ from pathlib import Path
 import anyio.to_thread
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import VariantId
+from copyloom.domain.values import VariantId
 from copyloom.errors import StoreUnavailable
 from copyloom.storage import assignments as repo
 from copyloom.storage import journal as files

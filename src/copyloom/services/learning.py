@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copyloom.domain import EngagementKind, Experiment, ExperimentId, Metric, TenantId
+from copyloom.domain.events import EngagementKind
+from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays

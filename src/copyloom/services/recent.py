@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from copyloom.domain import RecipientKey, VariantId
+from copyloom.domain.values import RecipientKey, VariantId
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,15 +8,15 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from copyloom.domain import Metric
+from copyloom.domain.values import Metric
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
 
 _MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
 
 ReportFormat = Literal["md", "csv", "json"]
-REPORT_FORMATS: tuple[ReportFormat, ...] = ("md", "csv", "json")
+REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 
 DEFINITIONS = {
     "rates": "click rate = unique clicks / sends, open rate = unique opens / sends, each recipient and "

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from copyloom.domain import Experiment, ExperimentId, Metric, Mode, Status, TenantId, VariantId
+from copyloom.domain.values import Experiment, ExperimentId, Metric, Mode, Status, TenantId, VariantId
 from copyloom.errors import NotFound
 from copyloom.services import report_stats as stats
 from copyloom.services.experiments import ExperimentReport, VariantReport, build_report

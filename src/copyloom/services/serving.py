@@ -12,16 +12,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from copyloom.domain import (
-    EmailEvent,
-    Experiment,
-    IdTransform,
-    RecipientKey,
-    Tenant,
-    Variant,
-    VariantId,
-    pseudonymiser,
-)
+from copyloom.domain.events import EmailEvent
+from copyloom.domain.pseudonyms import pseudonymiser
+from copyloom.domain.values import Experiment, IdTransform, RecipientKey, Tenant, Variant, VariantId
 from copyloom.errors import CopyloomError, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
@@ -97,10 +90,10 @@ class ServingRuntime:
         group_commit_window_ms: float,
         group_commit_max_batch: int,
         cohort_width_s: int,
-        recent_assignments_per_experiment: int = 100_000,
+        recent_assignments_per_experiment: int,
+        journal_after_ms: float,
         clock: Clock = time.time,
         journal: OutageJournal | None = None,
-        journal_after_ms: float = 1000.0,
     ) -> None:
         self.store = store
         self.clock = clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from copyloom.domain import Experiment
+from copyloom.domain.values import Experiment
 from copyloom.errors import InvalidInput
 
 Method = Literal["get", "post"]

@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from copyloom.domain import IdTransform, Tenant, TenantId
+from copyloom.domain.values import IdTransform, Tenant, TenantId
 from copyloom.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from copyloom.storage import tenants as repo
 from copyloom.storage.db import Store

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import EngagementKind, RecipientField, RecipientKey, TenantId, VariantId
+from copyloom.domain.events import EngagementKind
+from copyloom.domain.values import RecipientField, RecipientKey, TenantId, VariantId
 from copyloom.storage.db import insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
 from copyloom.storage.tables import assignments, engagements, experiments

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import TenantId
+from copyloom.domain.values import TenantId
 from copyloom.storage.tables import dashboard_credentials, dashboard_sessions, tenants
 
 

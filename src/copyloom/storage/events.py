@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from copyloom.domain import CountedEvent, TenantId
+from copyloom.domain.events import CountedEvent
+from copyloom.domain.values import TenantId
 from copyloom.storage.db import add_to_counter
 from copyloom.storage.tables import unattributed
 

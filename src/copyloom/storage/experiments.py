@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from copyloom.domain import (
+from copyloom.domain.values import (
     Experiment,
     ExperimentDefinition,
     ExperimentId,

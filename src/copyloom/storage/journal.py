@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from copyloom.domain import RecipientKey, TenantId
+from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.storage.assignments import NewAssignment
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from copyloom.domain import IdTransform, Tenant, TenantId
+from copyloom.domain.values import IdTransform, Tenant, TenantId
 from copyloom.storage.db import insert_ignoring_conflicts
 from copyloom.storage.tables import settings_table, tenants, tokens
 

@@ -27,13 +27,15 @@ def create_app(
     public_base_url: str,
     max_body_bytes: int,
     max_events_per_post: int,
-    rate_limit_per_s: float = 5000.0,
-    rate_limit_burst: int = 10000,
-    response_budget_ms: float = 500.0,
-    dashboard_session_ttl_s: float = 12 * 3600.0,
+    rate_limit_per_s: float,
+    rate_limit_burst: int,
+    response_budget_ms: float,
+    dashboard_session_ttl_s: float,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
-    """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime."""
+    """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime.
+
+    Every limit comes from the settings (no defaults here: `settings.py` holds them)."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
     metrics = Metrics(runtime.weights_age_s, runtime.journal_stats)
     endpoints = Endpoints(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -19,12 +19,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from copyloom.domain.values import Status
 from copyloom.errors import InvalidInput, NotFound, Unauthorized
 from copyloom.services import dashboard_access, reports, snippets
 from copyloom.services import experiments as experiment_service
 from copyloom.services.dashboard_access import DashboardSession
-from copyloom.services.experiments import Action
-from copyloom.services.report_formats import figures_as_dict, render_report
+from copyloom.services.experiments import ACTIONS, Action, allowed_actions, check_action
+from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, figures_as_dict, render_report
 from copyloom.services.serving import ServingRuntime
 from copyloom.web import dashboard_pages as pages
 from copyloom.web import dashboard_views as views
@@ -40,14 +41,13 @@ from copyloom.web.dashboard_security import (
     tokens_match,
 )
 
-ReportFormat = Literal["md", "csv", "json"]
-_REPORT_TYPES: dict[str, str] = {
-    "md": "text/markdown; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
+_REPORT_TYPES: dict[ReportFormat, tuple[str, str]] = {
+    "md": ("text/markdown; charset=utf-8", "Markdown (.md)"),
+    "csv": ("text/csv; charset=utf-8", "CSV (.csv)"),
+    "json": ("application/json", "JSON (.json)"),
 }
-_ACTIONS: dict[str, str] = {"start": "Start", "pause": "Pause", "finish": "Finish"}
-_ACTION_EFFECT = {
+"""Each report format's media type and download label."""
+_ACTION_EFFECT: dict[Action, str] = {
     "start": "Serving and learning resume: recipients get variants by the current weights.",
     "pause": "Every recipient gets the control from now on and no new assignments are made.",
     "finish": "Every recipient gets the winner (or the control if none was declared) from now on. "
@@ -144,6 +144,7 @@ class Dashboard:
             **self._figures_context(figures),
             snippet="\n\n".join(f"{{% comment %}} {s.field} {{% endcomment %}}\n{s.liquid}" for s in found),
             actions=self._actions_for(figures.experiment.status),
+            report_formats=[(fmt, _REPORT_TYPES[fmt][1]) for fmt in REPORT_FORMATS],
             refresh_s=LIVE_REFRESH_S,
         )
 
@@ -162,14 +163,12 @@ class Dashboard:
         session = await self._session(request)
         if session is None:
             return self._to_sign_in()
-        fmt = request.path_params["fmt"]
-        if fmt not in _REPORT_TYPES:
-            raise InvalidInput(f"format: expected one of md, csv, json, got {fmt!r}")
+        fmt = self._report_format(request)
         figures = await self._figures(request, session)
-        text = render_report(figures, cast(ReportFormat, fmt))
+        text = render_report(figures, fmt)
         filename = f"{figures.experiment.experiment_id}-report.{fmt}"
         headers = {**PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
-        return Response(text, media_type=_REPORT_TYPES[fmt], headers=headers)
+        return Response(text, media_type=_REPORT_TYPES[fmt][0], headers=headers)
 
     async def confirm(self, request: Request) -> Response:
         """GET /dashboard/experiments/{id}/{action}: the confirmation step before a status change."""
@@ -183,17 +182,19 @@ class Dashboard:
             request.path_params["experiment_id"],
             session.tenant_id,
         )
+        check_action(experiment.status, action)
         return self._page(
             "confirm.html",
             session,
             experiment=experiment,
             action=action,
-            label=_ACTIONS[action],
+            label=action.capitalize(),
             effect=_ACTION_EFFECT[action],
         )
 
     async def change_status(self, request: Request) -> Response:
-        """POST /dashboard/experiments/{id}/{action}: start, pause or finish (CSRF-checked)."""
+        """POST /dashboard/experiments/{id}/{action}: start, pause or finish (CSRF-checked), only as
+        `allowed_actions` offers: a repeat of the current status is a conflict here."""
         session = await self._session(request)
         if session is None:
             return self._to_sign_in()
@@ -203,7 +204,12 @@ class Dashboard:
         experiment_id = request.path_params["experiment_id"]
         await anyio.to_thread.run_sync(
             lambda: experiment_service.change_status(
-                self.runtime.store, experiment_id, action, self.runtime.clock(), tenant_id=session.tenant_id
+                self.runtime.store,
+                experiment_id,
+                action,
+                self.runtime.clock(),
+                tenant_id=session.tenant_id,
+                repeat_ok=False,
             )
         )
         return RedirectResponse(
@@ -235,14 +241,20 @@ class Dashboard:
     @staticmethod
     def _action(request: Request) -> Action:
         action = request.path_params["action"]
-        if action not in _ACTIONS:
+        if action not in ACTIONS:
             raise NotFound(f"dashboard: no page '{action}'")
         return cast(Action, action)
 
     @staticmethod
-    def _actions_for(status: str) -> list[tuple[str, str]]:
-        allowed = {"draft": ("start", "finish"), "live": ("pause", "finish"), "paused": ("start", "finish")}
-        return [(a, _ACTIONS[a]) for a in allowed.get(status, ())]
+    def _report_format(request: Request) -> ReportFormat:
+        fmt = request.path_params["fmt"]
+        if fmt not in REPORT_FORMATS:
+            raise InvalidInput(f"format: expected one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
+        return cast(ReportFormat, fmt)
+
+    @staticmethod
+    def _actions_for(status: Status) -> list[tuple[Action, str]]:
+        return [(a, a.capitalize()) for a in allowed_actions(status)]
 
     @staticmethod
     def _figures_context(figures: reports.ExperimentFigures) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from starlette.responses import JSONResponse, Response
 from copyloom.errors import (
     Conflict,
     CopyloomError,
+    CorruptFile,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    SourceUnavailable,
     StoreUnavailable,
     Unauthorized,
 )
@@ -28,9 +30,12 @@ STATUS_BY_ERROR: dict[type[CopyloomError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    CorruptFile: 422,
     RateLimited: 429,
     StoreUnavailable: 503,
+    SourceUnavailable: 503,
 }
+"""Every `CopyloomError` subclass has its status here (tests/test_errors.py fails on one that does not)."""
 _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from copyloom.domain import Tenant, Variant, pseudonymiser
+from copyloom.domain.pseudonyms import pseudonymiser
+from copyloom.domain.values import Tenant, Variant
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
 from copyloom.services.serving import Served, ServingRuntime
@@ -50,7 +51,7 @@ class Endpoints:
     max_body_bytes: int
     max_events_per_post: int
     limiter: RateLimiter
-    budget_s: float = 0.5
+    budget_s: float
     on_fallback: Callable[[], None] = lambda: None
     _bodies: dict[tuple[str, str], tuple[Variant, bytes]] = field(default_factory=dict)
 

@@ -1,0 +1,151 @@
+"""The experiment definition: a decoded YAML/JSON object validated into an `ExperimentDefinition`.
+
+Pure: no IO, clock, environment or global random state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.values import (
+    DEFAULT_CONTROL_HOLDOUT,
+    DEFAULT_FLOOR,
+    DEFAULT_MIN_SENDS_PER_VARIANT,
+    MAX_ID_CHARS,
+    MAX_MIN_SENDS_PER_VARIANT,
+    MAX_TEXT_CHARS,
+    MAX_VARIANTS,
+    METRICS,
+    MIN_VARIANTS,
+    MODES,
+    RECIPIENT_FIELDS,
+    STICKY_SCOPES,
+    ExperimentDefinition,
+    StickyScope,
+    Variant,
+)
+from copyloom.errors import InvalidInput
+
+_T = TypeVar("_T", bound=str)
+
+
+def parse_experiment_definition(raw: object) -> ExperimentDefinition:
+    """Validate a decoded YAML/JSON experiment definition.
+
+    Raises:
+        InvalidInput: naming the offending field, e.g. ``variants[2].id: duplicate id 'v1'``.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("definition: expected an object with name, mode, metric and variants")
+    unknown = sorted(set(raw) - _DEFINITION_FIELDS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown field")
+    name = _required_text(raw, "name", "name")
+    mode = _choice(raw.get("mode", "broadcast"), MODES, "mode")
+    metric = _choice(raw.get("metric", "click"), METRICS, "metric")
+    recipient_field = _choice(raw.get("recipient_field", "user_id"), RECIPIENT_FIELDS, "recipient_field")
+    default_sticky: StickyScope = "recipient" if mode == "broadcast" else "dispatch"
+    sticky = _choice(raw.get("sticky", default_sticky), STICKY_SCOPES, "sticky")
+    variants = _parse_variants(raw.get("variants"))
+    floor, holdout = _allocation_shares(raw, len(variants))
+    warm_up = raw.get("min_sends_per_variant", DEFAULT_MIN_SENDS_PER_VARIANT)
+    if not is_integer(warm_up) or not 0 <= warm_up <= MAX_MIN_SENDS_PER_VARIANT:
+        raise InvalidInput(
+            f"min_sends_per_variant: expected an integer from 0 to {MAX_MIN_SENDS_PER_VARIANT}, "
+            f"got {warm_up!r}"
+        )
+    return ExperimentDefinition(
+        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up
+    )
+
+
+_DEFINITION_FIELDS = {
+    "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
+    "min_sends_per_variant",
+}  # fmt: skip
+
+
+def _allocation_shares(raw: Mapping[str, object], count: int) -> tuple[float, float]:
+    """The floor every variant keeps and the control's holdout: both leave some traffic to allocate."""
+    floor = raw.get("floor", DEFAULT_FLOOR)
+    if not is_finite_number(floor) or floor < 0 or floor * count >= 1:
+        raise InvalidInput(
+            f"floor: expected a number >= 0 that leaves traffic to allocate (floor x {count} variants "
+            f"below 1), got {floor!r}"
+        )
+    holdout = raw.get("control_holdout", DEFAULT_CONTROL_HOLDOUT)
+    if not is_finite_number(holdout) or holdout < 0 or holdout + floor * count >= 1:
+        raise InvalidInput(
+            f"control_holdout: expected a number >= 0 that leaves traffic to allocate (control_holdout + "
+            f"floor x {count} variants below 1), got {holdout!r}"
+        )
+    return float(floor), float(holdout)
+
+
+def _parse_variants(raw: object) -> tuple[Variant, ...]:
+    if not isinstance(raw, list):
+        raise InvalidInput(f"variants: expected a list of {MIN_VARIANTS} to {MAX_VARIANTS} variants")
+    if not MIN_VARIANTS <= len(raw) <= MAX_VARIANTS:
+        raise InvalidInput(f"variants: expected {MIN_VARIANTS} to {MAX_VARIANTS} variants, got {len(raw)}")
+    variants = tuple(_parse_variant(item, f"variants[{i}]") for i, item in enumerate(raw))
+    seen: set[str] = set()
+    for i, variant in enumerate(variants):
+        if variant.variant_id in seen:
+            raise InvalidInput(f"variants[{i}].id: duplicate id '{variant.variant_id}'")
+        seen.add(variant.variant_id)
+    placements = set(variants[0].texts)
+    for i, variant in enumerate(variants[1:], start=1):
+        if set(variant.texts) != placements:
+            raise InvalidInput(
+                f"variants[{i}]: placements {sorted(variant.texts)} differ from "
+                f"variants[0]'s {sorted(placements)}"
+            )
+    controls = [v.variant_id for v in variants if v.is_control]
+    if len(controls) != 1:
+        found = "none" if not controls else ", ".join(controls)
+        raise InvalidInput(f"variants: exactly one variant needs control: true (found {found})")
+    return variants
+
+
+def _parse_variant(raw: object, where: str) -> Variant:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{where}: expected an object with id, placement texts and control")
+    variant_id = _required_text(raw, "id", f"{where}.id")
+    if len(variant_id) > MAX_ID_CHARS or not variant_id.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput(f"{where}.id: use up to {MAX_ID_CHARS} letters, digits, '-' or '_'")
+    control = raw.get("control", False)
+    if not isinstance(control, bool):
+        raise InvalidInput(f"{where}.control: expected true or false")
+    texts: dict[str, str] = {}
+    for placement, text in raw.items():
+        if placement in ("id", "control"):
+            continue
+        field = f"{where}.{placement}"
+        if placement in ("experiment_id", "variant_id", "pixel_url"):
+            raise InvalidInput(f"{field}: '{placement}' is reserved for the response")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"{field}: empty text")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidInput(f"{field}: text longer than {MAX_TEXT_CHARS} characters")
+        texts[str(placement)] = text
+    if not texts:
+        raise InvalidInput(f"{where}: no placement texts (e.g. subject, preheader, cta)")
+    return Variant(variant_id, texts, control)
+
+
+def _required_text(raw: Mapping[str, object], key: str, field: str) -> str:
+    value = raw.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field}: required, a non-empty text")
+    return value.strip()
+
+
+def _choice(value: object, allowed: tuple[_T, ...], field: str) -> _T:
+    for option in allowed:
+        if value == option:
+            return option
+    raise InvalidInput(f"{field}: expected one of {', '.join(allowed)}, got {value!r}")

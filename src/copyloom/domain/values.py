@@ -1,0 +1,100 @@
+"""Value types shared by every layer: ids, closed sets, limits and defaults, tenants and experiments.
+
+Pure: no IO, clock, environment or global random state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NewType, get_args
+
+TenantId = NewType("TenantId", str)
+ExperimentId = NewType("ExperimentId", str)
+VariantId = str
+RecipientKey = NewType("RecipientKey", str)
+"""Hex HMAC-SHA-256 of a raw recipient id under the tenant's key: the only form a recipient is kept in."""
+
+Mode = Literal["broadcast", "triggered"]
+Metric = Literal["click", "open"]
+RecipientField = Literal["user_id", "external_user_id"]
+StickyScope = Literal["recipient", "dispatch"]
+Status = Literal["draft", "live", "paused", "finished"]
+IdTransform = Literal["none", "sha256"]
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+METRICS: tuple[Metric, ...] = get_args(Metric)
+RECIPIENT_FIELDS: tuple[RecipientField, ...] = get_args(RecipientField)
+STICKY_SCOPES: tuple[StickyScope, ...] = get_args(StickyScope)
+STATUSES: tuple[Status, ...] = get_args(Status)
+MIN_VARIANTS = 2
+MAX_VARIANTS = 10
+MAX_TEXT_CHARS = 2000
+MAX_ID_CHARS = 64
+DEFAULT_FLOOR = 0.01
+DEFAULT_CONTROL_HOLDOUT = 0.0
+DEFAULT_MIN_SENDS_PER_VARIANT = 100
+MAX_MIN_SENDS_PER_VARIANT = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    tenant_id: TenantId
+    name: str
+    pseudonym_key: bytes
+    id_transform: IdTransform = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    variant_id: VariantId
+    texts: Mapping[str, str]
+    is_control: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDefinition:
+    name: str
+    mode: Mode
+    metric: Metric
+    recipient_field: RecipientField
+    sticky: StickyScope
+    variants: tuple[Variant, ...]
+    floor: float = DEFAULT_FLOOR
+    control_holdout: float = DEFAULT_CONTROL_HOLDOUT
+    min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
+
+    @property
+    def placements(self) -> tuple[str, ...]:
+        return tuple(self.variants[0].texts)
+
+    @property
+    def control(self) -> Variant:
+        return next(v for v in self.variants if v.is_control)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    experiment_id: ExperimentId
+    tenant_id: TenantId
+    definition: ExperimentDefinition
+    status: Status
+    winner: VariantId | None
+    created_at: float
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == "live"
+
+    @property
+    def variant_ids(self) -> tuple[VariantId, ...]:
+        return tuple(v.variant_id for v in self.definition.variants)
+
+    def variant(self, variant_id: VariantId) -> Variant:
+        return next(v for v in self.definition.variants if v.variant_id == variant_id)
+
+    def fixed_variant(self) -> Variant:
+        """The wording served without assignment when not live: the winner if any, else the control."""
+        if self.winner is not None:
+            return self.variant(self.winner)
+        return self.definition.control

@@ -1,0 +1,37 @@
+"""The experiment definition: defaults, allocation rules and stickiness."""
+
+from __future__ import annotations
+
+from copyloom.engine import PolicyConfig
+from tests.helpers import make_definition
+
+
+def test_a_definition_defaults_to_clicks_braze_ids_and_per_person_stickiness() -> None:
+    definition = make_definition()
+
+    assert (definition.mode, definition.metric, definition.recipient_field, definition.sticky) == (
+        "broadcast",
+        "click",
+        "user_id",
+        "recipient",
+    )
+    assert definition.placements == ("subject", "preheader")
+    assert definition.control.variant_id == "control"
+
+
+def test_a_definition_carries_its_allocation_rules_defaulting_to_the_engines() -> None:
+    default, engine = make_definition(), PolicyConfig()
+    chosen = make_definition(floor=0.02, control_holdout=0.1, min_sends_per_variant=500)
+
+    assert (default.floor, default.control_holdout, default.min_sends_per_variant) == (
+        engine.floor,
+        engine.control_holdout,
+        engine.min_sends_per_variant,
+    )
+    assert (chosen.floor, chosen.control_holdout, chosen.min_sends_per_variant) == (0.02, 0.1, 500)
+    assert make_definition(floor=0).floor == 0.0
+
+
+def test_triggered_experiments_default_to_per_dispatch_stickiness() -> None:
+    assert make_definition(mode="triggered").sticky == "dispatch"
+    assert make_definition(mode="triggered", sticky="recipient").sticky == "recipient"
