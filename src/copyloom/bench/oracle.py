@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from copyloom.domain import VariantId
+from copyloom.domain.values import VariantId
 from copyloom.engine.delay import DelayModel
 from copyloom.engine.exposure import cohort_arrays
 from copyloom.engine.posterior import FloatArray

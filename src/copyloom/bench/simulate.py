@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from copyloom.bench.oracle import oracle_shares
-from copyloom.domain import Mode, VariantId
+from copyloom.domain.values import Mode, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig

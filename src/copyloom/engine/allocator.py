@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from copyloom.domain import VariantId, is_finite_number
+from copyloom.domain.checks import is_finite_number
+from copyloom.domain.values import VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.policies import POLICIES

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import get_args
 
-from copyloom.domain import (
+from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.values import (
     DEFAULT_CONTROL_HOLDOUT,
     DEFAULT_FLOOR,
     DEFAULT_MIN_SENDS_PER_VARIANT,
     MODES,
     Mode,
-    is_finite_number,
-    is_integer,
 )
 from copyloom.engine.delay import DEFAULT_DELAY, DelayModel
 from copyloom.engine.values import PolicyName

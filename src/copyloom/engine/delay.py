@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from copyloom.domain import is_finite_number
+from copyloom.domain.checks import is_finite_number
 from copyloom.engine.posterior import FloatArray
 
 _SQRT2 = math.sqrt(2.0)

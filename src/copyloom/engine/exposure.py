@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from copyloom.domain import VariantId
+from copyloom.domain.values import VariantId
 from copyloom.engine.change import find_change
 from copyloom.engine.delay import DelayModel, refine_delay_model
 from copyloom.engine.posterior import FloatArray, Totals

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from copyloom.domain import VariantId
+from copyloom.domain.values import VariantId
 from copyloom.engine.values import Cohort
 
 FloatArray = NDArray[np.float64]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copyloom.domain import VariantId
+from copyloom.domain.values import VariantId
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort, Reason

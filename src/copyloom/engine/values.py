@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from copyloom.domain import VariantId, is_finite_number, is_integer
+from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.values import VariantId
 
 Reason = Literal[
     "warm_up",
