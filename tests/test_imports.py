@@ -100,6 +100,7 @@ def test_no_two_modules_import_each_other() -> None:
     assert circles == [], "import circles:\n" + "\n".join(circles)
 
 
+@pytest.mark.integration  # a fresh interpreter, so nothing imported by the tests themselves counts
 def test_the_engine_runs_on_numpy_and_scipy_alone() -> None:
     listed = subprocess.run(
         [sys.executable, "-c", _LIST_ENGINE_IMPORTS], capture_output=True, text=True, check=True

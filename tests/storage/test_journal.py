@@ -106,6 +106,7 @@ def test_a_removed_file_cannot_be_claimed(tmp_path: Path) -> None:
     assert journal.journal_files(tmp_path) == []
 
 
+@pytest.mark.integration  # starts a process
 def test_the_file_of_a_killed_process_can_be_claimed(tmp_path: Path) -> None:
     path = tmp_path / "1-1-000001.journal"
     script = (

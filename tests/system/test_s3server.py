@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.s3server import SeaweedError, SeaweedS3
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MANY = 1_100  # > 1000 so ListObjectsV2 needs a second page
 
 
