@@ -35,9 +35,8 @@ def main() -> None:
 def init(as_json: bool) -> None:
     """Create the database schema, or upgrade it to the newest version."""
     from copyloom.storage import migrate
-    from copyloom.storage.db import open_store
 
-    store = open_store(common.current_settings().database_url)
+    store = common.open_configured_store(common.current_settings())
     try:
         revision = migrate.upgrade(store)
     except Exception as exc:

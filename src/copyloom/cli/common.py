@@ -65,12 +65,22 @@ def current_settings() -> Settings:
     return loaded
 
 
-def ready_store(settings: Settings) -> Store:
-    """The configured store, refusing to work on a database that `copyloom init` has not prepared."""
-    from copyloom.storage import migrate
+def open_configured_store(settings: Settings) -> Store:
+    """The configured store, closed when the command ends (it may not be the process's last)."""
     from copyloom.storage.db import open_store
 
     opened = open_store(settings.database_url)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(opened.dispose)
+    return opened
+
+
+def ready_store(settings: Settings) -> Store:
+    """The configured store, refusing to work on a database that `copyloom init` has not prepared."""
+    from copyloom.storage import migrate
+
+    opened = open_configured_store(settings)
     try:
         current = migrate.current_revision(opened)
     except Exception as exc:  # any driver error here means the database cannot be reached
