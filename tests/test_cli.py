@@ -1,4 +1,5 @@
-"""The real command line, run as a subprocess against SQLite and PostgreSQL."""
+"""The command line, run in process by click's runner against SQLite and PostgreSQL; and the installed
+console script, run for real."""
 
 from __future__ import annotations
 
@@ -6,30 +7,45 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
+from click.testing import CliRunner
 
-from tests.helpers import DEFINITION
+from copyloom import __version__
+from copyloom.cli import main
+from tests.helpers import DEFINITION, Api, Workspace
+from tests.web.test_events import braze_event
+
+SCRIPT = Path(sys.executable).with_name("copyloom")
+BAD_PORT = "error: COPYLOOM_PORT: expected int, got 'abc'\n"
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: its exit code and what it printed on each stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 class Cli:
-    def __init__(self, database_url: str) -> None:
-        self.env = {**os.environ, "COPYLOOM_DATABASE_URL": database_url, "COPYLOOM_LOG_LEVEL": "WARNING"}
+    """`copyloom …` in this process, with the given store and otherwise this process's environment."""
 
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "copyloom", *args],
-            env=self.env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def __init__(self, database_url: str, **environ: str) -> None:
+        self.env = {"COPYLOOM_DATABASE_URL": database_url, "COPYLOOM_LOG_LEVEL": "WARNING", **environ}
+
+    def run(self, *args: str, ok: bool = True) -> Ran:
+        result = CliRunner(env=self.env).invoke(main, list(args), prog_name="copyloom")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception  # a traceback is a bug whatever the test expects
         if ok:
-            assert result.returncode == 0, result.stderr
-        return result
+            assert result.exit_code == 0, result.stderr
+        return Ran(result.exit_code, result.stdout, result.stderr)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)
@@ -139,3 +155,121 @@ def test_the_optimisation_benchmark_takes_the_oracle_as_a_policy(tmp_path: Path)
 
     assert list(result["scenarios"][0]["policies"]) == ["oracle"]
     assert result["scenarios"][0]["policies"]["oracle"]["gain_mean"] is not None
+
+
+def test_ingest_status_lists_the_unattributed_events_per_campaign_or_step(
+    api: Api, workspace: Workspace, database_url: str
+) -> None:
+    api.content(workspace.token, workspace.experiment_id, recipient="u-1", dispatch="d-1")
+    events = [
+        braze_event("Click", "u-1", "d-1"),  # served: attributed, so not listed
+        braze_event("Click", "stranger-1", "d-9", campaign_id="other-campaign"),
+        braze_event("Click", "stranger-2", "d-9", campaign_id="other-campaign"),
+        braze_event("Open", "stranger-1", "d-9", campaign_id="other-campaign"),
+        braze_event("Click", "stranger-3", "d-8", campaign_id="canvas-campaign", canvas_step_id="step-9"),
+    ]
+    assert api.events(workspace.token, {"events": events}).json()["unattributed"] == 4
+    cli = Cli(database_url)
+
+    status = cli.json("ingest", "status", "--tenant", "acme")
+    text = cli.run("ingest", "status", "--tenant", "acme").stdout
+
+    assert status["unattributed_by_source"] == [
+        {"source_id": "other-campaign", "kind": "Click", "events": 2},
+        {"source_id": "other-campaign", "kind": "Open", "events": 1},
+        {"source_id": "step-9", "kind": "Click", "events": 1},
+    ]
+    assert text.endswith(
+        "unattributed events by campaign or Canvas step:\n"
+        "  other-campaign\tClick\t2\n  other-campaign\tOpen\t1\n  step-9\tClick\t1\n"
+    )
+
+
+def _leaf_commands(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not isinstance(command, click.Group):
+        return [path]
+    return [leaf for name, sub in command.commands.items() for leaf in _leaf_commands(sub, (*path, name))]
+
+
+def _required_arguments(path: tuple[str, ...], tmp_path: Path) -> list[str]:
+    """Values for the command's required parameters, so that it gets as far as reading its settings."""
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    values = []
+    for param in command.params:
+        if isinstance(param, click.Argument):
+            if isinstance(param.type, click.Choice):
+                values.append(str(param.type.choices[0]))
+            elif isinstance(param.type, click.Path):
+                (tmp_path / "exists.yaml").write_text("{}")
+                values.append(str(tmp_path / "exists.yaml"))
+            else:
+                values.append("x")
+        elif param.required:
+            values += [param.opts[0], "x"]
+    return values
+
+
+@pytest.mark.parametrize("path", _leaf_commands(main), ids=" ".join)
+def test_every_command_states_a_bad_setting_in_one_line(path: tuple[str, ...], tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.db'}", COPYLOOM_PORT="abc")
+
+    result = cli.run(*path, *_required_arguments(path, tmp_path), ok=False)
+
+    assert (result.returncode, result.stderr) == (1, BAD_PORT)
+
+
+def test_a_bad_setting_is_a_json_error_with_json(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.db'}", COPYLOOM_LEARN_INTERVAL_S="soon")
+
+    result = cli.run("tenant", "list", "--json", ok=False)
+
+    assert result.returncode == 1
+    assert json.loads(result.stderr) == {
+        "error": {"code": "invalid_input", "message": "COPYLOOM_LEARN_INTERVAL_S: expected float, got 'soon'"}
+    }
+
+
+def test_help_needs_no_valid_setting(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.db'}", COPYLOOM_PORT="abc")
+
+    assert "Usage: copyloom tenant list" in cli.run("tenant", "list", "--help").stdout
+
+
+def _script(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, run for real."""
+    env = {**os.environ, "COPYLOOM_LOG_LEVEL": "WARNING", **environ}
+    return subprocess.run(
+        [str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_installed_script_shows_help_and_version() -> None:
+    helped = _script("--help")
+    version = _script("--version")
+
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("Usage: copyloom [OPTIONS] COMMAND [ARGS]...")
+    assert "  tenant " in helped.stdout
+    assert version.stdout == f"copyloom, version {__version__}\n"
+
+
+@pytest.mark.slow
+def test_the_installed_script_runs_a_command_on_a_sqlite_file(tmp_path: Path) -> None:
+    database = {"COPYLOOM_DATABASE_URL": f"sqlite:///{tmp_path / 'copyloom.db'}"}
+
+    initialised = _script("init", "--json", **database)
+    created = _script("tenant", "create", "acme", "--json", **database)
+    listed = _script("tenant", "list", **database)
+
+    assert initialised.returncode == 0, initialised.stderr
+    assert json.loads(created.stdout)["name"] == "acme"
+    assert listed.stdout.startswith("acme\ttn_")
+
+
+def test_the_installed_script_states_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    result = _script("tenant", "list", COPYLOOM_PORT="abc", COPYLOOM_DATABASE_URL=f"sqlite:///{tmp_path}/x")
+
+    assert (result.returncode, result.stderr) == (1, BAD_PORT)

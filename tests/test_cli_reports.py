@@ -1,4 +1,4 @@
-"""`copyloom report` and `copyloom tenant dashboard-password`, through the real command line."""
+"""`copyloom report` and `copyloom tenant dashboard-password`, through the command line (in process)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from copyloom.demo import _SimClock
+from copyloom.demo.braze import SimClock
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_demo_runs_the_whole_loop_and_reports_json() -> None:
 
 
 def test_the_simulated_clock_waits_for_a_late_sender() -> None:
-    clock = _SimClock(start=1_000_000.0, scale=360.0)  # an hour of simulated time in 10 s
+    clock = SimClock(start=1_000_000.0, scale=360.0)  # an hour of simulated time in 10 s
     time.sleep(0.05)  # 18 simulated seconds pass
 
     clock.hold_at(1_000_000.0 + 5.0)  # the send due at +5 s only starts now
@@ -50,7 +50,7 @@ def test_the_simulated_clock_waits_for_a_late_sender() -> None:
 
 
 def test_a_held_clock_reads_the_same_in_another_process() -> None:
-    clock = _SimClock(start=1_000_000.0, scale=1.0)
+    clock = SimClock(start=1_000_000.0, scale=1.0)
     clock.hold_at(clock() - 100.0)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -63,5 +63,5 @@ def test_a_held_clock_reads_the_same_in_another_process() -> None:
     assert seen < 1_000_000.0 - 90.0
 
 
-def _read_clock(clock: _SimClock, results: multiprocessing.queues.Queue[float]) -> None:
+def _read_clock(clock: SimClock, results: multiprocessing.queues.Queue[float]) -> None:
     results.put(clock())

@@ -23,6 +23,7 @@ from copyloom.ingest.currents_avro import read_currents_file
 from copyloom.ingest.decoder_process import DecoderProcess
 from copyloom.ingest.sources import Source, SourceObject, open_source
 from copyloom.services.feedback import EventTally, count_events
+from copyloom.storage import events as event_repo
 from copyloom.storage import ingestion as repo
 from copyloom.storage import tenants as tenant_repo
 from copyloom.storage.db import Store
@@ -56,7 +57,20 @@ class QuarantinedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class UnattributedCount:
+    """Counted events (Click, Open, Send…) of one campaign or Canvas step and kind that matched no
+    assignment, from Currents files and /v1/events posts alike."""
+
+    source_id: str  # the Canvas step id, else the campaign id, else "" (the event named neither)
+    kind: str
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
 class IngestStatus:
+    """`unattributed` counts the Currents files' events; `unattributed_by_source` also counts the events
+    posted to /v1/events, per campaign or Canvas step and event kind, most first."""
+
     files: int
     events: int
     accepted: int
@@ -66,6 +80,7 @@ class IngestStatus:
     quarantined: tuple[QuarantinedFile, ...]
     newest_event_s: int | None
     source: StoredSource | None
+    unattributed_by_source: tuple[UnattributedCount, ...] = ()
 
 
 def pending_objects(store: Store, tenant: Tenant, source: Source) -> list[SourceObject]:
@@ -171,11 +186,18 @@ def _record(obj: SourceObject, status: str, tally: EventTally, reason: str | Non
 
 
 def ingest_status(store: Store, tenant_name: str) -> IngestStatus:
-    """Counts over every file ingested for the tenant, the quarantined files, and the newest event time."""
+    """Counts over every file ingested for the tenant, the quarantined files, the newest event time, and
+    the unattributed events per campaign or Canvas step (the campaigns no experiment of the tenant serves,
+    or a recipient field that does not match the id the events carry).
+
+    Raises:
+        NotFound: no tenant of that name.
+    """
     with store.read() as conn:
         tenant = _tenant(conn, tenant_name)
         records = repo.file_records(conn, tenant.tenant_id)
         source = next((s for s in repo.all_sources(conn) if s.tenant_id == tenant.tenant_id), None)
+        by_source = event_repo.unattributed_counts(conn, tenant.tenant_id)
     done = [r for _, r in records if r.status == "done"]
     newest = [r.newest_event_s for r in done if r.newest_event_s is not None]
     return IngestStatus(
@@ -192,6 +214,10 @@ def ingest_status(store: Store, tenant_name: str) -> IngestStatus:
         ),
         newest_event_s=max(newest) if newest else None,
         source=source,
+        unattributed_by_source=tuple(
+            UnattributedCount(source_id, kind, n)
+            for (source_id, kind), n in sorted(by_source.items(), key=lambda item: (-item[1], item[0]))
+        ),
     )
 
 

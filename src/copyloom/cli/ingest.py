@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
 from copyloom.errors import InvalidInput
-from copyloom.ingest.sources import SourceObject, open_source
-from copyloom.services import ingestion
-from copyloom.services import tenants as tenant_service
-from copyloom.services.feedback import EventTally
-from copyloom.services.ingestion import FileOutcome, IngestStatus
-from copyloom.storage.db import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from copyloom.domain import Tenant
+    from copyloom.ingest.sources import Source, SourceObject
+    from copyloom.services.ingestion import FileOutcome, IngestStatus
+    from copyloom.storage.db import Store
 
 log = logging.getLogger("copyloom.ingest")
 
@@ -33,10 +33,77 @@ class _SourceOrCommand(click.Group):
         return super().resolve_command(ctx, args)
 
 
+@click.group(cls=_SourceOrCommand)
+def ingest() -> None:
+    """Braze Currents Avro files from S3 or a folder: `copyloom ingest SOURCE --tenant NAME`.
+
+    SOURCE is s3://bucket/prefix (AWS settings: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_REGION) or a local folder laid out like a Currents bucket.
+    """
+
+
+@ingest.command(name="run", hidden=True)
+@click.argument("source")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant whose events these are.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Ingest what is there and exit (default: poll every COPYLOOM_INGEST_INTERVAL_S).",
+)
+@click.option("--credentials-ref", default=None, help="AWS profile to read an s3:// source with.")
+@json_option
+@handles_errors
+def ingest_run(source: str, tenant_name: str, once: bool, credentials_ref: str | None, as_json: bool) -> None:
+    """Ingest every new file under SOURCE."""
+    from rich.console import Console
+
+    settings = current_settings()
+    store = ready_store(settings)
+    console = Console(stderr=True)
+    while True:
+        summary = run_ingest(
+            store, _check_source(source), tenant_name, credentials_ref=credentials_ref, console=console
+        )
+        emit(summary, as_json, _summary_text(summary))
+        if once:
+            return
+        time.sleep(settings.ingest_interval_s)
+
+
+@ingest.command(name="status")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant to report on.")
+@json_option
+@handles_errors
+def ingest_status(tenant_name: str, as_json: bool) -> None:
+    """Counts of files, events, duplicates, unattributed and quarantined files, and the newest event time;
+    then the unattributed events (Currents files and /v1/events posts) per campaign or Canvas step."""
+    from copyloom.services import ingestion
+
+    status = status_json(ingestion.ingest_status(ready_store(current_settings()), tenant_name))
+    emit(status, as_json, _status_text(status))
+
+
+@ingest.command(name="retry")
+@click.argument("key")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant the file belongs to.")
+@json_option
+@handles_errors
+def ingest_retry(key: str, tenant_name: str, as_json: bool) -> None:
+    """Take a file out of quarantine so that the next ingest reads it again."""
+    from copyloom.services import ingestion
+
+    ingestion.retry_quarantined(ready_store(current_settings()), tenant_name, key)
+    emit({"key": key, "retry": True}, as_json, f"{key} will be read again by the next ingest")
+
+
 def run_ingest(
     store: Store, source_uri: str, tenant_name: str, *, credentials_ref: str | None, console: Console
 ) -> dict[str, Any]:
     """Ingest every new file of a source once, with a progress bar on a terminal and log lines otherwise."""
+    from copyloom.ingest.sources import open_source
+    from copyloom.services import ingestion
+    from copyloom.services import tenants as tenant_service
+
     tenant = tenant_service.get_tenant(store, tenant_name)
     source = open_source(source_uri, credentials_ref=credentials_ref)
     pending = ingestion.pending_objects(store, tenant, source)
@@ -49,8 +116,12 @@ def run_ingest(
 
 
 def _with_progress_bar(
-    store: Store, tenant: Any, source: Any, pending: list[SourceObject], console: Console
+    store: Store, tenant: Tenant, source: Source, pending: list[SourceObject], console: Console
 ) -> list[FileOutcome]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from copyloom.services import ingestion
+
     columns = (
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -91,6 +162,8 @@ def _log_file(outcome: FileOutcome) -> None:
 
 
 def _summary(uri: str, outcomes: list[FileOutcome], elapsed_s: float) -> dict[str, Any]:
+    from copyloom.services.feedback import EventTally
+
     total = sum((o.tally for o in outcomes), EventTally())
     return {
         "source": uri,
@@ -105,6 +178,7 @@ def _summary(uri: str, outcomes: list[FileOutcome], elapsed_s: float) -> dict[st
 
 
 def status_json(status: IngestStatus) -> dict[str, Any]:
+    """The `ingest status --json` object."""
     return {
         "source": status.source.uri if status.source else None,
         "files": status.files,
@@ -118,10 +192,27 @@ def status_json(status: IngestStatus) -> dict[str, Any]:
             {"source": q.source_uri, "key": q.key, "reason": q.reason, "at": q.at} for q in status.quarantined
         ],
         "newest_event_s": status.newest_event_s,
+        "unattributed_by_source": [
+            {"source_id": u.source_id, "kind": u.kind, "events": u.events}
+            for u in status.unattributed_by_source
+        ],
     }
 
 
-def summary_text(summary: dict[str, Any]) -> str:
+def _status_text(status: dict[str, Any]) -> str:
+    listed = ("quarantined_files", "unattributed_by_source")
+    text = "\n".join(f"{k}: {v}" for k, v in status.items() if k not in listed)
+    text += "".join(f"\nquarantined {q['key']}: {q['reason']}" for q in status["quarantined_files"])
+    if status["unattributed_by_source"]:
+        text += "\nunattributed events by campaign or Canvas step:"
+        text += "".join(
+            f"\n  {u['source_id'] or '(none)'}\t{u['kind']}\t{u['events']}"
+            for u in status["unattributed_by_source"]
+        )
+    return text
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
     return (
         f"{summary['source']}: {summary['files']} files, {summary['received']:,} events "
         f"({summary['accepted']:,} accepted, {summary['duplicate']:,} duplicate, "
@@ -131,11 +222,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     )
 
 
-def dumps(data: object) -> str:
-    return json.dumps(data, indent=2)
-
-
-def check_source_option(source: str) -> str:
+def _check_source(source: str) -> str:
     if not source.strip():
         raise InvalidInput("SOURCE: expected s3://bucket/prefix or a folder")
     return source

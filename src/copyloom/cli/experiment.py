@@ -1,0 +1,153 @@
+"""`copyloom experiment`: create experiments from definition files, change their status, show them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
+from copyloom.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from copyloom.services.experiments import Action, ExperimentReport
+
+
+@click.group()
+def experiment() -> None:
+    """Experiments: wordings to optimise, their status and figures."""
+
+
+@experiment.command(name="create")
+@click.option("--tenant", "tenant_name", required=True, help="Name of the owning tenant.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@handles_errors
+def experiment_create(tenant_name: str, file: Path, as_json: bool) -> None:
+    """Create a draft experiment from a YAML or JSON definition FILE."""
+    from copyloom.domain import parse_experiment_definition
+    from copyloom.services import experiments as experiment_service
+
+    settings = current_settings()
+    definition = parse_experiment_definition(_read_definition(file))
+    experiment_id = experiment_service.create_experiment(
+        ready_store(settings), tenant_name, definition, time.time()
+    )
+    emit({"experiment_id": experiment_id}, as_json, f"created experiment {experiment_id} (draft)")
+
+
+def _read_definition(file: Path) -> Any:
+    import yaml
+
+    text = file.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"{file.name}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
+
+
+def _status_command(action: Action) -> click.Command:
+    @click.argument("experiment_id")
+    @json_option
+    @handles_errors
+    def command(experiment_id: str, as_json: bool, **extra: Any) -> None:
+        from copyloom.services import experiments as experiment_service
+
+        updated = experiment_service.change_status(
+            ready_store(current_settings()), experiment_id, action, time.time(), winner=extra.get("winner")
+        )
+        data = {"experiment_id": updated.experiment_id, "status": updated.status, "winner": updated.winner}
+        emit(data, as_json, f"{updated.experiment_id}: {updated.status}")
+
+    helps = {
+        "start": "Start (or resume) serving and learning.",
+        "pause": "Pause: serve the control, make no new assignments.",
+        "finish": "Finish: serve the winner (or the control) from now on.",
+    }
+    command.__doc__ = helps[action]
+    if action == "finish":
+        command = click.option("--winner", default=None, help="Variant to declare the winner.")(command)
+    return experiment.command(name=action)(command)
+
+
+_ACTIONS: tuple[Action, ...] = ("start", "pause", "finish")
+for _action in _ACTIONS:
+    _status_command(_action)
+
+
+@experiment.command(name="show")
+@click.argument("experiment_id")
+@json_option
+@handles_errors
+def experiment_show(experiment_id: str, as_json: bool) -> None:
+    """Show status, winner and per-variant figures (unique clicks and opens per recipient and dispatch)."""
+    from copyloom.services import experiments as experiment_service
+
+    report = experiment_service.experiment_report(ready_store(current_settings()), experiment_id)
+    emit(report_json(report), as_json, _report_text(report))
+
+
+def report_json(report: ExperimentReport) -> dict[str, Any]:
+    """The `experiment show --json` object."""
+    return {
+        "experiment_id": report.experiment.experiment_id,
+        "name": report.experiment.definition.name,
+        "status": report.experiment.status,
+        "winner": report.experiment.winner,
+        "allocated_at": report.allocated_at,
+        "variants": [
+            {
+                "variant_id": v.variant_id,
+                "control": v.is_control,
+                "sends": v.sends,
+                "clicks": v.clicks,
+                "opens": v.opens,
+                "bot_clicks": v.bot_clicks,
+                "machine_opens": v.machine_opens,
+                "delivered": v.delivered,
+                "bounced": v.bounced,
+                "unsubscribed": v.unsubscribed,
+                "spam": v.spam,
+                "weight": round(v.weight, 6),
+                "p_best": round(v.p_best, 6),
+            }
+            for v in report.variants
+        ],
+    }
+
+
+def _report_text(report: ExperimentReport) -> str:
+    e = report.experiment
+    lines = [f"{e.experiment_id} {e.definition.name!r}: {e.status}, winner {e.winner or '-'}"]
+    lines.append(f"{'variant':<16}{'sends':>9}{'clicks':>8}{'opens':>8}{'weight':>9}{'P(best)':>9}")
+    for v in report.variants:
+        name = v.variant_id + (" (control)" if v.is_control else "")
+        lines.append(f"{name:<16}{v.sends:>9}{v.clicks:>8}{v.opens:>8}{v.weight:>9.3f}{v.p_best:>9.3f}")
+    return "\n".join(lines)
+
+
+@experiment.command(name="list")
+@click.option("--tenant", "tenant_name", default=None, help="Only this tenant's experiments.")
+@json_option
+@handles_errors
+def experiment_list(tenant_name: str | None, as_json: bool) -> None:
+    """List experiments."""
+    from copyloom.services import experiments as experiment_service
+
+    found = experiment_service.list_experiments(ready_store(current_settings()), tenant_name)
+    data = [
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.definition.name,
+            "status": e.status,
+            "mode": e.definition.mode,
+        }
+        for e in found
+    ]
+    text = "\n".join(f"{e.experiment_id}\t{e.status}\t{e.definition.name}" for e in found)
+    emit(data, as_json, text or "no experiments")

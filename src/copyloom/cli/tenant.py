@@ -1,0 +1,108 @@
+"""`copyloom tenant`: tenants (one per Braze workspace), their serving tokens, passwords and sources."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
+
+
+@click.group()
+def tenant() -> None:
+    """Tenants (one per Braze workspace) and their serving tokens."""
+
+
+@tenant.command(name="create")
+@click.argument("name")
+@json_option
+@handles_errors
+def tenant_create(name: str, as_json: bool) -> None:
+    """Create a tenant and print its serving token (shown only this once)."""
+    from copyloom.services import tenants as tenant_service
+
+    created, token = tenant_service.create_tenant(ready_store(current_settings()), name, time.time())
+    data = {"tenant_id": created.tenant_id, "name": created.name, "token": token}
+    emit(data, as_json, f"tenant {created.name} ({created.tenant_id})\ntoken (shown only once): {token}")
+
+
+@tenant.command(name="rotate-token")
+@click.argument("name")
+@json_option
+@handles_errors
+def tenant_rotate_token(name: str, as_json: bool) -> None:
+    """Revoke the tenant's tokens and print a new one (shown only this once)."""
+    from copyloom.services import tenants as tenant_service
+
+    token = tenant_service.rotate_token(ready_store(current_settings()), name, time.time())
+    emit({"name": name, "token": token}, as_json, f"new token (shown only once): {token}")
+
+
+@tenant.command(name="revoke")
+@click.argument("name")
+@json_option
+@handles_errors
+def tenant_revoke(name: str, as_json: bool) -> None:
+    """Revoke every token of the tenant (serving stops within the cache refresh time)."""
+    from copyloom.services import tenants as tenant_service
+
+    revoked = tenant_service.revoke_tokens(ready_store(current_settings()), name, time.time())
+    emit({"name": name, "revoked": revoked}, as_json, f"revoked {revoked} token(s) of {name}")
+
+
+@tenant.command(name="dashboard-password")
+@click.argument("name")
+@json_option
+@handles_errors
+def tenant_dashboard_password(name: str, as_json: bool) -> None:
+    """Set a new dashboard sign-in password for the tenant and print it (shown only this once). Running it
+    again replaces the password and signs every dashboard session of the tenant out."""
+    from copyloom.services import dashboard_access
+
+    password = dashboard_access.issue_dashboard_password(ready_store(current_settings()), name, time.time())
+    text = f"dashboard password for {name} (shown only once): {password}"
+    emit({"name": name, "password": password}, as_json, text)
+
+
+@tenant.command(name="set-id-transform")
+@click.argument("name")
+@click.argument("transform", type=click.Choice(["none", "sha256"]))
+@json_option
+@handles_errors
+def tenant_set_id_transform(name: str, transform: str, as_json: bool) -> None:
+    """Hash content-endpoint recipients with SHA-256 first, when the Current hashes user ids (Braze's
+    field transformation), so that events still join their assignments."""
+    from copyloom.services import tenants as tenant_service
+
+    updated = tenant_service.set_id_transform(
+        ready_store(current_settings()), name, "sha256" if transform == "sha256" else "none"
+    )
+    emit({"name": name, "id_transform": updated.id_transform}, as_json, f"{name}: id transform {transform}")
+
+
+@tenant.command(name="list")
+@json_option
+@handles_errors
+def tenant_list(as_json: bool) -> None:
+    """List tenants."""
+    from copyloom.services import tenants as tenant_service
+
+    found = tenant_service.list_tenants(ready_store(current_settings()))
+    data = [{"tenant_id": t.tenant_id, "name": t.name, "id_transform": t.id_transform} for t in found]
+    emit(data, as_json, "\n".join(f"{t.name}\t{t.tenant_id}" for t in found) or "no tenants")
+
+
+@tenant.command(name="set-source")
+@click.argument("name")
+@click.argument("source")
+@click.option("--credentials-ref", default=None, help="AWS profile to read an s3:// source with.")
+@json_option
+@handles_errors
+def tenant_set_source(name: str, source: str, credentials_ref: str | None, as_json: bool) -> None:
+    """Store the tenant's Currents source (s3://bucket/prefix or a folder), polled by `copyloom worker`."""
+    from copyloom.services import ingestion
+
+    stored = ingestion.set_source(ready_store(current_settings()), name, source, credentials_ref, time.time())
+    data = {"name": name, "source": stored.uri, "credentials_ref": stored.credentials_ref}
+    emit(data, as_json, f"{name}: source {stored.uri}")
