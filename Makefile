@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check format serve bench docs clean
+.PHONY: demo test test-fast check format serve bench docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/copyloom demo
 
+# Everything CI runs: both stores, the S3 server, the browser, real processes; the 25 slowest are printed.
 test: check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --durations=25
+
+# The inner loop: lint, types, import layers, and every test that needs no store, server, process or
+# browser (the engine, the domain, parsing, charts, formats); well under a minute.
+test-fast: check
+	$(BIN)/python -m pytest -m "not integration and not slow" -q
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests scripts benchmarks

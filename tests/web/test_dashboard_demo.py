@@ -37,6 +37,7 @@ def _wait_for(lines: queue.Queue[str], pattern: str, timeout_s: float) -> tuple[
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_demo_serve_keeps_the_dashboard_up_until_ctrl_c() -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "copyloom", "demo", "--serve", "--recipients", "600", "--duration-s", "6"],

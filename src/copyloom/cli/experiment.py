@@ -28,7 +28,7 @@ def experiment() -> None:
 @handles_errors
 def experiment_create(tenant_name: str, file: Path, as_json: bool) -> None:
     """Create a draft experiment from a YAML or JSON definition FILE."""
-    from copyloom.domain import parse_experiment_definition
+    from copyloom.domain.definition import parse_experiment_definition
     from copyloom.services import experiments as experiment_service
 
     settings = current_settings()

@@ -14,7 +14,7 @@ from copyloom.errors import InvalidInput
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from copyloom.domain import Tenant
+    from copyloom.domain.values import Tenant
     from copyloom.ingest.sources import Source, SourceObject
     from copyloom.services.ingestion import FileOutcome, IngestStatus
     from copyloom.storage.db import Store

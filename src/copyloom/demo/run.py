@@ -31,7 +31,7 @@ from copyloom.demo.braze import (
     Tally,
     braze_main,
 )
-from copyloom.domain import parse_experiment_definition
+from copyloom.domain.definition import parse_experiment_definition
 from copyloom.server import ThreadedServer, build_app, free_port
 from copyloom.services import dashboard_access
 from copyloom.services import experiments as experiment_service

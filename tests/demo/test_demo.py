@@ -15,6 +15,7 @@ from copyloom.demo.braze import SimClock
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_demo_runs_the_whole_loop_and_reports_json() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "copyloom", "demo", "--json", "--recipients", "3000", "--duration-s", "12"],
@@ -49,6 +50,7 @@ def test_the_simulated_clock_waits_for_a_late_sender() -> None:
     assert clock() >= 1_000_000.0
 
 
+@pytest.mark.integration
 def test_a_held_clock_reads_the_same_in_another_process() -> None:
     clock = SimClock(start=1_000_000.0, scale=1.0)
     clock.hold_at(clock() - 100.0)

@@ -13,9 +13,9 @@ import pytest
 from copyloom.errors import Unauthorized
 from copyloom.services import dashboard_access
 from copyloom.storage.db import Store, open_store
+from tests.cli.test_cli import Cli
 from tests.helpers import Workspace, make_workspace
 from tests.report_data import SECOND_SEND_AT, STANDARD, fill, learn
-from tests.test_cli import Cli
 
 
 @pytest.fixture

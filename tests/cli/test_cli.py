@@ -246,6 +246,7 @@ def _script(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_the_installed_script_shows_help_and_version() -> None:
     helped = _script("--help")
     version = _script("--version")
@@ -257,6 +258,7 @@ def test_the_installed_script_shows_help_and_version() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_the_installed_script_runs_a_command_on_a_sqlite_file(tmp_path: Path) -> None:
     database = {"COPYLOOM_DATABASE_URL": f"sqlite:///{tmp_path / 'copyloom.db'}"}
 
@@ -269,6 +271,7 @@ def test_the_installed_script_runs_a_command_on_a_sqlite_file(tmp_path: Path) ->
     assert listed.stdout.startswith("acme\ttn_")
 
 
+@pytest.mark.integration
 def test_the_installed_script_states_a_bad_setting_in_one_line(tmp_path: Path) -> None:
     result = _script("tenant", "list", COPYLOOM_PORT="abc", COPYLOOM_DATABASE_URL=f"sqlite:///{tmp_path}/x")
 
