@@ -23,7 +23,6 @@ from tests.helpers import Api, Workspace, make_workspace
 from tests.s3server import s3_server  # noqa: F401 - a session fixture, registered here once
 
 PG_DSN = os.environ.get("COPYLOOM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "braze" / "currents-samples"
 
 
 def _postgres_reachable() -> str | None:
