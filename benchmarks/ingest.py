@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/ingest.py [--events 200000] [--files 4] [--store sqlite|postgresql]
 
-Generates click and open events for assigned recipients in real Currents Avro files (Braze's schemas from
-the samples), reads them once with fastavro alone (the ceiling), then ingests them through copyloom's
-own path into a fresh store, and prints one JSON line. Both figures come from the same run and files,
-by wall time and by CPU time (which a busy shared machine disturbs less; it leaves out waits for the disk,
-which only the four commits make). The ingest's CPU time includes its decoder processes' (one per file of
+Generates click and open events for assigned recipients in Currents Avro files as Braze writes them
+(`copyloom.ingest.currents_writer`, Braze's schemas as `currents_schemas` describes them), reads them
+once with fastavro alone (the ceiling), then ingests them through copyloom's own path into a fresh store,
+and prints one JSON line. Both figures come from the same run and files, by wall time and by CPU time
+(which a busy shared machine disturbs less; it leaves out waits for the disk, which only the four
+commits make). The ingest's CPU time includes its decoder processes' (one per file of
 4 MiB or more, running beside the process that counts), so its CPU rate can be below its wall rate.
 """
 
@@ -16,7 +17,6 @@ import argparse
 import json
 import resource
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,16 +26,14 @@ from pathlib import Path
 import fastavro
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.currents_files
-
 from copyloom.domain.definition import parse_experiment_definition
 from copyloom.domain.pseudonyms import pseudonymise
+from copyloom.ingest import currents_writer as cw
 from copyloom.ingest.sources import LocalSource
 from copyloom.services import experiments, ingestion, tenants
 from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
-from tests import currents_files as cf
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DEFINITION = {
@@ -74,8 +72,8 @@ def write_files(folder: Path, users: list[str], files: int) -> list[Path]:
     for n in range(files):
         chunk = users[n * per_file : (n + 1) * per_file]
         kind = "Click" if n % 2 == 0 else "Open"
-        path = folder / cf.key_for(kind, offset=n)
-        cf.write(path, kind, [cf.record(kind, u, "d-1") for u in chunk])
+        path = folder / cw.key_for(kind, offset=n)
+        cw.write(path, kind, [cw.record(kind, u, "d-1") for u in chunk])
         paths.append(path)
     return paths
 

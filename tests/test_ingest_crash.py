@@ -14,13 +14,13 @@ import sqlalchemy as sa
 
 from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.domain.values import TenantId
+from copyloom.ingest import currents_writer as cw
 from copyloom.services import experiments as experiment_service
 from copyloom.services import ingestion
 from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
 from copyloom.storage.tables import ingested_files
-from tests import currents_files as cf
 from tests.helpers import Workspace, children_of, make_workspace
 
 USERS = [f"user-{i}" for i in range(40_000)]
@@ -28,10 +28,10 @@ USERS = [f"user-{i}" for i in range(40_000)]
 
 def write_bucket(folder: Path) -> None:
     """Four files; the second is big enough to be killed inside; c.avro clicks again on a.avro's sends."""
-    cf.write(folder / "a.avro", "Click", [cf.record("Click", u, "d-1") for u in USERS[:5_000]])
-    cf.write(folder / "b.avro", "Click", [cf.record("Click", u, "d-1") for u in USERS])
-    cf.write(folder / "b2.avro", "Open", [cf.record("Open", u, "d-1") for u in USERS[:20_000]])
-    cf.write(folder / "c.avro", "Click", [cf.record("Click", u, "d-1") for u in USERS[:5_000]])
+    cw.write(folder / "a.avro", "Click", [cw.record("Click", u, "d-1") for u in USERS[:5_000]])
+    cw.write(folder / "b.avro", "Click", [cw.record("Click", u, "d-1") for u in USERS])
+    cw.write(folder / "b2.avro", "Open", [cw.record("Open", u, "d-1") for u in USERS[:20_000]])
+    cw.write(folder / "c.avro", "Click", [cw.record("Click", u, "d-1") for u in USERS[:5_000]])
 
 
 def prepare(store: Store) -> Workspace:

@@ -10,7 +10,9 @@ import pytest
 from copyloom.domain.values import RecipientKey
 from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file
-from tests.currents_files import KINDS, SAMPLES, record, schema, to_bytes, write
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS, currents_schema
+from copyloom.ingest.currents_writer import record, to_bytes, write
+from tests.currents_samples import Samples
 
 
 def fake_key(raw: str) -> RecipientKey:
@@ -21,21 +23,19 @@ def read_all(data: bytes, key: str = "k.avro") -> list[object]:
     return [event for chunk in read_currents_file(io.BytesIO(data), key, fake_key) for event in chunk]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_real_sample_file_reads(kind: str) -> None:
-    data = (SAMPLES / f"users.messages.email.{kind}.avro").read_bytes()
-
-    (event,) = read_all(data)
+@pytest.mark.parametrize("kind", EMAIL_EVENT_KINDS)
+def test_every_sample_file_reads(kind: str, samples: Samples) -> None:
+    (event,) = read_all(samples.avro(kind))
 
     assert event.kind == kind  # type: ignore[attr-defined]
-    assert event.dispatch_id == "639a35d192b0df004d06514c"  # type: ignore[attr-defined]
-    assert event.user_key == "key-of-639a35d192b0df004d06514c"  # type: ignore[attr-defined]
-    assert "example@braze.com" not in repr(event)
+    assert event.dispatch_id == samples.dispatch_id  # type: ignore[attr-defined]
+    assert event.user_key == f"key-of-{samples.user_id}"  # type: ignore[attr-defined]
+    assert samples.email_address not in repr(event)
 
 
-def test_flags_of_the_click_and_open_samples() -> None:
-    click = read_all((SAMPLES / "users.messages.email.Click.avro").read_bytes())[0]
-    opened = read_all((SAMPLES / "users.messages.email.Open.avro").read_bytes())[0]
+def test_flags_of_the_click_and_open_samples(samples: Samples) -> None:
+    click = read_all(samples.avro("Click"))[0]
+    opened = read_all(samples.avro("Open"))[0]
 
     assert click.engagement_kind == "bot_click"  # type: ignore[attr-defined]
     assert opened.engagement_kind == "machine_open"  # type: ignore[attr-defined]
@@ -51,11 +51,11 @@ def test_every_codec_reads(codec: str) -> None:
 
 
 def test_fields_added_later_are_ignored_and_missing_optional_fields_are_fine() -> None:
-    evolved = schema("Click") | {
+    evolved = currents_schema("Click") | {
         "fields": [
             *[
                 f
-                for f in schema("Click")["fields"]
+                for f in currents_schema("Click")["fields"]
                 if f["name"] not in {"external_user_id", "is_suspected_bot_click"}
             ],
             {"name": "brand_new_field", "type": ["null", "string"], "default": None},
@@ -75,7 +75,7 @@ def test_fields_added_later_are_ignored_and_missing_optional_fields_are_fine() -
 
 
 def test_event_type_falls_back_to_the_key_folder() -> None:
-    renamed = schema("Click") | {"name": "SomethingElse", "namespace": "vendor"}
+    renamed = currents_schema("Click") | {"name": "SomethingElse", "namespace": "vendor"}
     buffer = io.BytesIO()
     write(buffer, "Click", [record("Click", "u1", "d1")], schema_override=renamed)
 
@@ -102,10 +102,10 @@ def test_unreadable_files_raise_corrupt_file_with_a_reason(data: bytes, reason: 
 
 
 def test_a_record_whose_time_is_not_an_integer_makes_a_corrupt_file() -> None:
-    bad_schema = schema("Click") | {
+    bad_schema = currents_schema("Click") | {
         "fields": [
             f if f["name"] != "time" else {"name": "time", "type": "string"}
-            for f in schema("Click")["fields"]
+            for f in currents_schema("Click")["fields"]
         ]
     }
     buffer = io.BytesIO()
@@ -117,10 +117,10 @@ def test_a_record_whose_time_is_not_an_integer_makes_a_corrupt_file() -> None:
 
 def test_a_file_with_other_field_types_is_read_with_every_value_checked() -> None:
     """A schema unlike Braze's (here a nullable id) is read too, each value checked by the shared rules."""
-    loose = schema("Click") | {
+    loose = currents_schema("Click") | {
         "fields": [
             f if f["name"] != "id" else {"name": "id", "type": ["null", "string"], "default": None}
-            for f in schema("Click")["fields"]
+            for f in currents_schema("Click")["fields"]
         ]
     }
     good, bad = io.BytesIO(), io.BytesIO()

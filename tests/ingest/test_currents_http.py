@@ -1,4 +1,4 @@
-"""Parsing Custom HTTP Currents bodies: every real sample, both layouts, PII dropped, every rejection."""
+"""Parsing Custom HTTP Currents bodies: every sample, both layouts, PII dropped, every rejection."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ import copy
 import dataclasses
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from copyloom.domain.events import EVENT_KINDS, EmailEvent
+from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.domain.values import RecipientKey
 from copyloom.errors import InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS as KINDS
 from copyloom.ingest.fields import event_kind_from_type
+from tests.currents_samples import Samples
 
-CUSTOM_HTTP = Path(__file__).resolve().parents[3] / "shared" / "braze" / "currents-samples" / "custom_http"
-KINDS = tuple(k for k in EVENT_KINDS if k != "Other")  # the Braze email event types
 KEY = b"test-pseudonym-key"
 EMAIL = "jane.doe@example.com"
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
@@ -29,11 +28,6 @@ RAW_EXTERNAL_ID = "crm-customer-918273"
 
 def pseudonymise_id(raw: str) -> RecipientKey:
     return pseudonymise(KEY, raw)
-
-
-def sample(kind: str) -> dict[str, Any]:
-    """One of Braze's sample events, as the Custom HTTP connector posts it."""
-    return dict(json.loads((CUSTOM_HTTP / f"{kind}.json").read_text()))
 
 
 def batch(*events: object) -> bytes:
@@ -83,21 +77,20 @@ def personal_event(**changes: Any) -> dict[str, Any]:
 PERSONAL_VALUES = (EMAIL, USER_AGENT, RAW_USER_ID, RAW_EXTERNAL_ID, "ios-device-77", "Europe/London")
 
 
-def test_the_real_samples_are_all_here() -> None:
-    assert CUSTOM_HTTP.is_dir(), f"{CUSTOM_HTTP}: Braze's samples are expected in shared/ beside the repo"
-    assert sorted(p.stem for p in CUSTOM_HTTP.glob("*.json")) == sorted(KINDS)
+def test_the_samples_are_all_here(samples: Samples) -> None:
+    assert sorted(samples.http_bodies) == sorted(samples.avro_files) == sorted(KINDS)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_real_sample_parses(kind: str) -> None:
-    raw = sample(kind)
+def test_every_sample_parses(kind: str, samples: Samples) -> None:
+    raw = samples.http_event(kind)
 
     event = parse_one(raw)
 
     assert event.kind == kind
-    assert (event.event_id, event.time_s) == ("f47ac10b-58cc-4372-a567-0e02b2c3d479", 2033802504)
-    assert event.dispatch_id == "639a35d192b0df004d06514c"
-    assert event.campaign_id == event.canvas_step_id == "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+    assert (event.event_id, event.time_s) == (samples.event_id, samples.time_s)
+    assert event.dispatch_id == samples.dispatch_id
+    assert (event.campaign_id, event.canvas_step_id) == (samples.campaign_id, samples.canvas_step_id)
     assert event.user_key == pseudonymise(KEY, raw["user"]["user_id"])
     assert event.external_user_key == pseudonymise(KEY, raw["user"]["external_user_id"])
     assert event.is_suspected_bot_click is (kind == "Click")
@@ -105,11 +98,11 @@ def test_every_real_sample_parses(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_personal_value_of_a_real_sample_survives_parsing(kind: str) -> None:
-    raw = sample(kind)
+def test_no_personal_value_of_a_sample_survives_parsing(kind: str, samples: Samples) -> None:
+    raw = samples.http_event(kind)
     personal = [
         raw["properties"]["email_address"],
-        raw["properties"].get("user_agent", "Mozilla/5.0"),
+        raw["properties"].get("user_agent", samples.user_agent),
         raw["user"]["user_id"],
         raw["user"]["external_user_id"],
     ]
@@ -122,8 +115,8 @@ def test_no_personal_value_of_a_real_sample_survives_parsing(kind: str) -> None:
     assert [value for value in personal if value in text] == []
 
 
-def test_a_batch_of_every_sample_keeps_body_order() -> None:
-    events = parse_currents_batch(batch(*(sample(kind) for kind in KINDS)), pseudonymise_id)
+def test_a_batch_of_every_sample_keeps_body_order(samples: Samples) -> None:
+    events = parse_currents_batch(batch(*(samples.http_event(kind) for kind in KINDS)), pseudonymise_id)
 
     assert tuple(event.kind for event in events) == KINDS
 
@@ -145,8 +138,8 @@ def test_only_the_optimisers_fields_are_kept_and_user_ids_are_pseudonymised() ->
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_flat_layout_parses_like_the_nested_one(kind: str) -> None:
-    nested = sample(kind)
+def test_the_flat_layout_parses_like_the_nested_one(kind: str, samples: Samples) -> None:
+    nested = samples.http_event(kind)
     flat = {k: v for k, v in nested.items() if k not in ("user", "properties")}
     flat |= nested["user"] | nested["properties"]
 
@@ -417,8 +410,8 @@ def test_a_bad_event_is_named_by_its_place_in_the_batch() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_an_error_message_never_echoes_a_personal_value(kind: str) -> None:
-    real = sample(kind)
+def test_an_error_message_never_echoes_a_personal_value(kind: str, samples: Samples) -> None:
+    real = samples.http_event(kind)
     real["time"] = real["properties"]["email_address"]
     wrong_type = copy.deepcopy(personal_event())
     wrong_type["user"]["user_id"] = [RAW_USER_ID, EMAIL]
@@ -429,15 +422,17 @@ def test_an_error_message_never_echoes_a_personal_value(kind: str) -> None:
         parse_one(wrong_type)
 
     assert bad_time.value.message == "events[0].time: required, an integer (UNIX seconds)"
-    assert "example@braze.com" not in repr(bad_time.value)
+    assert samples.email_address not in repr(bad_time.value)
     assert bad_user_id.value.message == "events[0].user.user_id: expected a string or null, got array"
     assert [value for value in PERSONAL_VALUES if value in repr(bad_user_id.value)] == []
 
 
-def test_parsing_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+def test_parsing_logs_nothing(caplog: pytest.LogCaptureFixture, samples: Samples) -> None:
     caplog.set_level(logging.DEBUG)
 
-    parse_currents_batch(batch(*(sample(kind) for kind in KINDS), personal_event()), pseudonymise_id)
+    parse_currents_batch(
+        batch(*(samples.http_event(kind) for kind in KINDS), personal_event()), pseudonymise_id
+    )
     with pytest.raises(InvalidInput):
         parse_currents_batch(batch(personal_event(time="soon")), pseudonymise_id)
 

@@ -14,8 +14,10 @@ from copyloom.domain.events import CountedEvent
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.errors import CorruptFile
 from copyloom.ingest.currents_avro import read_currents_file
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS
+from copyloom.ingest.currents_writer import record, to_bytes
 from copyloom.ingest.decoder_process import DecoderProcess
-from tests.currents_files import KINDS, SAMPLES, record, to_bytes
+from tests.currents_samples import Samples
 from tests.helpers import children_of
 
 KEY = bytes(range(32))
@@ -31,10 +33,10 @@ def in_child(
     return list(decoder.read(io.BytesIO(data), key, chunk_events=chunk_events))
 
 
-def test_every_sample_decodes_as_in_process_with_one_child_for_all() -> None:
+def test_every_sample_decodes_as_in_process_with_one_child_for_all(samples: Samples) -> None:
     with DecoderProcess(KEY) as decoder:
-        for kind in KINDS:
-            data = (SAMPLES / f"users.messages.email.{kind}.avro").read_bytes()
+        for kind in EMAIL_EVENT_KINDS:
+            data = samples.avro(kind)
 
             assert in_child(decoder, data) == in_process(data)
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from copyloom.errors import InvalidInput, SourceUnavailable
+from copyloom.ingest import currents_writer as cw
 from copyloom.ingest.currents_avro import read_currents_file
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS
 from copyloom.ingest.sources import LocalSource, S3Source, open_source
-from tests import currents_files as cf
+from tests.currents_samples import Samples
 from tests.s3server import SeaweedS3
 
 
@@ -37,7 +39,7 @@ def aws_env(s3_server: SeaweedS3, **overrides: str) -> dict[str, str]:
 
 def test_s3_listing_is_recursive_and_pages_past_1000_keys(s3_server: SeaweedS3, bucket: str) -> None:
     client = s3_server.client()
-    keys = [cf.key_for("Click", offset=i, schema_id=12 + i % 3) for i in range(1_050)]
+    keys = [cw.key_for("Click", offset=i, schema_id=12 + i % 3) for i in range(1_050)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
     client.put_object(Bucket=bucket, Key="elsewhere/not-listed.avro", Body=b"x")
@@ -49,7 +51,7 @@ def test_s3_listing_is_recursive_and_pages_past_1000_keys(s3_server: SeaweedS3, 
 
 def test_s3_objects_stream_into_the_avro_reader(s3_server: SeaweedS3, bucket: str) -> None:
     client = s3_server.client()
-    data = cf.to_bytes("Click", [cf.record("Click", f"u{i}", "d") for i in range(3_000)], codec="deflate")
+    data = cw.to_bytes("Click", [cw.record("Click", f"u{i}", "d") for i in range(3_000)], codec="deflate")
     client.put_object(Bucket=bucket, Key="currents/one.avro", Body=data)
     source = S3Source(bucket, "currents/", client)
 
@@ -84,16 +86,12 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
         list(LocalSource(tmp_path / "absent").list_objects())
 
 
-def test_the_real_samples_ingest_through_s3_with_the_cli(
-    s3_server: SeaweedS3, bucket: str, tmp_path: Path
+def test_the_samples_ingest_through_s3_with_the_cli(
+    s3_server: SeaweedS3, bucket: str, tmp_path: Path, samples: Samples
 ) -> None:
     client = s3_server.client()
-    for kind in cf.KINDS:
-        client.put_object(
-            Bucket=bucket,
-            Key=cf.key_for(kind),
-            Body=(cf.SAMPLES / f"users.messages.email.{kind}.avro").read_bytes(),
-        )
+    for kind in EMAIL_EVENT_KINDS:
+        client.put_object(Bucket=bucket, Key=cw.key_for(kind), Body=samples.avro(kind))
     env = aws_env(
         s3_server, COPYLOOM_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}", COPYLOOM_LOG_LEVEL="WARNING"
     )

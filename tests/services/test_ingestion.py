@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 import threading
 import time
@@ -14,6 +13,8 @@ import sqlalchemy as sa
 
 from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.domain.values import TenantId
+from copyloom.ingest import currents_writer as cw
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS
 from copyloom.ingest.sources import LocalSource
 from copyloom.services import ingestion
 from copyloom.services import tenants as tenant_service
@@ -21,7 +22,7 @@ from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.services.experiments import experiment_report, get_experiment
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
-from tests import currents_files as cf
+from tests.currents_samples import Samples, braze_samples_fixture, generated_samples_fixture, samples_fixture  # noqa: F401 - fixtures
 from tests.helpers import Api, Workspace, make_workspace
 
 
@@ -91,27 +92,27 @@ def per_variant(workspace: Workspace) -> dict[str, dict[str, int]]:
     }
 
 
-def test_the_real_sample_files_ingest_without_error(workspace: Workspace, bucket: Path) -> None:
-    for kind in cf.KINDS:
-        target = bucket / cf.key_for(kind)
+def test_the_sample_files_ingest_without_error(workspace: Workspace, bucket: Path, samples: Samples) -> None:
+    for kind in EMAIL_EVENT_KINDS:
+        target = bucket / cw.key_for(kind)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(cf.SAMPLES / f"users.messages.email.{kind}.avro", target)
+        target.write_bytes(samples.avro(kind))
 
     outcomes = run(workspace, bucket)
 
     assert [o.status for o in outcomes] == ["done"] * 11
     status = ingestion.ingest_status(workspace.store, "acme")
-    assert (status.files, status.events, status.duplicates) == (11, 11, 10)  # Braze's samples share one id
+    assert (status.files, status.events, status.duplicates) == (11, 11, 10)  # the samples share one id
 
 
 def test_clicks_opens_and_outcomes_are_attributed_per_variant(workspace: Workspace, bucket: Path) -> None:
     served = assign(workspace, [f"user-{i}" for i in range(30)])
-    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1") for u in served])
-    cf.write(bucket / cf.key_for("Open"), "Open", [cf.record("Open", u, "d-1") for u in list(served)[:9]])
-    cf.write(bucket / cf.key_for("Delivery"), "Delivery", [cf.record("Delivery", u, "d-1") for u in served])
-    cf.write(bucket / cf.key_for("Bounce"), "Bounce", [cf.record("Bounce", "user-0", "d-1")])
-    cf.write(bucket / cf.key_for("Unsubscribe"), "Unsubscribe", [cf.record("Unsubscribe", "user-1", "d-1")])
-    cf.write(bucket / cf.key_for("MarkAsSpam"), "MarkAsSpam", [cf.record("MarkAsSpam", "user-2", "d-1")])
+    cw.write(bucket / cw.key_for("Click"), "Click", [cw.record("Click", u, "d-1") for u in served])
+    cw.write(bucket / cw.key_for("Open"), "Open", [cw.record("Open", u, "d-1") for u in list(served)[:9]])
+    cw.write(bucket / cw.key_for("Delivery"), "Delivery", [cw.record("Delivery", u, "d-1") for u in served])
+    cw.write(bucket / cw.key_for("Bounce"), "Bounce", [cw.record("Bounce", "user-0", "d-1")])
+    cw.write(bucket / cw.key_for("Unsubscribe"), "Unsubscribe", [cw.record("Unsubscribe", "user-1", "d-1")])
+    cw.write(bucket / cw.key_for("MarkAsSpam"), "MarkAsSpam", [cw.record("MarkAsSpam", "user-2", "d-1")])
 
     run(workspace, bucket)
 
@@ -124,9 +125,9 @@ def test_clicks_opens_and_outcomes_are_attributed_per_variant(workspace: Workspa
 
 def test_every_event_duplicated_across_two_files_counts_once(workspace: Workspace, bucket: Path) -> None:
     served = assign(workspace, [f"user-{i}" for i in range(12)])
-    clicks = [cf.record("Click", u, "d-1") for u in served]
-    cf.write(bucket / cf.key_for("Click", offset=1), "Click", clicks)
-    cf.write(bucket / cf.key_for("Click", offset=2), "Click", list(reversed(clicks)))
+    clicks = [cw.record("Click", u, "d-1") for u in served]
+    cw.write(bucket / cw.key_for("Click", offset=1), "Click", clicks)
+    cw.write(bucket / cw.key_for("Click", offset=2), "Click", list(reversed(clicks)))
 
     outcomes = run(workspace, bucket)
 
@@ -136,7 +137,7 @@ def test_every_event_duplicated_across_two_files_counts_once(workspace: Workspac
 
 def test_a_re_listed_file_is_skipped(workspace: Workspace, bucket: Path) -> None:
     served = assign(workspace, ["user-1"])
-    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1") for u in served])
+    cw.write(bucket / cw.key_for("Click"), "Click", [cw.record("Click", u, "d-1") for u in served])
 
     assert len(run(workspace, bucket)) == 1
     assert run(workspace, bucket) == []
@@ -144,9 +145,9 @@ def test_a_re_listed_file_is_skipped(workspace: Workspace, bucket: Path) -> None
 
 def test_a_corrupt_file_is_quarantined_and_the_rest_ingested(workspace: Workspace, bucket: Path) -> None:
     served = assign(workspace, [f"user-{i}" for i in range(6)])
-    good = cf.to_bytes("Click", [cf.record("Click", u, "d-1") for u in served])
+    good = cw.to_bytes("Click", [cw.record("Click", u, "d-1") for u in served])
     (bucket / "a-good.avro").write_bytes(good[: len(good) // 2] + b"\x00" * 10)  # truncated by a crash
-    cf.write(bucket / "b-good.avro", "Click", [cf.record("Click", u, "d-1") for u in served][:3])
+    cw.write(bucket / "b-good.avro", "Click", [cw.record("Click", u, "d-1") for u in served][:3])
     (bucket / "c-notes.txt").write_text("not an avro file")
 
     outcomes = {o.key: o for o in run(workspace, bucket)}
@@ -167,7 +168,7 @@ def test_retry_reads_a_repaired_file_again(workspace: Workspace, bucket: Path) -
     served = assign(workspace, ["user-1", "user-2"])
     (bucket / "late.avro").write_bytes(b"partial upload")
     run(workspace, bucket)
-    cf.write(bucket / "late.avro", "Click", [cf.record("Click", u, "d-1") for u in served])
+    cw.write(bucket / "late.avro", "Click", [cw.record("Click", u, "d-1") for u in served])
 
     ingestion.retry_quarantined(workspace.store, "acme", "late.avro")
     outcomes = run(workspace, bucket)
@@ -178,9 +179,9 @@ def test_retry_reads_a_repaired_file_again(workspace: Workspace, bucket: Path) -
 
 def test_status_reports_counts_and_the_newest_event_time(workspace: Workspace, bucket: Path) -> None:
     assign(workspace, ["user-1"])
-    rows = [cf.record("Click", "user-1", "d-1", time_s=1_764_340_000), cf.record("Click", "stranger", "d-1")]
-    cf.write(bucket / cf.key_for("Click"), "Click", rows)
-    cf.write(bucket / cf.key_for("Retry"), "Retry", [cf.record("Retry", "user-1", "d-1")])
+    rows = [cw.record("Click", "user-1", "d-1", time_s=1_764_340_000), cw.record("Click", "stranger", "d-1")]
+    cw.write(bucket / cw.key_for("Click"), "Click", rows)
+    cw.write(bucket / cw.key_for("Retry"), "Retry", [cw.record("Retry", "user-1", "d-1")])
 
     run(workspace, bucket)
     status = ingestion.ingest_status(workspace.store, "acme")
@@ -208,14 +209,14 @@ def test_personal_data_in_files_is_never_stored(
         "external_user_id": "crm-99-secret",
         "ip_pool": "pool-secret",
     }
-    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", u, "d-1", **pii) for u in users])
+    cw.write(bucket / cw.key_for("Click"), "Click", [cw.record("Click", u, "d-1", **pii) for u in users])
     send_pii = {"email_address": pii["email_address"], "message_extras": '{"coupon": "SECRET-COUPON"}'}
-    cf.write(bucket / cf.key_for("Send"), "Send", [cf.record("Send", u, "d-1", **send_pii) for u in users])
+    cw.write(bucket / cw.key_for("Send"), "Send", [cw.record("Send", u, "d-1", **send_pii) for u in users])
     bounce_pii = {"email_address": pii["email_address"], "bounce_reason": "550 grace.hopper unknown"}
-    cf.write(
-        bucket / cf.key_for("Bounce"),
+    cw.write(
+        bucket / cw.key_for("Bounce"),
         "Bounce",
-        [cf.record("Bounce", u, "d-1", **bounce_pii) for u in users],
+        [cw.record("Bounce", u, "d-1", **bounce_pii) for u in users],
     )
 
     run(workspace, bucket)
@@ -243,8 +244,8 @@ def test_two_workers_on_one_source_split_the_files_and_never_double_count(
     users = [f"user-{i}" for i in range(300)]
     assign(workspace, users)
     for n in range(30):
-        rows = [cf.record("Click", u, "d-1") for u in users[n * 10 : n * 10 + 10]]
-        cf.write(bucket / f"f{n:03d}.avro", "Click", rows)
+        rows = [cw.record("Click", u, "d-1") for u in users[n * 10 : n * 10 + 10]]
+        cw.write(bucket / f"f{n:03d}.avro", "Click", rows)
     results: list[list[ingestion.FileOutcome]] = []
 
     def worker() -> None:
@@ -267,7 +268,7 @@ def test_worker_polls_every_tenants_stored_source(store: Store, bucket: Path, tm
     globex = make_workspace(store, "globex")
     assign(acme, ["user-1"])
     assign(globex, ["user-1"])
-    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", "user-1", "d-1")])
+    cw.write(bucket / cw.key_for("Click"), "Click", [cw.record("Click", "user-1", "d-1")])
     ingestion.set_source(store, "acme", str(bucket), None, time.time())
     ingestion.set_source(store, "globex", str(tmp_path / "missing-folder"), None, time.time())
 
@@ -286,7 +287,7 @@ def test_ids_hashed_by_braze_still_join_when_the_tenant_says_so(
         workspace.token, workspace.experiment_id, recipient="raw-braze-id", dispatch="d-1"
     ).json()
     hashed_by_braze = hashlib.sha256(b"raw-braze-id").hexdigest()  # Braze's "Hash" field transformation
-    cf.write(bucket / cf.key_for("Click"), "Click", [cf.record("Click", hashed_by_braze, "d-1")])
+    cw.write(bucket / cw.key_for("Click"), "Click", [cw.record("Click", hashed_by_braze, "d-1")])
 
     source = LocalSource(bucket)
     ingestion.ingest_objects(

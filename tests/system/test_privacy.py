@@ -1,7 +1,8 @@
-"""No personal data is stored: the real Braze sample payloads go in, none of their PII comes out.
+"""No personal data is stored: the sample payloads go in, none of their PII comes out.
 
 After serving content to the sample recipients and posting every Custom HTTP Currents sample (as Braze
 sends it, and again with distinctive personal values), the whole database is searched for those values.
+The samples are generated, then Braze's own (see `tests/currents_samples.py`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
-from tests.conftest import SAMPLES
+from tests.currents_samples import Samples, braze_samples_fixture, generated_samples_fixture, samples_fixture  # noqa: F401 - fixtures
 from tests.helpers import Api, Workspace
 
 
@@ -71,11 +73,11 @@ def database_text(store: Store, database_url: str) -> bytes:
 
 
 def test_no_email_user_agent_or_raw_user_id_is_stored(
-    api: Api, workspace: Workspace, database_url: str
+    api: Api, workspace: Workspace, database_url: str, samples: Samples
 ) -> None:
-    samples = [json.loads(p.read_text()) for p in sorted((SAMPLES / "custom_http").glob("*.json"))]
-    assert len(samples) == 11
-    events = [personalised(sample, i) for i, sample in enumerate(samples)]
+    as_braze_sends = [samples.http_event(kind) for kind in EMAIL_EVENT_KINDS]
+    assert len(as_braze_sends) == 11
+    events = [personalised(sample, i) for i, sample in enumerate(as_braze_sends)]
     for event in events:
         user = event["user"]["user_id"]
         response = api.content(
@@ -86,14 +88,14 @@ def test_no_email_user_agent_or_raw_user_id_is_stored(
         )
         assert response.status_code == 200
 
-    as_sent = api.events(workspace.token, {"events": samples})
+    as_sent = api.events(workspace.token, {"events": as_braze_sends})
     distinct = api.events(workspace.token, {"events": events})
 
     assert as_sent.status_code == distinct.status_code == 200
     # Click, Open, Send, Delivery, Bounce, Unsubscribe and MarkAsSpam are attributed; the rest ignored.
     assert (distinct.json()["accepted"], distinct.json()["ignored"]) == (7, 4), distinct.json()
     stored = database_text(workspace.store, database_url)
-    forbidden = {"example@braze.com", "Mozilla/5.0"}
+    forbidden = {samples.email_address, samples.user_agent}
     for i in range(len(events)):
         forbidden |= set(personal_values(i).values())
     found = sorted(value for value in forbidden if value.encode() in stored)
