@@ -20,6 +20,8 @@ from copyloom.ingest.decoder_process import DecoderProcess
 from tests.currents_samples import Samples
 from tests.helpers import children_of
 
+pytestmark = pytest.mark.integration  # every test here runs the decoder's child process
+
 KEY = bytes(range(32))
 
 

@@ -22,7 +22,7 @@ from copyloom.services.assignment import AssignmentRequest, assign_batch
 from copyloom.services.experiments import experiment_report, get_experiment
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
-from tests.currents_samples import Samples, braze_samples_fixture, generated_samples_fixture, samples_fixture  # noqa: F401 - fixtures
+from tests.currents_samples import Samples
 from tests.helpers import Api, Workspace, make_workspace
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from copyloom.ingest.currents_schemas import EMAIL_EVENT_KINDS
 from copyloom.storage.db import Store
 from copyloom.storage.tables import metadata
-from tests.currents_samples import Samples, braze_samples_fixture, generated_samples_fixture, samples_fixture  # noqa: F401 - fixtures
+from tests.currents_samples import Samples
 from tests.helpers import Api, Workspace
 
 
