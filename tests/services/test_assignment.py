@@ -113,7 +113,9 @@ def test_per_dispatch_stickiness_follows_the_current_choice(store: Store) -> Non
 
 def test_group_commit_shares_transactions_and_answers_every_request(workspace: Workspace) -> None:
     async def run() -> tuple[list[str], int]:
-        writer = GroupCommitWriter(workspace.store, window_ms=5, max_batch=64, cohort_width_s=60)
+        writer = GroupCommitWriter(
+            workspace.store, window_ms=5, max_batch=64, cohort_width_s=60, journal_after_ms=1000
+        )
         writer.start()
         rows = await asyncio.gather(
             *(writer.submit(request(workspace, f"r{i}", "d", "v1" if i % 2 else "v2")) for i in range(200))
@@ -135,7 +137,9 @@ def test_group_commit_waits_the_window_unless_a_large_batch_is_coming_back(works
 
     async def run() -> tuple[float, float, float, int]:
         loop = asyncio.get_running_loop()
-        writer = GroupCommitWriter(workspace.store, window_ms=1500, max_batch=64, cohort_width_s=60)
+        writer = GroupCommitWriter(
+            workspace.store, window_ms=1500, max_batch=64, cohort_width_s=60, journal_after_ms=1000
+        )
         writer.start()
         started = loop.time()
         await writer.submit(request(workspace, "alone", "d", "v1"))
@@ -167,7 +171,9 @@ def test_a_request_past_its_deadline_times_out_alone_and_is_not_committed(worksp
 
     async def run() -> tuple[float, bool, str, int]:
         loop = asyncio.get_running_loop()
-        writer = GroupCommitWriter(workspace.store, window_ms=1000, max_batch=64, cohort_width_s=60)
+        writer = GroupCommitWriter(
+            workspace.store, window_ms=1000, max_batch=64, cohort_width_s=60, journal_after_ms=1000
+        )
         writer.start()
         started = loop.time()
         late = asyncio.ensure_future(writer.submit(request(workspace, "late", "d", "v1"), started + 0.2))

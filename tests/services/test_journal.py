@@ -135,7 +135,9 @@ def test_while_the_store_is_unreachable_answers_come_from_the_journal_and_stay_s
 
     async def run() -> tuple[list[str], OutageJournal]:
         journal = OutageJournal(tmp_path / "journal")
-        writer = GroupCommitWriter(unreachable, window_ms=1, max_batch=64, cohort_width_s=60, journal=journal)
+        writer = GroupCommitWriter(
+            unreachable, window_ms=1, max_batch=64, cohort_width_s=60, journal=journal, journal_after_ms=1000
+        )
         writer.start()
         first = await asyncio.gather(
             writer.submit(request("k1", "d1", "v1")), writer.submit(request("k2", "d1", "v2"))
@@ -182,7 +184,12 @@ def test_the_store_takes_over_again_under_steady_traffic(workspace: Workspace, t
     async def run() -> tuple[dict[str, str], bool]:
         journal = OutageJournal(tmp_path / "journal")
         writer = GroupCommitWriter(
-            workspace.store, window_ms=1, max_batch=64, cohort_width_s=60, journal=journal
+            workspace.store,
+            window_ms=1,
+            max_batch=64,
+            cohort_width_s=60,
+            journal=journal,
+            journal_after_ms=1000,
         )
         writer.start()
         journal.mark_degraded("test")  # the outage is declared; the store behind it is real and back

@@ -1,4 +1,4 @@
-"""`copyloom bench`: benchmarks run by hand, whose figures go in the README."""
+"""`copyloom bench`: benchmarks run by hand, whose figures go in the README and docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _feedbacks() -> Iterable[str]:
 
 @click.group()
 def bench() -> None:
-    """Benchmarks run by hand (their figures go in the README)."""
+    """Benchmarks run by hand (their figures go in the README and docs/benchmarks.md)."""
 
 
 @bench.command(name="optimize")

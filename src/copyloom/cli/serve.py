@@ -96,7 +96,7 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
     type=LazyChoice(_server_names),
     default=LazyDefault(_default_server),
     show_default=True,
-    help="ASGI server: granian (faster here, see README Performance) or uvicorn.",
+    help="ASGI server: granian (faster here, see docs/benchmarks.md) or uvicorn.",
 )
 @click.option("--no-learner", is_flag=True, help="Serve only; run the learner elsewhere (`copyloom worker`).")
 @click.option("--no-ingest", is_flag=True, help="Do not poll the tenants' Currents sources here.")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import cast, get_args
 
 import click
 
 from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
+from copyloom.domain.values import IdTransform
 
 
 @click.group()
@@ -67,7 +69,7 @@ def tenant_dashboard_password(name: str, as_json: bool) -> None:
 
 @tenant.command(name="set-id-transform")
 @click.argument("name")
-@click.argument("transform", type=click.Choice(["none", "sha256"]))
+@click.argument("transform", type=click.Choice(get_args(IdTransform)))
 @json_option
 @handles_errors
 def tenant_set_id_transform(name: str, transform: str, as_json: bool) -> None:
@@ -76,7 +78,7 @@ def tenant_set_id_transform(name: str, transform: str, as_json: bool) -> None:
     from copyloom.services import tenants as tenant_service
 
     updated = tenant_service.set_id_transform(
-        ready_store(current_settings()), name, "sha256" if transform == "sha256" else "none"
+        ready_store(current_settings()), name, cast(IdTransform, transform)
     )
     emit({"name": name, "id_transform": updated.id_transform}, as_json, f"{name}: id transform {transform}")
 

@@ -52,7 +52,7 @@ TEXTS = {
 
 
 def run_demo(
-    *, recipients: int, seed: int, quiet: bool, duration_s: float = 60.0, serve: bool = False
+    *, recipients: int, seed: int, quiet: bool, duration_s: float, serve: bool = False
 ) -> dict[str, Any]:
     """Run the demo and return its result (also printed as a table unless `quiet`).
 

@@ -53,7 +53,7 @@ class PolicyConfig:
             posterior mean before the rest follows P(best) ** k; the part rises with the evidence as k
             does: leader_share * n / (n + sharpen_successes). Probability matching spreads the traffic
             over near-equal leaders as if the send had no end; the default, 0.8, beat 0 on 500
-            simulated seeds (README, "How well it optimises").
+            simulated seeds (docs/engine-tuning.md).
         false_winner_rate: the leader must also pass an always-valid sequential test against every
             other variant, stratified by send time so that it needs no delay model (see
             `decision.beats_every_other`), so that an experiment looked at every minute declares a
@@ -70,7 +70,7 @@ class PolicyConfig:
             F(age) is tiny and most wrong, so the variant gaining traffic looks better than it is; 0 keeps
             every cohort. The warm-up still counts their sends and the winner test still sees them: it
             compares variants within a send time, which needs no delay model. The default, 5 minutes,
-            beat 0 on 400 simulated seeds (README, "How well it optimises").
+            beat 0 on 400 simulated seeds (docs/engine-tuning.md).
         half_life_s: triggered mode only: the age of a cohort (from its `sent_at` to `now`) at which
             its evidence counts half, so that the policy follows a change of the best variant.
         change_z: triggered mode only: when some variant's rate after a send time differs from before

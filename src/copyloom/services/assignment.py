@@ -175,7 +175,7 @@ class GroupCommitWriter:
         max_batch: int,
         cohort_width_s: int,
         journal: OutageJournal | None = None,
-        journal_after_ms: float = 1000.0,
+        journal_after_ms: float,
     ) -> None:
         self._store = store
         self._journal = journal
