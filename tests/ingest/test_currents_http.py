@@ -376,6 +376,64 @@ REJECTED_EVENTS: list[tuple[str, object, str]] = [
         personal_event(**{"properties.machine_open": True}),
         "events[0].properties.machine_open: expected a string or null, got boolean",
     ),
+    # The one rule for text at the edge (domain/text.py): every field read, on both stores alike.
+    (
+        "id-surrogate",
+        personal_event(id="a\ud800"),
+        "events[0].id: not valid Unicode (lone surrogate U+D800) at character 2",
+    ),
+    (
+        "id-nul",
+        personal_event(id="a\x00b"),
+        "events[0].id: control character U+0000 is not allowed at character 2",
+    ),
+    ("id-huge", personal_event(id="e" * 500_000), "events[0].id: longer than 128 characters"),
+    ("id-129", personal_event(id="e" * 129), "events[0].id: longer than 128 characters"),
+    (
+        "user-id-surrogate",
+        personal_event(**{"user.user_id": "\udfff"}),
+        "events[0].user.user_id: not valid Unicode (lone surrogate U+DFFF) at character 1",
+    ),
+    (
+        "external-user-id-long",
+        personal_event(**{"user.external_user_id": "x" * 257}),
+        "events[0].user.external_user_id: longer than 256 characters",
+    ),
+    (
+        "dispatch-id-surrogate",
+        personal_event(**{"properties.dispatch_id": "d\ud800"}),
+        "events[0].properties.dispatch_id: not valid Unicode (lone surrogate U+D800) at character 2",
+    ),
+    (
+        "dispatch-id-del",
+        personal_event(**{"properties.dispatch_id": "d\x7f"}),
+        "events[0].properties.dispatch_id: control character U+007F is not allowed at character 2",
+    ),
+    (
+        "campaign-id-surrogate",
+        personal_event(**{"properties.campaign_id": "\ud800c"}),
+        "events[0].properties.campaign_id: not valid Unicode (lone surrogate U+D800) at character 1",
+    ),
+    (
+        "campaign-id-huge",
+        personal_event(**{"properties.campaign_id": "c" * 900_000}),
+        "events[0].properties.campaign_id: longer than 128 characters",
+    ),
+    (
+        "canvas-step-id-c1",
+        personal_event(**{"properties.canvas_step_id": "s\x85"}),
+        "events[0].properties.canvas_step_id: control character U+0085 is not allowed at character 2",
+    ),
+    (
+        "machine-open-long",
+        personal_event(**{"properties.machine_open": "t" * 17}),
+        "events[0].properties.machine_open: longer than 16 characters",
+    ),
+    (
+        "event-type-nul",
+        personal_event(event_type="users.messages.email.Click\x00"),
+        "events[0].event_type: control character U+0000 is not allowed at character 27",
+    ),
 ]
 
 

@@ -196,7 +196,60 @@ def test_rejected_content_requests(api: Api, workspace: Workspace) -> None:
         (
             api.client.post(url, content=b"{oops", headers={**auth, "Content-Type": "application/json"}),
             400,
-            "body: not valid JSON (JSONDecodeError)",
+            "body: not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2",
+        ),
+        (
+            api.client.post(
+                url,
+                content=b'{"recipient": ' + b"7" * 4301 + b"}",
+                headers={**auth, "Content-Type": "application/json"},
+            ),
+            400,
+            "body: not valid JSON: a number with too many digits",
+        ),
+        (
+            api.client.post(
+                url,
+                content=b"[" * 30_000 + b"]" * 30_000,
+                headers={**auth, "Content-Type": "application/json"},
+            ),
+            400,
+            "body: not valid JSON: nested too deeply",
+        ),
+        (
+            api.client.post(url, content=b'{"recipient": "\\ud800"}', headers=auth),
+            400,
+            "recipient: not valid Unicode (lone surrogate U+D800) at character 1",
+        ),
+        (
+            api.client.post(url, content=b'{"recipient": "r", "dispatch": "d\\udfff"}', headers=auth),
+            400,
+            "dispatch: not valid Unicode (lone surrogate U+DFFF) at character 2",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "dispatch": "a\x00b"}, headers=auth),
+            400,
+            "dispatch: control character U+0000 is not allowed at character 2",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r\x1b[2J"}, headers=auth),
+            400,
+            "recipient: control character U+001B is not allowed at character 2",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "placement": "p\x85"}, headers=auth),
+            400,
+            "placement: control character U+0085 is not allowed at character 2",
+        ),
+        (
+            api.client.get("/v1/content/" + "e" * 60_000, params={"recipient": "r"}, headers=auth),
+            400,
+            "experiment_id: longer than 128 characters",
+        ),
+        (
+            api.client.get("/v1/content/ex%00x", params={"recipient": "r"}, headers=auth),
+            400,
+            "experiment_id: control character U+0000 is not allowed at character 3",
         ),
         (api.client.post(url, json=["r"], headers=auth), 400, "body: expected a JSON object"),
         (

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from copyloom.domain.events import EmailEvent
+from copyloom.domain.text import field_text, parse_json
 from copyloom.errors import InvalidInput
 from copyloom.ingest.fields import Pseudonymise, email_event_from_record, type_name
-
-
-class _NotJson(ValueError):
-    pass
 
 
 def parse_currents_batch(
@@ -33,7 +28,7 @@ def parse_currents_batch(
     Raises:
         InvalidInput: the body or an event is malformed; the message names where, never a value.
     """
-    decoded = _decode(body)
+    decoded = parse_json(body)
     if not isinstance(decoded, dict) or not isinstance(decoded.get("events"), list):
         raise InvalidInput("body: expected an object with an 'events' list")
     events: list[object] = decoded["events"]
@@ -42,32 +37,11 @@ def parse_currents_batch(
     return [_parse_event(raw, pseudonymise_id, f"events[{i}]") for i, raw in enumerate(events)]
 
 
-def _decode(body: bytes) -> object:
-    # The message is raised outside the `except` blocks so that no exception carrying the body (a
-    # UnicodeDecodeError holds all of it) is chained to it, even as a suppressed context.
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 (byte {exc.start})"
-    except json.JSONDecodeError as exc:
-        reason = f"{exc.msg.removesuffix(' at')} at line {exc.lineno}, column {exc.colno}"
-    except _NotJson as exc:
-        reason = str(exc)
-    except ValueError:  # Python's limit on the digits of an int; its message is fixed text
-        reason = "a number with too many digits"
-    except RecursionError:
-        reason = "nested too deeply"
-    raise InvalidInput(f"body: not valid JSON: {reason}")
-
-
-def _reject_constant(name: str) -> object:
-    raise _NotJson(f"{name} is not a JSON value")
-
-
 def _parse_event(raw: object, pseudonymise_id: Pseudonymise, where: str) -> EmailEvent:
     if not isinstance(raw, dict):
         raise InvalidInput(f"{where}: expected an object, got {type_name(raw)}")
     event_type = raw.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidInput(f"{where}.event_type: required, a non-empty string")
+    field_text(f"{where}.event_type", "event_type", event_type)
     return email_event_from_record(raw, event_type, pseudonymise_id, where)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from copyloom.domain.events import EVENT_KINDS, EmailEvent, EventKind
+from copyloom.domain.text import field_text
 from copyloom.domain.values import RecipientKey
 from copyloom.errors import InvalidInput
 
@@ -137,8 +138,9 @@ def email_event_from_fields(
     event_id = fields("id")
     if not isinstance(event_id, str) or not event_id:
         raise InvalidInput(f"{path('id')}: required, a non-empty string")
+    field_text(path("id"), "id", event_id)
     time_s = _time_s(fields("time"), path("time"))
-    text = {name: _optional_text(fields(name), path(name)) for name in _OPTIONAL_TEXT}
+    text = {name: _optional_text(fields(name), name, path(name)) for name in _OPTIONAL_TEXT}
     is_bot = _optional_flag(fields("is_suspected_bot_click"), path("is_suspected_bot_click"))
     return EmailEvent(
         event_id=event_id,
@@ -180,9 +182,11 @@ def _time_s(value: object, path: str) -> int:
     return int(value)
 
 
-def _optional_text(value: object, path: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
+def _optional_text(value: object, name: str, path: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return field_text(path, name, value)
     raise InvalidInput(f"{path}: expected a string or null, got {type_name(value)}")
 
 

@@ -194,6 +194,8 @@ class GroupCommitWriter:
         self.batches = 0
         self.rows = 0
         self.on_batch: Callable[[int], None] | None = None
+        self.rows_refused = 0
+        self.on_refused: Callable[[], None] | None = None
 
     async def submit(self, request: AssignmentRequest, deadline: float | None = None) -> Assigned:
         """The stored (or journalled) assignment of `request`, once committed.
@@ -289,9 +291,8 @@ class GroupCommitWriter:
             # Only the requests still waiting are journalled: the others were answered with the control.
             await self._answer_from_journal([p for p in batch if not p.future.done()], degrade=exc.message)
             return
-        except Exception as exc:  # every waiter must hear about the failure, whatever it was
-            log.exception("group commit of %d assignments failed", len(batch))
-            self._fail(batch, exc)
+        except Exception as exc:  # the store refused a row (or a bug): find it, answer the others
+            await self._isolate(batch, exc)
             return
         self.batches += 1
         self.rows += len(batch)
@@ -300,6 +301,22 @@ class GroupCommitWriter:
         for p, row in zip(batch, rows, strict=True):
             if not p.future.done():
                 p.future.set_result(row)
+
+    async def _isolate(self, batch: list[_Pending], exc: Exception) -> None:
+        """A batch the store refused for what it holds, not for an outage (a `DataError`, an encoding
+        error): committed again in halves, down to single rows, so that only the request whose row is
+        refused fails (500) and every other request in the batch, whichever tenant sent it, is answered.
+        A batch of n rows with one bad row takes at most 2 log2(n) further commits."""
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._commit(batch[:middle])
+            await self._commit(batch[middle:])
+            return
+        log.error("group commit: the store refused an assignment row (%s)", type(exc).__name__)
+        self.rows_refused += 1
+        if self.on_refused is not None:
+            self.on_refused()
+        self._fail(batch, exc)
 
     async def _store_batch(self, requests: list[AssignmentRequest]) -> list[AssignmentRow]:
         if self._journal is None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from copyloom.domain.events import CountedEvent, EmailEvent
 from copyloom.domain.values import Tenant
+from copyloom.errors import StoreUnavailable
 from copyloom.services.pixel import read_pixel_token
 from copyloom.storage import assignments as assignment_repo
 from copyloom.storage import events as event_repo
@@ -59,10 +60,60 @@ class EventTally:
         )
 
 
+class EventsRefused(Exception):
+    """The store refused some events of a batch for what they hold (not an outage); nothing was stored.
+
+    `positions` are the refused events' places in the batch, found by trying halves of it.
+    """
+
+    def __init__(self, positions: Sequence[int]) -> None:
+        super().__init__(f"{len(positions)} events refused by the store")
+        self.positions = tuple(positions)
+
+
 def record_events(store: Store, tenant: Tenant, events: Sequence[EmailEvent], now: float) -> EventTally:
-    """Count a batch of events in one transaction: all of it or, on failure, none of it."""
-    with store.write() as conn:
-        return count_events(conn, tenant, [e.counted() for e in events], now)
+    """Count a batch of events in one transaction: all of it or, on failure, none of it.
+
+    Raises:
+        StoreUnavailable: the store is unreachable.
+        EventsRefused: the store refused events of the batch for what they hold (e.g. text it cannot
+            keep that got past validation); the batch is not counted, and the refused ones are named.
+    """
+    counted = [e.counted() for e in events]
+    try:
+        with store.write() as conn:
+            return count_events(conn, tenant, counted, now)
+    except StoreUnavailable:
+        raise
+    except Exception:  # a data error, not an outage: name the events, so that the caller can answer
+        raise EventsRefused(_refused_positions(store, tenant, counted, range(len(counted)), now)) from None
+
+
+class _TrialOnly(Exception):
+    """Raised inside a trial transaction to roll it back."""
+
+
+def _refused_positions(
+    store: Store, tenant: Tenant, events: Sequence[CountedEvent], positions: Sequence[int], now: float
+) -> list[int]:
+    """The positions among `positions` whose events the store refuses: halves are counted in
+    transactions that are always rolled back, down to single events."""
+    try:
+        with store.write() as conn:
+            count_events(conn, tenant, [events[i] for i in positions], now)
+            raise _TrialOnly
+    except _TrialOnly:
+        return []
+    except StoreUnavailable:
+        raise
+    except Exception:
+        if len(positions) == 1:
+            return list(positions)
+    middle = len(positions) // 2
+    return [
+        *_refused_positions(store, tenant, events, positions[:middle], now),
+        *_refused_positions(store, tenant, events, positions[middle:], now),
+    ]
 
 
 def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent], now: float) -> EventTally:

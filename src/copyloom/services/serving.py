@@ -15,7 +15,7 @@ import anyio.to_thread
 from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.values import Experiment, IdTransform, RecipientKey, Tenant, Variant, VariantId
-from copyloom.errors import CopyloomError, NotFound, Unauthorized
+from copyloom.errors import CopyloomError, InvalidInput, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
     AssignmentRequest,
@@ -117,6 +117,9 @@ class ServingRuntime:
         self._stopping = asyncio.Event()
         self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._pseudonymisers: dict[tuple[bytes, IdTransform], Callable[[str], RecipientKey]] = {}
+        self.on_refused: Callable[[str, int], None] = lambda _path, _rows: None
+        """Told of rows the store refused for what they hold, by path (`assignment`, `events`, `journal`)."""
+        self.writer.on_refused = lambda: self.on_refused("assignment", 1)
 
     def start(self) -> None:
         """Start the group-commit writer and the cache refresher (on the running event loop)."""
@@ -242,9 +245,20 @@ class ServingRuntime:
         return Served(entry.experiment, entry.experiment.fixed_variant(), None)
 
     async def record_events(self, tenant: Tenant, events: Sequence[EmailEvent]) -> EventTally:
-        return await anyio.to_thread.run_sync(
-            feedback.record_events, self.store, tenant, events, self.clock()
-        )
+        """Count a batch of one tenant's events in one transaction.
+
+        Raises:
+            InvalidInput: the store refused events of the batch (nothing is counted); the first is named.
+        """
+        try:
+            return await anyio.to_thread.run_sync(
+                feedback.record_events, self.store, tenant, events, self.clock()
+            )
+        except feedback.EventsRefused as exc:
+            log.error("events: the store refused %d of a batch of %d", len(exc.positions), len(events))
+            self.on_refused("events", len(exc.positions))
+            where = f"events[{exc.positions[0]}]" if exc.positions else "events"
+            raise InvalidInput(f"{where}: refused by the store; the batch was not counted") from None
 
     async def record_open(self, token: str) -> bool:
         return await anyio.to_thread.run_sync(

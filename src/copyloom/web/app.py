@@ -48,6 +48,7 @@ def create_app(
         on_fallback=metrics.fallbacks.inc,
     )
     runtime.writer.on_batch = metrics.batch_size.observe
+    runtime.on_refused = lambda path, rows: metrics.refused_rows.labels(path=path).inc(rows)
     routes: list[BaseRoute] = [
         Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),
         Route("/v1/events", endpoints.events, methods=["POST"]),

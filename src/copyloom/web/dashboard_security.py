@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from copyloom.domain.text import field_text
 from copyloom.web.requests import read_body
 
 SESSION_COOKIE = "copyloom_session"
@@ -64,7 +65,17 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return secrets.compare_digest(expected.encode(), given.encode())
 
 
+FORM_FIELDS = ("tenant", "password", "csrf_token")
+"""Every field of the dashboard's forms."""
+
+
 async def read_form(request: Request) -> dict[str, str]:
-    """An `application/x-www-form-urlencoded` body (the only kind the dashboard's forms send)."""
+    """An `application/x-www-form-urlencoded` body (the only kind the dashboard's forms send): its fields
+    checked by the one rule for text at the edge, any field the forms do not have dropped.
+
+    Raises:
+        InvalidInput: a field too long or holding a control character.
+    """
     body = await read_body(request, MAX_FORM_BYTES)
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: field_text(name, name, value) for name, value in fields if name in FORM_FIELDS}

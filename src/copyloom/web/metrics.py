@@ -54,6 +54,12 @@ class Metrics:
             "Content answers that ran out of budget and served the control",
             registry=self.registry,
         )
+        self.refused_rows = Counter(
+            "copyloom_store_refused_rows",
+            "Rows the store refused for what they hold (not an outage), answered or skipped on their own",
+            ["path"],
+            registry=self.registry,
+        )
         self.registry.register(_WeightsAge(weights_age_s))
         self.registry.register(_Journal(journal_stats))
 

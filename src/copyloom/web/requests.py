@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from copyloom.domain.text import checked_text, parse_json
 from copyloom.errors import InvalidInput, PayloadTooLarge
 
 
@@ -60,10 +60,7 @@ async def request_params(request: Request, max_bytes: int) -> Mapping[str, str]:
     if content_type == "application/x-www-form-urlencoded":
         params.update(parse_qsl(body.decode("utf-8", "replace")))
         return params
-    try:
-        decoded = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"body: not valid JSON ({exc.__class__.__name__})") from None
+    decoded = parse_json(body)
     if not isinstance(decoded, dict):
         raise InvalidInput("body: expected a JSON object")
     for key, value in decoded.items():
@@ -75,9 +72,8 @@ async def request_params(request: Request, max_bytes: int) -> Mapping[str, str]:
 
 
 def text_param(params: Mapping[str, str], name: str, *, max_chars: int, required: bool) -> str:
-    value = params.get(name, "").strip()
+    """A parameter's text, stripped, under the one rule for text at the edge (`domain/text.py`)."""
+    value = checked_text(name, params.get(name, ""), max_chars=max_chars).strip()
     if required and not value:
         raise InvalidInput(f"{name}: required")
-    if len(value) > max_chars:
-        raise InvalidInput(f"{name}: longer than {max_chars} characters")
     return value

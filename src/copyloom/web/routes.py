@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from copyloom.domain.pseudonyms import pseudonymiser
+from copyloom.domain.text import TEXT_LIMITS, checked_text, field_text
 from copyloom.domain.values import Tenant, Variant
 from copyloom.errors import CopyloomError, InvalidInput
 from copyloom.ingest.currents_http import parse_currents_batch
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 # A transparent 1x1 GIF, the smallest image every mail client renders.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
-MAX_RECIPIENT_CHARS = 256
-MAX_DISPATCH_CHARS = 128
 _MAX_RENDERED_BODIES = 10_000
 
 
@@ -60,15 +59,16 @@ class Endpoints:
         tenant = await self.runtime.authenticate(bearer_token(request))
         self.limiter.check(tenant.tenant_id)
         params = await request_params(request, self.max_body_bytes)
-        recipient = text_param(params, "recipient", max_chars=MAX_RECIPIENT_CHARS, required=True)
-        dispatch = text_param(params, "dispatch", max_chars=MAX_DISPATCH_CHARS, required=False)
-        output = params.get("format", "json")
+        experiment_id = field_text("experiment_id", "experiment_id", request.path_params["experiment_id"])
+        recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=True)
+        dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
+        output = text_param(params, "format", max_chars=TEXT_LIMITS["format"], required=False) or "json"
         if output not in ("json", "text"):
             raise InvalidInput(f"format: expected json or text, got {output!r}")
-        placement = text_param(params, "placement", max_chars=64, required=output == "text")
-        served = await self._serve_within_budget(
-            tenant, request.path_params["experiment_id"], recipient, dispatch
+        placement = text_param(
+            params, "placement", max_chars=TEXT_LIMITS["placement"], required=output == "text"
         )
+        served = await self._serve_within_budget(tenant, experiment_id, recipient, dispatch)
         if output == "text":
             if placement not in served.variant.texts:
                 raise InvalidInput(
@@ -124,6 +124,7 @@ class Endpoints:
         """GET /v1/pixel/{token}.gif: always the GIF; a valid token records a unique open."""
         token = request.path_params["token"]
         try:
+            checked_text("token", token, max_chars=TEXT_LIMITS["pixel_token"])
             await self.runtime.record_open(token)
         except CopyloomError as exc:  # a mail client must never see an error; the open is lost
             log.warning("pixel open not recorded: %s", exc.code)
