@@ -265,3 +265,33 @@ def test_the_batch_look_up_probes_the_index_even_when_statistics_predate_the_exp
     assert "uq_assignments_send" in text
     assert "recipient_key" in text.split("uq_assignments_send", 1)[1], "probed by recipient too"
     assert "Seq Scan on assignments" not in text
+
+
+def test_a_row_the_store_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
+    workspace: Workspace,
+) -> None:
+    """A poison row that got past validation (built directly here: a lone surrogate, which neither
+    store can encode, and a NUL, which PostgreSQL refuses in text) fails its own request only."""
+    poison = {13: "d\ud800", 101: "a\x00b"}
+    refused_by_store = {13} if workspace.store.is_sqlite else {13, 101}
+
+    async def run() -> tuple[list[object], int]:
+        writer = GroupCommitWriter(
+            workspace.store, window_ms=20, max_batch=256, cohort_width_s=60, journal_after_ms=5000
+        )
+        writer.start()
+        answers = await asyncio.gather(
+            *(writer.submit(request(workspace, f"r{i}", poison.get(i, "d"), "v1")) for i in range(160)),
+            return_exceptions=True,
+        )
+        await writer.stop()
+        return answers, writer.rows_refused
+
+    answers, refused = asyncio.run(run())
+
+    failed = {i for i, answer in enumerate(answers) if isinstance(answer, BaseException)}
+    assert failed == refused_by_store
+    assert refused == len(refused_by_store)
+    with workspace.store.read() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar()
+    assert stored == 160 - len(refused_by_store)
