@@ -218,3 +218,20 @@ def test_the_store_takes_over_again_under_steady_traffic(workspace: Workspace, t
     assert not degraded_after
     assert stored_rows(workspace.store) == sorted((k, "d", v) for k, v in answers.items())
     assert journal_files(tmp_path / "journal") == []
+
+
+def test_a_record_the_store_refuses_is_dropped_and_counted_and_the_rest_replayed(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Before, one such record failed its whole chunk on every pass: the file was never replayed."""
+    rows = [journalled(workspace, f"k{i}", "v1") for i in range(30)]
+    rows[5] = journalled(workspace, "k5", "v1", dispatch="d\ud800")  # no store can encode it
+    rows[20] = journalled(workspace, "k20", "v1", dispatch="a\x00b")  # PostgreSQL refuses NUL in text
+    refused = {5} if workspace.store.is_sqlite else {5, 20}
+    write_journal(tmp_path / "journal", rows)
+
+    outcome = replay_journals(workspace.store, tmp_path / "journal")
+
+    assert (outcome.stored, outcome.refused) == (30 - len(refused), len(refused))
+    assert len(stored_rows(workspace.store)) == 30 - len(refused)
+    assert journal_files(tmp_path / "journal") == []

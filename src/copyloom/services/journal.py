@@ -51,12 +51,14 @@ class JournalledAssignment:
 class ReplayOutcome:
     """What one replay pass did. `stored`: records now in the store as journalled (inserted, or already
     there from an earlier, interrupted replay); `conflicts`: records dropped because the store holds
-    another variant for the same key; `bad_lines`: torn or corrupt lines skipped."""
+    another variant for the same key; `bad_lines`: torn or corrupt lines skipped; `refused`: records the
+    store refused for what they hold (dropped, so that one never blocks the file)."""
 
     files: int = 0
     stored: int = 0
     conflicts: int = 0
     bad_lines: int = 0
+    refused: int = 0
 
     def __add__(self, other: ReplayOutcome) -> ReplayOutcome:
         return ReplayOutcome(
@@ -64,6 +66,7 @@ class ReplayOutcome:
             self.stored + other.stored,
             self.conflicts + other.conflicts,
             self.bad_lines + other.bad_lines,
+            self.refused + other.refused,
         )
 
 
@@ -78,6 +81,7 @@ class JournalStats:
     replayed: int
     conflicts: int
     bad_lines: int
+    refused: int = 0
 
 
 def replay_journals(store: Store, directory: Path, chunk: int = REPLAY_CHUNK) -> ReplayOutcome:
@@ -108,14 +112,29 @@ def replay_file(store: Store, path: Path, chunk: int = REPLAY_CHUNK) -> ReplayOu
     contents = files.read_journal(path)
     outcome = ReplayOutcome(files=1, bad_lines=contents.bad_lines)
     for start in range(0, len(contents.records), chunk):
-        with store.write() as conn:
-            records = contents.records[start : start + chunk]
-            repo.insert_assignments(conn, records)
-            stored = _stored_variants(conn, records)
-        outcome += _compare(records, stored)
+        outcome += _replay_records(store, contents.records[start : start + chunk])
+    if outcome.refused:
+        log.error("journal %s: %d records refused by the store, dropped", path.name, outcome.refused)
     if outcome.conflicts:
         log.warning("journal %s: %d records lost to the store's rows", path.name, outcome.conflicts)
     return outcome
+
+
+def _replay_records(store: Store, records: Sequence[NewAssignment]) -> ReplayOutcome:
+    """Insert records in one transaction; if the store refuses them for what they hold (not an outage),
+    in halves down to the one record, which is dropped and counted: it never blocks the file."""
+    try:
+        with store.write() as conn:
+            repo.insert_assignments(conn, records)
+            stored = _stored_variants(conn, records)
+    except StoreUnavailable:
+        raise
+    except Exception:
+        if len(records) == 1:
+            return ReplayOutcome(refused=1)
+        middle = len(records) // 2
+        return _replay_records(store, records[:middle]) + _replay_records(store, records[middle:])
+    return _compare(records, stored)
 
 
 def _stored_variants(conn: Connection, records: Sequence[NewAssignment]) -> dict[tuple[str, str, str], str]:
@@ -175,6 +194,7 @@ class OutageJournal:
             replayed=self._replay_total.stored,
             conflicts=self._replay_total.conflicts,
             bad_lines=self._replay_total.bad_lines,
+            refused=self._replay_total.refused,
         )
 
     async def assign_if_degraded(

@@ -15,7 +15,7 @@ from copyloom.storage.tables import unattributed
 STAGED_EVENTS = "copyloom_staged_events"
 """A temporary table (per connection) holding one batch's events, for set-based counting."""
 
-_STAGED_COLUMNS = (
+STAGED_COLUMNS = (
     "event_id VARCHAR(128) NOT NULL, kind VARCHAR(32) NOT NULL, time_s BIGINT NOT NULL, "
     "user_key VARCHAR(64), external_user_key VARCHAR(64), dispatch_id VARCHAR(128), "
     "source_id VARCHAR(128) NOT NULL, engagement_kind VARCHAR(16), fresh BOOLEAN NOT NULL DEFAULT FALSE"
@@ -23,9 +23,9 @@ _STAGED_COLUMNS = (
 _STAGED_DDL = {
     # The sequence number keeps the batch's order: of two engagements of one kind, the first counts.
     "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} "
-    f"(seq INTEGER PRIMARY KEY, {_STAGED_COLUMNS})",
+    f"(seq INTEGER PRIMARY KEY, {STAGED_COLUMNS})",
     "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} "
-    f"(seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_STAGED_COLUMNS})",
+    f"(seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {STAGED_COLUMNS})",
 }
 _STAGED_FIELDS = ", ".join(CountedEvent._fields)  # event_id, kind, time_s, … in the event's own order
 

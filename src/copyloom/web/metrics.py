@@ -115,6 +115,11 @@ class _Journal(Collector):
                 stats.conflicts,
             ),
             (
+                "copyloom_journal_refused",
+                "Journalled assignments the store refused for what they hold, dropped on replay",
+                stats.refused,
+            ),
+            (
                 "copyloom_journal_bad_lines",
                 "Torn or corrupt journal lines skipped on replay",
                 stats.bad_lines,
