@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from copyloom.domain.text import TEXT_LIMITS, checked_text, field_text, parse_json
@@ -60,3 +63,9 @@ def test_json_that_python_cannot_read_is_invalid_input(body: bytes, reason: str)
 
 def test_json_strings_may_hold_surrogates_for_checked_text_to_refuse() -> None:
     assert parse_json(b'{"recipient": "\\ud800"}') == {"recipient": "\ud800"}
+
+
+def test_every_limit_is_documented_in_the_security_guide() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    documented = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| (\d+) \|$", guide, flags=re.MULTILINE))
+    assert {name: int(n) for name, n in documented.items()} == dict(TEXT_LIMITS)
