@@ -189,3 +189,33 @@ def test_files_are_streamed_in_chunks_not_read_whole(tmp_path: Path) -> None:
     assert len(first) == 1000
     assert stream.bytes_read < len(data) / 4, "the first chunk must not need the whole file"
     assert sum(len(c) for c in chunks) == 19_000
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("id", "ev\x00nt", r"record 1\.id: control character U\+0000 is not allowed at character 3"),
+        ("dispatch_id", "d\x1b[31m", r"record 1\.dispatch_id: control character U\+001B"),
+        ("campaign_id", "c" * 129, r"record 1\.campaign_id: longer than 128 characters"),
+        ("user_id", "u\x85", r"record 1\.user_id: control character U\+0085"),
+        ("id", "e" * 500_000, r"record 1\.id: longer than 128 characters"),
+    ],
+)
+def test_text_the_store_could_not_keep_makes_a_corrupt_file_naming_the_record(
+    field: str, value: str, reason: str
+) -> None:
+    """Braze's own types take the fast path; its text still passes the one rule for text at the edge,
+    so a NUL never reaches a batch insert (PostgreSQL refuses it) and the file is quarantined instead."""
+    bad = record("Click", "u-2", "d-2") | {field: value}
+    data = to_bytes("Click", [record("Click", "u-1", "d-1"), bad])
+
+    with pytest.raises(CorruptFile, match=reason):
+        read_all(data)
+
+
+def test_harmless_text_the_quick_look_is_wary_of_is_read_by_the_shared_rules() -> None:
+    data = to_bytes("Click", [record("Click", "Zoë\u00a0Smith", "d\u2028-1")])
+
+    (event,) = read_all(data)
+
+    assert (event.user_key, event.dispatch_id) == (fake_key("Zoë\u00a0Smith"), "d\u2028-1")  # type: ignore[attr-defined]

@@ -14,12 +14,13 @@ from the schema and the per-record checks reduce to the ones the schema cannot m
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, BinaryIO, cast
 
 import fastavro
 
 from copyloom.domain.events import CountedEvent, EventKind, engagement_kind
+from copyloom.domain.text import TEXT_LIMITS
 from copyloom.domain.values import RecipientKey
 from copyloom.errors import CorruptFile, InvalidInput
 from copyloom.ingest.fields import (
@@ -123,8 +124,14 @@ def _plain_chunks(
     for index, record in enumerate(records):
         get = record.get
         event_id = record["id"]
-        if not event_id:
-            _checked_event(record, index, event_type, pseudonymise_id)  # raises, with the shared message
+        if not event_id or not _looks_clean(get):
+            # raises with the shared message (an empty id, a control character, a lone surrogate, too
+            # long), or returns the event when the quick look was only wary (e.g. a no-break space)
+            chunk.append(_checked_event(record, index, event_type, pseudonymise_id))
+            if len(chunk) >= chunk_events:
+                yield chunk
+                chunk = []
+            continue
         user_id, external_user_id = get("user_id"), get("external_user_id")
         user_key = (
             keys[user_id] if user_id in keys else keys.setdefault(user_id, pseudonymise_id(str(user_id)))
@@ -155,6 +162,20 @@ def _plain_chunks(
             keys = {None: None, "": None, REDACTED: None}
     if chunk:
         yield chunk
+
+
+_LIMITS = tuple((name, TEXT_LIMITS[name]) for name in sorted(READ_FIELDS & set(TEXT_LIMITS)))
+
+
+def _looks_clean(get: Callable[[str], Any]) -> bool:
+    """A quick look at a record's text fields: within their limits and printable (no control character
+    or lone surrogate). `str.isprintable` also refuses some harmless characters, which the shared rules
+    (`checked_text`) then accept: False only sends the record the slow way."""
+    for name, limit in _LIMITS:
+        value = get(name)
+        if value is not None and (len(value) > limit or not value.isprintable()):
+            return False
+    return True
 
 
 def _projection(writer_schema: object) -> dict[str, Any] | None:
