@@ -57,8 +57,10 @@ def create_app(
     ]
     dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
     routes.extend(dashboard.routes())
-    route_of = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of)]
+    served = [route for route in routes if isinstance(route, Route)]
+    route_of = {route.endpoint: route.path for route in served}
+    methods = {method for route in served for method in route.methods or ()}
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of, methods=methods)]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -118,13 +118,25 @@ class _Journal(Collector):
             yield CounterMetricFamily(name, help_text, value=value)
 
 
-class MetricsMiddleware:
-    """Counts and times every request by its route template (never by its raw path: no ids in labels)."""
+UNMATCHED_ROUTE = "unmatched"
+OTHER_METHOD = "other"
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, route_of: Mapping[Any, str]) -> None:
+
+class MetricsMiddleware:
+    """Counts and times every request by its route template (never by its raw path: no ids in labels).
+
+    Every label comes from a closed set, so that no client can grow `/metrics` or the process's memory:
+    the route is a template of the app's or `unmatched`, the method one the app routes or `other`, the
+    status an HTTP status code (100-599).
+    """
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, route_of: Mapping[Any, str], methods: Iterable[str]
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of
+        self.methods = frozenset(methods)
         # The labelled children, looked up once per route, method and status rather than per request.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
@@ -144,12 +156,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = self.route_of.get(scope.get("endpoint"), "unmatched")
-            key = (route, scope["method"], status)
+            route = self.route_of.get(scope.get("endpoint"), UNMATCHED_ROUTE)
+            method = scope["method"] if scope["method"] in self.methods else OTHER_METHOD
+            key = (route, method, status)
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = (
-                    self.metrics.requests.labels(route, scope["method"], str(status)),
+                    self.metrics.requests.labels(route, method, str(status)),
                     self.metrics.latency.labels(route),
                 )
             children[0].inc()
