@@ -57,6 +57,7 @@ def build_app(
         clock=clock,
         journal=journal,
         journal_after_ms=settings.journal_after_ms,
+        unknown_ids_remembered=settings.unknown_ids_remembered,
     )
     background: list[BackgroundTask] = [
         functools.partial(journal.replay_loop, store, interval_s=settings.journal_replay_interval_s)

@@ -96,6 +96,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         " store read (0: off)",
         minimum=0,
     ),
+    SettingSpec(
+        "unknown_ids_remembered",
+        int,
+        10_000,
+        "Unknown tokens, and unknown experiment ids, each API worker remembers as unknown (each for "
+        "`cache_refresh_s`) so that repeats need no store read; past it the oldest are forgotten",
+        greater_than=0,
+    ),
     SettingSpec("cohort_width_s", int, 60, "Width of a send-time cohort bucket, in seconds", greater_than=0),
     SettingSpec(
         "learn_samples", int, 10_000, "Monte Carlo draws per learner pass and experiment", greater_than=0
@@ -174,6 +182,7 @@ class Settings:
     group_commit_max_batch: int
     cache_refresh_s: float
     recent_assignments_per_experiment: int
+    unknown_ids_remembered: int
     cohort_width_s: int
     learn_samples: int
     rate_limit_per_s: float

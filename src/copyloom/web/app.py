@@ -37,7 +37,7 @@ def create_app(
 
     Every limit comes from the settings (no defaults here: `settings.py` holds them)."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats)
+    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats, runtime.refresh_stats)
     endpoints = Endpoints(
         runtime,
         public_base_url,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from copyloom.services.journal import JournalStats
+from copyloom.services.serving import RefreshStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -28,6 +29,7 @@ class Metrics:
         self,
         weights_age_s: Callable[[], Mapping[str, float]],
         journal_stats: Callable[[], JournalStats | None] = lambda: None,
+        refresh_stats: Callable[[], RefreshStats] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -56,6 +58,8 @@ class Metrics:
         )
         self.registry.register(_WeightsAge(weights_age_s))
         self.registry.register(_Journal(journal_stats))
+        if refresh_stats is not None:
+            self.registry.register(_Refresh(refresh_stats))
 
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
@@ -120,6 +124,24 @@ class _Journal(Collector):
 
 UNMATCHED_ROUTE = "unmatched"
 OTHER_METHOD = "other"
+
+
+class _Refresh(Collector):
+    def __init__(self, refresh_stats: Callable[[], RefreshStats]) -> None:
+        self._refresh_stats = refresh_stats
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._refresh_stats()
+        yield CounterMetricFamily(
+            "copyloom_cache_refresh_failures",
+            "Refreshes of this worker's token and experiment caches that failed",
+            value=stats.failures,
+        )
+        yield GaugeMetricFamily(
+            "copyloom_cache_refresh_age_seconds",
+            "Seconds since this worker's caches were last refreshed from the store (or since start)",
+            value=stats.age_s,
+        )
 
 
 class MetricsMiddleware:
