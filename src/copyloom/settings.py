@@ -165,6 +165,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds a dashboard sign-in lasts before it must be repeated",
         greater_than=0,
     ),
+    SettingSpec(
+        "header_read_timeout_s",
+        float,
+        5.0,
+        "Seconds `copyloom serve` waits for a client's request headers (granian), or for its next request"
+        " on an idle connection (uvicorn), before closing the connection",
+        greater_than=0,
+    ),
     SettingSpec("log_level", str, "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -193,6 +201,7 @@ class Settings:
     journal_replay_interval_s: float
     ingest_interval_s: float
     dashboard_session_ttl_s: float
+    header_read_timeout_s: float
     log_level: str
 
     def redacted(self) -> dict[str, object]:
