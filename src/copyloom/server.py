@@ -8,6 +8,7 @@ import ctypes
 import functools
 import gc
 import logging
+import math
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from typing import Literal, get_args
 import anyio.to_thread
 import uvicorn
 from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server as GranianServer
 from starlette.applications import Starlette
@@ -57,6 +59,7 @@ def build_app(
         clock=clock,
         journal=journal,
         journal_after_ms=settings.journal_after_ms,
+        unknown_ids_remembered=settings.unknown_ids_remembered,
     )
     background: list[BackgroundTask] = [
         functools.partial(journal.replay_loop, store, interval_s=settings.journal_replay_interval_s)
@@ -128,8 +131,11 @@ def run_server(
         with_learner = with_ingest = False
     build = functools.partial(_app_in_worker, settings, with_learner=with_learner, with_ingest=with_ingest)
     log_level = settings.log_level.lower()
+    timeout_s = settings.header_read_timeout_s
     if server == "granian":
-        _run_granian(build, workers=workers, host=host, port=port, log_level=log_level)
+        _run_granian(
+            build, workers=workers, host=host, port=port, log_level=log_level, header_timeout_s=timeout_s
+        )
     elif workers > 1:
         uvicorn.run(
             "copyloom.server:app_for_workers",
@@ -139,9 +145,17 @@ def run_server(
             port=port,
             log_level=log_level,
             backlog=_BACKLOG,
+            timeout_keep_alive=math.ceil(timeout_s),
         )
     else:
-        uvicorn.run(build(), host=host, port=port, log_level=log_level, backlog=_BACKLOG)
+        uvicorn.run(
+            build(),
+            host=host,
+            port=port,
+            log_level=log_level,
+            backlog=_BACKLOG,
+            timeout_keep_alive=math.ceil(timeout_s),
+        )
 
 
 def _app_in_worker(settings: Settings, *, with_learner: bool, with_ingest: bool) -> Starlette:
@@ -183,7 +197,13 @@ _CHECKPOINT_INTERVAL_S = 1.0
 
 
 def _run_granian(
-    build: Callable[[], Starlette], *, workers: int, host: str, port: int, log_level: str
+    build: Callable[[], Starlette],
+    *,
+    workers: int,
+    host: str,
+    port: int,
+    log_level: str,
+    header_timeout_s: float,
 ) -> None:
     def load_in_worker(_target: str) -> Starlette:
         _die_with_parent()
@@ -200,6 +220,7 @@ def _run_granian(
         websockets=False,
         backlog=_BACKLOG,
         log_level=LogLevels(log_level),
+        http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_s * 1000)),
     )
     granian.serve(target_loader=load_in_worker)
 

@@ -96,6 +96,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         " store read (0: off)",
         minimum=0,
     ),
+    SettingSpec(
+        "unknown_ids_remembered",
+        int,
+        10_000,
+        "Unknown tokens, and unknown experiment ids, each API worker remembers as unknown (each for "
+        "`cache_refresh_s`) so that repeats need no store read; past it the oldest are forgotten",
+        greater_than=0,
+    ),
     SettingSpec("cohort_width_s", int, 60, "Width of a send-time cohort bucket, in seconds", greater_than=0),
     SettingSpec(
         "learn_samples", int, 10_000, "Monte Carlo draws per learner pass and experiment", greater_than=0
@@ -157,6 +165,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds a dashboard sign-in lasts before it must be repeated",
         greater_than=0,
     ),
+    SettingSpec(
+        "header_read_timeout_s",
+        float,
+        5.0,
+        "Seconds `copyloom serve` waits for a client's request headers (granian), or for its next request"
+        " on an idle connection (uvicorn), before closing the connection",
+        greater_than=0,
+    ),
     SettingSpec("log_level", str, "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -174,6 +190,7 @@ class Settings:
     group_commit_max_batch: int
     cache_refresh_s: float
     recent_assignments_per_experiment: int
+    unknown_ids_remembered: int
     cohort_width_s: int
     learn_samples: int
     rate_limit_per_s: float
@@ -184,6 +201,7 @@ class Settings:
     journal_replay_interval_s: float
     ingest_interval_s: float
     dashboard_session_ttl_s: float
+    header_read_timeout_s: float
     log_level: str
 
     def redacted(self) -> dict[str, object]:

@@ -24,6 +24,7 @@ def runtime_for(workspace: Workspace, refresh_s: float = 0.05, recent: int = 100
         cohort_width_s=60,
         recent_assignments_per_experiment=recent,
         journal_after_ms=1000.0,
+        unknown_ids_remembered=1000,
     )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
+from copyloom.domain.logsafe import log_safe
 from copyloom.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def _log_file(outcome: FileOutcome) -> None:
         log.info(
             "%s %s: %d events, %d accepted, %d duplicate, %d ignored, %d unattributed",
             outcome.status,
-            outcome.key,
+            log_safe(outcome.key),
             t.received,
             t.accepted,
             t.duplicate,

@@ -6,6 +6,7 @@ that its key layout may change and new `<schema-id>` folders appear without noti
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from copyloom.domain.logsafe import log_safe
 from copyloom.errors import InvalidInput, SourceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +52,30 @@ class LocalSource:
         return str(self.root)
 
     def list_objects(self) -> Iterator[SourceObject]:
+        """Every regular file under the root; a symlink (file or folder) that leads outside it is skipped
+        with a warning: ingestion never reads outside its root."""
         if not self.root.is_dir():
             raise SourceUnavailable(f"{self.root}: no such folder")
+        root = self.root.resolve()
         for path in sorted(self.root.rglob("*")):
             relative = path.relative_to(self.root)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                yield SourceObject(relative.as_posix(), path.stat().st_size)
+            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(root):
+                log.warning(
+                    "skipped %s: a symlink that leads outside the source folder", log_safe(str(relative))
+                )
+                continue
+            yield SourceObject(relative.as_posix(), path.stat().st_size)
 
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
-        with (self.root / key).open("rb") as stream:
+        """Raises:
+        SourceUnavailable: the key leads outside the root (a symlink, or `..`)."""
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise SourceUnavailable(f"{log_safe(key)}: leads outside the source folder")
+        with path.open("rb") as stream:
             yield stream
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy.engine import Connection
 
+from copyloom.domain.logsafe import log_safe
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.values import Tenant, TenantId
 from copyloom.errors import CorruptFile, NotFound
@@ -160,7 +161,7 @@ def ingest_file(
 def _quarantine(
     store: Store, tenant: Tenant, source: Source, obj: SourceObject, *, reason: str, now: float
 ) -> FileOutcome:
-    log.warning("quarantined %s: %s", obj.key, reason)
+    log.warning("quarantined %s: %s", log_safe(obj.key), log_safe(reason))
     with store.write() as conn:
         if not repo.is_known(conn, tenant.tenant_id, source.uri, obj.key):
             repo.record_file(
@@ -267,7 +268,7 @@ def poll_sources(store: Store, clock: Callable[[], float]) -> dict[str, int]:
             source = open_source(stored.uri, credentials_ref=stored.credentials_ref)
             outcomes = ingest_objects(store, tenant, source, pending_objects(store, tenant, source), clock)
         except Exception:  # isolate: one tenant's broken source never stops the others
-            log.exception("ingest of %s for tenant %s failed", stored.uri, tenant.name)
+            log.exception("ingest of %s for tenant %s failed", log_safe(stored.uri), tenant.name)
             done[tenant.name] = -1
             continue
         done[tenant.name] = sum(1 for o in outcomes if o.status == "done")

@@ -23,6 +23,7 @@ from copyloom.services.assignment import (
     choose_from_cumulative,
     cumulative_weights,
 )
+from copyloom.services.expiring import ExpiringKeys
 from copyloom.services.feedback import EventTally
 from copyloom.services.journal import JournalStats, OutageJournal
 from copyloom.services.pixel import install_pixel_secret, pixel_signer
@@ -67,7 +68,14 @@ def _entry(experiment: Experiment, weights: tuple[float, ...], allocated_at: flo
     )
 
 
-_MAX_UNKNOWN_TOKENS = 10_000
+@dataclass(frozen=True, slots=True)
+class RefreshStats:
+    """How the cache refresher fares: failures since start, seconds since the last refresh that worked
+    (or since start), and the reason of the last attempt when it failed (None when it worked)."""
+
+    failures: int
+    age_s: float
+    failing: str | None
 
 
 class ServingRuntime:
@@ -79,7 +87,12 @@ class ServingRuntime:
     read only memory; the store is read on the request path only for a token or experiment this
     worker has not seen yet. Repeat requests are answered from `RecentAssignments`. A refresh that
     fails because the store is unreachable keeps what is cached: serving goes on from the last known
-    weights, and with a `journal`, assignments go to it until the store is back.
+    weights, and with a `journal`, assignments go to it until the store is back; `health` then says
+    `degraded` and `refresh_stats` counts the failures.
+
+    Unknown tokens and experiment ids are remembered as unknown for `cache_refresh_s` each, at most
+    `unknown_ids_remembered` of each kind (the oldest forgotten first): repeats need no store read, the
+    refresher never re-reads them, and no client can grow the worker's memory by making ids up.
     """
 
     def __init__(
@@ -92,6 +105,7 @@ class ServingRuntime:
         cohort_width_s: int,
         recent_assignments_per_experiment: int,
         journal_after_ms: float,
+        unknown_ids_remembered: int,
         clock: Clock = time.time,
         journal: OutageJournal | None = None,
     ) -> None:
@@ -111,8 +125,12 @@ class ServingRuntime:
         self.recent = RecentAssignments(recent_assignments_per_experiment)
         self._refresh_s = cache_refresh_s
         self._tenants: dict[str, Tenant] = {}
-        self._unknown_tokens: dict[str, float] = {}
-        self._experiments: dict[str, _LiveEntry | None] = {}
+        self.unknown_tokens = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
+        self.unknown_experiments = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
+        self._experiments: dict[str, _LiveEntry] = {}
+        self._refreshed_at = time.monotonic()
+        self._refresh_failures = 0
+        self._refresh_failing: str | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
@@ -140,17 +158,38 @@ class ServingRuntime:
     def journal_stats(self) -> JournalStats | None:
         return None if self.journal is None else self.journal.stats()
 
-    def health(self) -> dict[str, object]:
-        """`ok`, or `degraded` with the journal's depth while the store is unreachable."""
-        stats = self.journal_stats()
-        if stats is None or not stats.degraded:
-            return {"status": "ok"}
+    def cache_sizes(self) -> dict[str, int]:
+        """Entries in each of this worker's in-memory maps that requests fill, for tests and operators."""
         return {
-            "status": "degraded",
-            "store": "unreachable",
-            "journal_depth": stats.depth,
-            "degraded_since": stats.degraded_since,
+            "tenants": len(self._tenants),
+            "unknown_tokens": len(self.unknown_tokens),
+            "experiments": len(self._experiments),
+            "unknown_experiments": len(self.unknown_experiments),
+            "pseudonymisers": len(self._pseudonymisers),
+            "in_flight": len(self._in_flight),
         }
+
+    def refresh_stats(self) -> RefreshStats:
+        return RefreshStats(
+            self._refresh_failures, time.monotonic() - self._refreshed_at, self._refresh_failing
+        )
+
+    def health(self) -> dict[str, object]:
+        """`ok`, or `degraded` with the reasons: the store is unreachable (with the journal's depth), or
+        the last cache refresh failed (with its reason and the seconds since one worked)."""
+        health: dict[str, object] = {"status": "ok"}
+        stats = self.journal_stats()
+        if stats is not None and stats.degraded:
+            health.update(
+                status="degraded",
+                store="unreachable",
+                journal_depth=stats.depth,
+                degraded_since=stats.degraded_since,
+            )
+        refresh = self.refresh_stats()
+        if refresh.failing is not None:
+            health.update(status="degraded", cache_refresh=refresh.failing, cache_age_s=refresh.age_s)
+        return health
 
     async def authenticate(self, token: str | None) -> Tenant:
         """The tenant of a bearer token. Raises Unauthorized for a missing, unknown or revoked one."""
@@ -159,16 +198,14 @@ class ServingRuntime:
         tenant = self._tenants.get(token)
         if tenant is not None:
             return tenant
-        if self._unknown_tokens.get(token, 0.0) > time.monotonic():
+        if token in self.unknown_tokens:
             raise Unauthorized("Authorization: unknown or revoked token")
         try:
             tenant = await self._single_flight(
                 ("token", token), lambda: anyio.to_thread.run_sync(tenants.authenticate, self.store, token)
             )
         except Unauthorized:
-            if len(self._unknown_tokens) >= _MAX_UNKNOWN_TOKENS:
-                self._unknown_tokens.clear()
-            self._unknown_tokens[token] = time.monotonic() + self._refresh_s
+            self.unknown_tokens.add(token)
             raise
         self._tenants[token] = tenant
         return tenant
@@ -191,9 +228,8 @@ class ServingRuntime:
             TimeoutError: no answer by `deadline` (event-loop time), counting a first read of the
                 experiment and the commit; no assignment is promised then.
         """
-        if experiment_id in self._experiments:
-            entry = self._experiments[experiment_id]
-        else:
+        entry = self._experiments.get(experiment_id)
+        if entry is None:
             async with asyncio.timeout_at(deadline):
                 entry = await self._load_missing(experiment_id)
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
@@ -234,7 +270,7 @@ class ServingRuntime:
         return {
             experiment_id: now - entry.allocated_at
             for experiment_id, entry in self._experiments.items()
-            if entry is not None and entry.experiment.is_live and entry.allocated_at is not None
+            if entry.experiment.is_live and entry.allocated_at is not None
         }
 
     async def serve_fixed(self, tenant: Tenant, experiment_id: str) -> Served:
@@ -266,15 +302,21 @@ class ServingRuntime:
         )
 
     async def _load_missing(self, experiment_id: str) -> _LiveEntry | None:
-        """Read an experiment this worker has not served yet (later reads come from the refresher)."""
+        """Read an experiment this worker has not served yet (later reads come from the refresher); None
+        for an unknown one, remembered as unknown for a while."""
         if experiment_id in self._experiments:
             return self._experiments[experiment_id]
+        if experiment_id in self.unknown_experiments:
+            return None
         entries = await self._single_flight(
             ("experiment", experiment_id),
             lambda: anyio.to_thread.run_sync(self._load_entries, [experiment_id]),
         )
         entry: _LiveEntry | None = entries[experiment_id]
-        self._experiments[experiment_id] = entry
+        if entry is None:
+            self.unknown_experiments.add(experiment_id)
+        else:
+            self._experiments[experiment_id] = entry
         return entry
 
     async def _single_flight(self, key: tuple[str, str], load: Callable[[], Awaitable[T]]) -> T:
@@ -299,8 +341,15 @@ class ServingRuntime:
                 return
             try:
                 await self.refresh()
-            except CopyloomError as exc:  # the store is down: keep serving what we have, try again
-                log.warning("cache refresh failed: %s", exc.code)
+            # Whatever the failure (the store is down, a statement it refuses), the refresher must live
+            # on: keep serving what we have, say so in /healthz and /metrics, and try again.
+            except Exception as exc:
+                self._refresh_failures += 1
+                self._refresh_failing = exc.code if isinstance(exc, CopyloomError) else type(exc).__name__
+                log.warning("cache refresh failed: %s", self._refresh_failing)
+            else:
+                self._refreshed_at = time.monotonic()
+                self._refresh_failing = None
 
     async def refresh(self) -> None:
         """Re-read every cached experiment, its weights and every known token from the store."""
@@ -308,7 +357,10 @@ class ServingRuntime:
         for experiment_id, entry in entries.items():
             if entry is None or not entry.experiment.is_live:
                 self.recent.forget(experiment_id)
-        self._experiments.update(entries)
+            if entry is None:
+                self._experiments.pop(experiment_id, None)
+            else:
+                self._experiments[experiment_id] = entry
         tokens = list(self._tenants)
         found = await anyio.to_thread.run_sync(tenants.tenants_of_tokens, self.store, tokens)
         for token in tokens:

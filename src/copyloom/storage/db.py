@@ -17,6 +17,17 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from copyloom.errors import StoreUnavailable
 
+# Ids per `IN (...)` list: far below PostgreSQL's 65,535 bind parameters per statement and SQLite's
+# 32,766, whatever a caller asks for at once.
+MAX_IDS_PER_QUERY = 500
+
+
+def id_chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """`ids` in lists of at most `MAX_IDS_PER_QUERY`, for queries with an `IN (...)` list."""
+    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
+        yield list(ids[start : start + MAX_IDS_PER_QUERY])
+
+
 _WRITE = "copyloom_write"
 _DEFAULT_CACHE_KIB = 2000  # SQLite's default page cache
 _BULK_CACHE_KIB = 65536
@@ -192,7 +203,9 @@ def open_store(url: str, *, pool_size: int = 10, background_checkpoint: bool = F
     the owner calls `Store.checkpoint` off the request path instead. No effect on PostgreSQL.
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, hide_parameters=True, connect_args={"timeout": 30, "check_same_thread": False}
+        )
         _configure_sqlite(engine, autocheckpoint=not background_checkpoint)
         database = engine.url.database or ""
         is_file = database not in ("", ":memory:") and not database.startswith("file:")
@@ -207,6 +220,7 @@ def open_store(url: str, *, pool_size: int = 10, background_checkpoint: bool = F
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors and logs name the statement, never a bound value
         connect_args={"connect_timeout": 5},
     )
     return Store(engine)

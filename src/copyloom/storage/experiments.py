@@ -18,6 +18,7 @@ from copyloom.domain.values import (
     Variant,
     VariantId,
 )
+from copyloom.storage.db import id_chunks
 from copyloom.storage.tables import allocations, experiments, variants
 
 
@@ -78,10 +79,10 @@ def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
 
 def experiments_by_ids(conn: Connection, experiment_ids: Sequence[str]) -> list[Experiment]:
     """The experiments with these ids that exist (in no particular order)."""
-    if not experiment_ids:
-        return []
-    query = sa.select(experiments).where(experiments.c.experiment_id.in_(list(experiment_ids)))
-    return load_experiments(conn, query)
+    found: list[Experiment] = []
+    for chunk in id_chunks(experiment_ids):
+        found += load_experiments(conn, sa.select(experiments).where(experiments.c.experiment_id.in_(chunk)))
+    return found
 
 
 def experiments_of_tenant(conn: Connection, tenant_id: TenantId) -> list[Experiment]:
@@ -138,16 +139,17 @@ def insert_allocation(conn: Connection, allocation: StoredAllocation) -> None:
 
 def latest_allocations(conn: Connection, experiment_ids: list[str]) -> dict[str, StoredAllocation]:
     """The newest allocation of each experiment that has one."""
-    if not experiment_ids:
-        return {}
-    newest = (
-        sa.select(allocations.c.experiment_id, sa.func.max(allocations.c.allocation_id).label("newest"))
-        .where(allocations.c.experiment_id.in_(experiment_ids))
-        .group_by(allocations.c.experiment_id)
-        .subquery()
-    )
-    query = sa.select(allocations).join(newest, allocations.c.allocation_id == newest.c.newest)
-    return {row["experiment_id"]: _allocation(row) for row in conn.execute(query).mappings()}
+    found: dict[str, StoredAllocation] = {}
+    for chunk in id_chunks(experiment_ids):
+        newest = (
+            sa.select(allocations.c.experiment_id, sa.func.max(allocations.c.allocation_id).label("newest"))
+            .where(allocations.c.experiment_id.in_(chunk))
+            .group_by(allocations.c.experiment_id)
+            .subquery()
+        )
+        query = sa.select(allocations).join(newest, allocations.c.allocation_id == newest.c.newest)
+        found.update((row["experiment_id"], _allocation(row)) for row in conn.execute(query).mappings())
+    return found
 
 
 def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000) -> list[StoredAllocation]:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from copyloom.domain.values import IdTransform, Tenant, TenantId
-from copyloom.storage.db import insert_ignoring_conflicts
+from copyloom.storage.db import id_chunks, insert_ignoring_conflicts
 from copyloom.storage.tables import settings_table, tenants, tokens
 
 
@@ -55,14 +55,15 @@ def tenant_by_token_hash(conn: Connection, token_hash: str) -> Tenant | None:
 
 def tenants_by_token_hashes(conn: Connection, token_hashes: Sequence[str]) -> dict[str, Tenant]:
     """The tenant of each active token among these hashes (revoked and unknown ones are left out)."""
-    if not token_hashes:
-        return {}
-    query = (
-        sa.select(tokens.c.token_hash, tenants)
-        .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
-        .where(tokens.c.token_hash.in_(list(token_hashes)), tokens.c.revoked_at.is_(None))
-    )
-    return {row["token_hash"]: _tenant(row) for row in conn.execute(query).mappings()}
+    found: dict[str, Tenant] = {}
+    for chunk in id_chunks(token_hashes):
+        query = (
+            sa.select(tokens.c.token_hash, tenants)
+            .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
+            .where(tokens.c.token_hash.in_(chunk), tokens.c.revoked_at.is_(None))
+        )
+        found.update((row["token_hash"], _tenant(row)) for row in conn.execute(query).mappings())
+    return found
 
 
 def insert_token(conn: Connection, tenant_id: TenantId, token_hash: str, now: float) -> None:

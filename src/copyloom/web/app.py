@@ -37,7 +37,7 @@ def create_app(
 
     Every limit comes from the settings (no defaults here: `settings.py` holds them)."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats)
+    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats, runtime.refresh_stats)
     endpoints = Endpoints(
         runtime,
         public_base_url,
@@ -58,8 +58,10 @@ def create_app(
     ]
     dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
     routes.extend(dashboard.routes())
-    route_of = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of)]
+    served = [route for route in routes if isinstance(route, Route)]
+    route_of = {route.endpoint: route.path for route in served}
+    methods = {method for route in served for method in route.methods or ()}
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of, methods=methods)]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from copyloom.domain.logsafe import log_safe
 from copyloom.errors import (
     Conflict,
     CopyloomError,
@@ -75,7 +76,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception(
+        "unexpected error on %s %s", log_safe(request.method), log_safe(request.url.path), exc_info=exc
+    )
     return error_response(500, "internal_error", "internal error; the details are in the server log")
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from copyloom.services.journal import JournalStats
+from copyloom.services.serving import RefreshStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -28,6 +29,7 @@ class Metrics:
         self,
         weights_age_s: Callable[[], Mapping[str, float]],
         journal_stats: Callable[[], JournalStats | None] = lambda: None,
+        refresh_stats: Callable[[], RefreshStats] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -62,6 +64,8 @@ class Metrics:
         )
         self.registry.register(_WeightsAge(weights_age_s))
         self.registry.register(_Journal(journal_stats))
+        if refresh_stats is not None:
+            self.registry.register(_Refresh(refresh_stats))
 
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
@@ -129,13 +133,43 @@ class _Journal(Collector):
             yield CounterMetricFamily(name, help_text, value=value)
 
 
-class MetricsMiddleware:
-    """Counts and times every request by its route template (never by its raw path: no ids in labels)."""
+UNMATCHED_ROUTE = "unmatched"
+OTHER_METHOD = "other"
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, route_of: Mapping[Any, str]) -> None:
+
+class _Refresh(Collector):
+    def __init__(self, refresh_stats: Callable[[], RefreshStats]) -> None:
+        self._refresh_stats = refresh_stats
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._refresh_stats()
+        yield CounterMetricFamily(
+            "copyloom_cache_refresh_failures",
+            "Refreshes of this worker's token and experiment caches that failed",
+            value=stats.failures,
+        )
+        yield GaugeMetricFamily(
+            "copyloom_cache_refresh_age_seconds",
+            "Seconds since this worker's caches were last refreshed from the store (or since start)",
+            value=stats.age_s,
+        )
+
+
+class MetricsMiddleware:
+    """Counts and times every request by its route template (never by its raw path: no ids in labels).
+
+    Every label comes from a closed set, so that no client can grow `/metrics` or the process's memory:
+    the route is a template of the app's or `unmatched`, the method one the app routes or `other`, the
+    status an HTTP status code (100-599).
+    """
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, route_of: Mapping[Any, str], methods: Iterable[str]
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of
+        self.methods = frozenset(methods)
         # The labelled children, looked up once per route, method and status rather than per request.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
@@ -155,12 +189,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = self.route_of.get(scope.get("endpoint"), "unmatched")
-            key = (route, scope["method"], status)
+            route = self.route_of.get(scope.get("endpoint"), UNMATCHED_ROUTE)
+            method = scope["method"] if scope["method"] in self.methods else OTHER_METHOD
+            key = (route, method, status)
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = (
-                    self.metrics.requests.labels(route, scope["method"], str(status)),
+                    self.metrics.requests.labels(route, method, str(status)),
                     self.metrics.latency.labels(route),
                 )
             children[0].inc()
