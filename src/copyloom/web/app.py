@@ -29,6 +29,9 @@ def create_app(
     max_events_per_post: int,
     rate_limit_per_s: float,
     rate_limit_burst: int,
+    event_rate_limit_per_s: float,
+    event_rate_limit_burst: int,
+    event_batches_in_flight: int,
     response_budget_ms: float,
     dashboard_session_ttl_s: float,
     background: Sequence[BackgroundTask] = (),
@@ -44,6 +47,8 @@ def create_app(
         max_body_bytes,
         max_events_per_post,
         limiter,
+        RateLimiter(event_rate_limit_per_s, event_rate_limit_burst, unit="events"),
+        asyncio.Semaphore(event_batches_in_flight),
         budget_s=response_budget_ms / 1000,
         on_fallback=metrics.fallbacks.inc,
     )
