@@ -89,6 +89,8 @@ def build_app(
         event_batches_in_flight=settings.event_batches_in_flight,
         response_budget_ms=settings.response_budget_ms,
         dashboard_session_ttl_s=settings.dashboard_session_ttl_s,
+        metrics_token=settings.metrics_token,
+        metrics_experiment_labels=settings.metrics_experiment_labels,
         background=background,
     )
 

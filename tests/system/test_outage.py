@@ -28,7 +28,7 @@ from copyloom.services.assignment import choose_variant
 from copyloom.services.experiments import get_experiment
 from copyloom.storage.journal import journal_files
 from copyloom.storage.tables import assignments
-from tests.helpers import Workspace
+from tests.helpers import METRICS_HEADERS, METRICS_TOKEN, Workspace
 from tests.tcpproxy import TcpProxy
 
 
@@ -82,6 +82,7 @@ def start_serve_with_journal(database_url: str, journal_dir: Path) -> tuple[subp
         "COPYLOOM_JOURNAL_AFTER_MS": "300",
         "COPYLOOM_JOURNAL_REPLAY_INTERVAL_S": "0.3",
         "COPYLOOM_RESPONSE_BUDGET_MS": "1500",
+        "COPYLOOM_METRICS_TOKEN": METRICS_TOKEN,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "copyloom", "serve", "--no-learner", "--no-ingest"], env=env
@@ -122,7 +123,7 @@ def stored(workspace: Workspace) -> list[tuple[str, str, str]]:
 
 
 def metric(client: httpx.Client, name: str) -> float:
-    lines = client.get("/metrics").text.splitlines()
+    lines = client.get("/metrics", headers=METRICS_HEADERS).text.splitlines()
     return float(next(line for line in lines if line.startswith(f"{name} ")).split()[-1])
 
 

@@ -15,7 +15,7 @@ from copyloom.services.serving import ServingRuntime
 from copyloom.web.dashboard import Dashboard
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
-from copyloom.web.metrics import Metrics, MetricsMiddleware
+from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
 from copyloom.web.routes import Endpoints
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
@@ -34,13 +34,18 @@ def create_app(
     event_batches_in_flight: int,
     response_budget_ms: float,
     dashboard_session_ttl_s: float,
+    metrics_token: str,
+    metrics_experiment_labels: bool,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime.
 
-    Every limit comes from the settings (no defaults here: `settings.py` holds them)."""
+    Every limit comes from the settings (no defaults here: `settings.py` holds them). `/metrics` exists
+    only with a `metrics_token` (without one it answers 404 like any unknown path)."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats)
+    metrics = Metrics(
+        runtime.weights_age_s, runtime.journal_stats, experiment_labels=metrics_experiment_labels
+    )
     endpoints = Endpoints(
         runtime,
         public_base_url,
@@ -58,8 +63,9 @@ def create_app(
         Route("/v1/events", endpoints.events, methods=["POST"]),
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
-        Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
+    if metrics_token:
+        routes.append(Route("/metrics", operator_only(metrics.endpoint, metrics_token), methods=["GET"]))
     dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
     routes.extend(dashboard.routes())
     route_of = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
