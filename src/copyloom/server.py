@@ -91,6 +91,9 @@ def build_app(
         dashboard_session_ttl_s=settings.dashboard_session_ttl_s,
         metrics_token=settings.metrics_token,
         metrics_experiment_labels=settings.metrics_experiment_labels,
+        sign_in_free_failures=settings.sign_in_free_failures,
+        sign_in_max_wait_s=settings.sign_in_max_wait_s,
+        sign_in_throttle_max_keys=settings.sign_in_throttle_max_keys,
         background=background,
     )
 

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from copyloom.services.serving import ServingRuntime
 from copyloom.web.dashboard import Dashboard
+from copyloom.web.dashboard_throttle import SignInThrottle
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
@@ -36,6 +37,9 @@ def create_app(
     dashboard_session_ttl_s: float,
     metrics_token: str,
     metrics_experiment_labels: bool,
+    sign_in_free_failures: int,
+    sign_in_max_wait_s: float,
+    sign_in_throttle_max_keys: int,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime.
@@ -66,7 +70,8 @@ def create_app(
     ]
     if metrics_token:
         routes.append(Route("/metrics", operator_only(metrics.endpoint, metrics_token), methods=["GET"]))
-    dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
+    throttle = SignInThrottle(sign_in_free_failures, sign_in_max_wait_s, sign_in_throttle_max_keys)
+    dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s, throttle)
     routes.extend(dashboard.routes())
     route_of = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
     middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of)]
