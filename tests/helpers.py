@@ -15,6 +15,9 @@ from copyloom.services import experiments as experiment_service
 from copyloom.services import tenants as tenant_service
 from copyloom.storage.db import Store
 
+METRICS_TOKEN = "test-metrics-token"  # the operator's /metrics token in the tests' settings
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
 DEFINITION = {
     "name": "Black Friday subject",
     "mode": "broadcast",

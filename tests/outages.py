@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from copyloom.server import free_port
+from tests.helpers import METRICS_TOKEN
 from tests.tcpproxy import TcpProxy
 
 
@@ -78,6 +79,7 @@ def start_serve_with_journal(
         "COPYLOOM_JOURNAL_AFTER_MS": "300",
         "COPYLOOM_JOURNAL_REPLAY_INTERVAL_S": "0.3",
         "COPYLOOM_RESPONSE_BUDGET_MS": "1500",
+        "COPYLOOM_METRICS_TOKEN": METRICS_TOKEN,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "copyloom", "serve", "--no-learner", "--no-ingest"],

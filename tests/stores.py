@@ -21,7 +21,7 @@ from copyloom.server import ThreadedServer, build_app
 from copyloom.settings import Settings, load_settings
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
-from tests.helpers import Api, Workspace, make_workspace
+from tests.helpers import METRICS_TOKEN, Api, Workspace, make_workspace
 
 PG_DSN = os.environ.get("COPYLOOM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -79,6 +79,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         public_base_url="https://cl.example.test",
         journal_dir=str(tmp_path / "journal"),  # never a folder shared with another test's store
+        metrics_token=METRICS_TOKEN,
     )
 
 

@@ -62,6 +62,10 @@ class SourceUnavailable(CopyloomError):
 
 
 class RateLimited(CopyloomError):
-    """Too many requests for one credential."""
+    """Too many requests (or events, or sign-in failures) for one credential; retry in `retry_after_s`."""
 
     code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

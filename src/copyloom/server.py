@@ -87,8 +87,16 @@ def build_app(
         max_events_per_post=settings.max_events_per_post,
         rate_limit_per_s=settings.rate_limit_per_s,
         rate_limit_burst=settings.rate_limit_burst,
+        event_rate_limit_per_s=settings.event_rate_limit_per_s,
+        event_rate_limit_burst=settings.event_rate_limit_burst,
+        event_batches_in_flight=settings.event_batches_in_flight,
         response_budget_ms=settings.response_budget_ms,
         dashboard_session_ttl_s=settings.dashboard_session_ttl_s,
+        metrics_token=settings.metrics_token,
+        metrics_experiment_labels=settings.metrics_experiment_labels,
+        sign_in_free_failures=settings.sign_in_free_failures,
+        sign_in_max_wait_s=settings.sign_in_max_wait_s,
+        sign_in_throttle_max_keys=settings.sign_in_throttle_max_keys,
         background=background,
     )
 

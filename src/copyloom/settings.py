@@ -123,6 +123,65 @@ SETTINGS: tuple[SettingSpec, ...] = (
         greater_than=0,
     ),
     SettingSpec(
+        "event_rate_limit_per_s",
+        float,
+        5000.0,
+        "Events per second one tenant may post to /v1/events of one API process, counted in the events"
+        " its batches carry (429 with Retry-After above; Braze retries later)",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "event_rate_limit_burst",
+        int,
+        20_000,
+        "Events one tenant may post at once before the event rate applies",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "event_batches_in_flight",
+        int,
+        1,
+        "Event batches one API process parses and records at once, on worker threads (more wait their"
+        " turn), so that content calls keep the event loop",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "metrics_token",
+        str,
+        "",
+        "Bearer token an operator's scraper sends to GET /metrics (empty: /metrics answers 404)",
+        secret=True,
+    ),
+    SettingSpec(
+        "metrics_experiment_labels",
+        bool,
+        False,
+        "Label /metrics series with experiment ids (per-experiment weights age); off: aggregates only",
+    ),
+    SettingSpec(
+        "sign_in_free_failures",
+        int,
+        5,
+        "Wrong dashboard passwords one client address may send for one tenant before it must wait"
+        " (the wait doubles with each further failure)",
+        minimum=1,
+    ),
+    SettingSpec(
+        "sign_in_max_wait_s",
+        float,
+        60.0,
+        "Longest a throttled dashboard sign-in must wait, in seconds (the cap of the doubling)",
+        greater_than=0,
+    ),
+    SettingSpec(
+        "sign_in_throttle_max_keys",
+        int,
+        10_000,
+        "Most (tenant, address) and address keys the sign-in throttle of one API process tracks; the"
+        " oldest are forgotten first",
+        greater_than=0,
+    ),
+    SettingSpec(
         "response_budget_ms",
         float,
         500.0,
@@ -195,6 +254,14 @@ class Settings:
     learn_samples: int
     rate_limit_per_s: float
     rate_limit_burst: int
+    event_rate_limit_per_s: float
+    event_rate_limit_burst: int
+    event_batches_in_flight: int
+    metrics_token: str
+    metrics_experiment_labels: bool
+    sign_in_free_failures: int
+    sign_in_max_wait_s: float
+    sign_in_throttle_max_keys: int
     response_budget_ms: float
     journal_dir: str
     journal_after_ms: float

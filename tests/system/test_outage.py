@@ -18,7 +18,7 @@ from copyloom.services.assignment import choose_variant
 from copyloom.services.experiments import get_experiment
 from copyloom.storage.journal import journal_files
 from copyloom.storage.tables import assignments
-from tests.helpers import Workspace
+from tests.helpers import METRICS_HEADERS, Workspace
 from tests.outages import Outage, start_serve_with_journal
 
 
@@ -45,7 +45,7 @@ def stored(workspace: Workspace) -> list[tuple[str, str, str]]:
 
 
 def metric(client: httpx.Client, name: str) -> float:
-    lines = client.get("/metrics").text.splitlines()
+    lines = client.get("/metrics", headers=METRICS_HEADERS).text.splitlines()
     return float(next(line for line in lines if line.startswith(f"{name} ")).split()[-1])
 
 

@@ -11,7 +11,7 @@ import pytest
 from copyloom.server import ThreadedServer, build_app
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
-from tests.helpers import Workspace, make_workspace
+from tests.helpers import METRICS_HEADERS, Workspace, make_workspace
 
 
 @pytest.fixture
@@ -43,4 +43,7 @@ def test_a_stuck_store_gets_the_control_within_the_budget(budget_api: tuple[http
     assert response.json()["variant_id"] == "control"
     assert response.json()["pixel_url"].endswith("/v1/pixel/-.gif")
     assert elapsed < 1.5
-    assert "copyloom_content_budget_fallbacks_total 1.0" in client.get("/metrics").text.splitlines()
+    assert (
+        "copyloom_content_budget_fallbacks_total 1.0"
+        in client.get("/metrics", headers=METRICS_HEADERS).text.splitlines()
+    )

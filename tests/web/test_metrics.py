@@ -1,15 +1,21 @@
-"""`/metrics`: requests by route template and status, latency, group-commit batches, weights age."""
+"""`/metrics`: for an operator only; requests by route template and status, latency, group-commit
+batches, weights age (per experiment only when the operator opts in)."""
 
 from __future__ import annotations
 
 import random
 import string
 
-from tests.helpers import Api, Workspace
+import httpx
+
+from copyloom.server import ThreadedServer, build_app
+from copyloom.settings import Settings
+from copyloom.storage.db import Store
+from tests.helpers import METRICS_HEADERS, Api, Workspace, make_workspace
 
 
 def metric_lines(api: Api) -> list[str]:
-    response = api.client.get("/metrics")
+    response = api.client.get("/metrics", headers=METRICS_HEADERS)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return response.text.splitlines()
@@ -35,18 +41,57 @@ def test_requests_are_counted_by_route_template_and_status(api: Api, workspace: 
     )
 
 
-def test_group_commit_batches_and_weights_age_are_exported(api: Api, workspace: Workspace) -> None:
+def test_group_commit_batches_and_the_oldest_weights_age_are_exported_without_ids(
+    api: Api, workspace: Workspace
+) -> None:
     api.content(workspace.token, workspace.experiment_id, recipient="u-1", dispatch="d")
 
     lines = metric_lines(api)
 
     assert "copyloom_group_commit_batch_size_count 1.0" in lines
-    age = next(
-        line
-        for line in lines
-        if line.startswith(f'copyloom_weights_age_seconds{{experiment_id="{workspace.experiment_id}"}}')
-    )
+    age = next(line for line in lines if line.startswith("copyloom_weights_age_max_seconds "))
     assert float(age.split()[-1]) >= 0
+    assert not any(workspace.experiment_id in line or "acme" in line for line in lines), "no tenant ids"
+
+
+def test_experiment_labels_are_exported_only_when_the_operator_opts_in(
+    settings: Settings, store: Store
+) -> None:
+    workspace = make_workspace(store, "acme")
+    opted_in = settings.replace(metrics_experiment_labels=True, cache_refresh_s=0.05)
+    with (
+        ThreadedServer(build_app(opted_in, store, with_learner=False)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        headers = {"Authorization": f"Bearer {workspace.token}"}
+        client.get(f"/v1/content/{workspace.experiment_id}", params={"recipient": "u"}, headers=headers)
+        lines = client.get("/metrics", headers=METRICS_HEADERS).text.splitlines()
+
+    prefix = f'copyloom_weights_age_seconds{{experiment_id="{workspace.experiment_id}"}} '
+    assert any(line.startswith(prefix) for line in lines)
+
+
+def test_metrics_answers_only_the_operators_token(api: Api, workspace: Workspace) -> None:
+    tokens = [None, "wrong-token", workspace.token]
+    refused = [
+        api.client.get("/metrics", headers={"Authorization": f"Bearer {t}"} if t else {}) for t in tokens
+    ]
+
+    assert [r.status_code for r in refused] == [401, 401, 401]
+    assert refused[1].json()["error"]["message"] == "Authorization: missing or wrong metrics token"
+    assert api.client.get("/metrics", headers=METRICS_HEADERS).status_code == 200
+
+
+def test_without_a_metrics_token_there_is_no_metrics_page(settings: Settings, store: Store) -> None:
+    unset = settings.replace(metrics_token="")
+    with (
+        ThreadedServer(build_app(unset, store, with_learner=False)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        response = client.get("/metrics", headers=METRICS_HEADERS)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_the_outage_journal_is_exported_at_rest(api: Api, workspace: Workspace) -> None:

@@ -13,9 +13,10 @@ from starlette.routing import BaseRoute, Route
 
 from copyloom.services.serving import ServingRuntime
 from copyloom.web.dashboard import Dashboard
+from copyloom.web.dashboard_throttle import SignInThrottle
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
-from copyloom.web.metrics import Metrics, MetricsMiddleware
+from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
 from copyloom.web.routes import Endpoints
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
@@ -29,21 +30,37 @@ def create_app(
     max_events_per_post: int,
     rate_limit_per_s: float,
     rate_limit_burst: int,
+    event_rate_limit_per_s: float,
+    event_rate_limit_burst: int,
+    event_batches_in_flight: int,
     response_budget_ms: float,
     dashboard_session_ttl_s: float,
+    metrics_token: str,
+    metrics_experiment_labels: bool,
+    sign_in_free_failures: int,
+    sign_in_max_wait_s: float,
+    sign_in_throttle_max_keys: int,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime.
 
-    Every limit comes from the settings (no defaults here: `settings.py` holds them)."""
+    Every limit comes from the settings (no defaults here: `settings.py` holds them). `/metrics` exists
+    only with a `metrics_token` (without one it answers 404 like any unknown path)."""
     limiter = RateLimiter(rate_limit_per_s, rate_limit_burst)
-    metrics = Metrics(runtime.weights_age_s, runtime.journal_stats, runtime.refresh_stats)
+    metrics = Metrics(
+        runtime.weights_age_s,
+        runtime.journal_stats,
+        runtime.refresh_stats,
+        experiment_labels=metrics_experiment_labels,
+    )
     endpoints = Endpoints(
         runtime,
         public_base_url,
         max_body_bytes,
         max_events_per_post,
         limiter,
+        RateLimiter(event_rate_limit_per_s, event_rate_limit_burst, unit="events"),
+        asyncio.Semaphore(event_batches_in_flight),
         budget_s=response_budget_ms / 1000,
         on_fallback=metrics.fallbacks.inc,
     )
@@ -54,9 +71,11 @@ def create_app(
         Route("/v1/events", endpoints.events, methods=["POST"]),
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
-        Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
-    dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
+    if metrics_token:
+        routes.append(Route("/metrics", operator_only(metrics.endpoint, metrics_token), methods=["GET"]))
+    throttle = SignInThrottle(sign_in_free_failures, sign_in_max_wait_s, sign_in_throttle_max_keys)
+    dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s, throttle)
     routes.extend(dashboard.routes())
     served = [route for route in routes if isinstance(route, Route)]
     route_of = {route.endpoint: route.path for route in served}

@@ -40,6 +40,8 @@ from copyloom.web.dashboard_security import (
     set_cookie,
     tokens_match,
 )
+from copyloom.web.dashboard_throttle import SignInThrottle
+from copyloom.web.limits import retry_after_header
 
 _REPORT_TYPES: dict[ReportFormat, tuple[str, str]] = {
     "md": ("text/markdown; charset=utf-8", "Markdown (.md)"),
@@ -65,6 +67,7 @@ class Dashboard:
     runtime: ServingRuntime
     public_base_url: str
     session_ttl_s: float
+    throttle: SignInThrottle
     clock: Callable[[], float] = time.time
 
     def routes(self) -> list[BaseRoute]:
@@ -92,6 +95,10 @@ class Dashboard:
         if not tokens_match(request.cookies.get(SIGN_IN_COOKIE), form.get("csrf_token")):
             return self._forbidden()
         name = form.get("tenant", "").strip()
+        address = request.client.host if request.client else ""
+        wait_s = self.throttle.wait_s(name, address)
+        if wait_s > 0:
+            return self._throttled(name, wait_s)
         try:
             token, _session = await anyio.to_thread.run_sync(
                 dashboard_access.sign_in,
@@ -102,7 +109,9 @@ class Dashboard:
                 self.session_ttl_s,
             )
         except Unauthorized:
+            self.throttle.failed(name, address)
             return self._sign_in_page(name, "Wrong tenant name or password.", 401)
+        self.throttle.succeeded(name, address)
         response = RedirectResponse("/dashboard/", status_code=303, headers=dict(PAGE_HEADERS))
         set_cookie(response, SESSION_COOKIE, token, int(self.session_ttl_s))
         clear_cookie(response, SIGN_IN_COOKIE)
@@ -276,6 +285,13 @@ class Dashboard:
         )
         response = HTMLResponse(html, status_code=status, headers=dict(PAGE_HEADERS))
         set_cookie(response, SIGN_IN_COOKIE, csrf, SIGN_IN_COOKIE_TTL_S)
+        return response
+
+    def _throttled(self, name: str, wait_s: float) -> Response:
+        retry_after = retry_after_header(wait_s)
+        message = f"Too many failed sign-ins from this address. Try again in {retry_after} s."
+        response = self._sign_in_page(name, message, 429)
+        response.headers["Retry-After"] = retry_after
         return response
 
     @staticmethod

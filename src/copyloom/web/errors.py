@@ -22,6 +22,7 @@ from copyloom.errors import (
     Unauthorized,
 )
 from copyloom.web.dashboard_pages import error_page
+from copyloom.web.limits import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,10 @@ STATUS_BY_ERROR: dict[type[CopyloomError], int] = {
 _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(status: int, code: str, message: str, retry_after_s: float = 1.0) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="copyloom"'} if status == 401 else None
     if status == 429:
-        headers = {"Retry-After": "1"}
+        headers = {"Retry-After": retry_after_header(retry_after_s)}
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
@@ -64,7 +65,8 @@ async def on_copyloom_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CopyloomError)
     if _wants_page(request):
         return error_page(status_of(exc), exc.message)
-    return error_response(status_of(exc), exc.code, exc.message)
+    retry_after_s = exc.retry_after_s if isinstance(exc, RateLimited) else 1.0
+    return error_response(status_of(exc), exc.code, exc.message, retry_after_s)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

@@ -1,10 +1,12 @@
-"""`GET /metrics` in Prometheus format: requests by route and status, latency, group-commit batch sizes,
-the age of each live experiment's weights as this worker holds them, and its outage journal."""
+"""`GET /metrics` in Prometheus format, for an operator only: requests by route and status, latency,
+group-commit batch sizes, the age of the weights this worker holds (the oldest, or per live experiment
+when the operator opts in to experiment labels), and its outage journal."""
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -14,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from copyloom.errors import Unauthorized
 from copyloom.services.journal import JournalStats
 from copyloom.services.serving import RefreshStats
+from copyloom.web.requests import bearer_token
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -30,6 +34,8 @@ class Metrics:
         weights_age_s: Callable[[], Mapping[str, float]],
         journal_stats: Callable[[], JournalStats | None] = lambda: None,
         refresh_stats: Callable[[], RefreshStats] | None = None,
+        *,
+        experiment_labels: bool = False,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -62,7 +68,7 @@ class Metrics:
             ["path"],
             registry=self.registry,
         )
-        self.registry.register(_WeightsAge(weights_age_s))
+        self.registry.register(_WeightsAge(weights_age_s, experiment_labels))
         self.registry.register(_Journal(journal_stats))
         if refresh_stats is not None:
             self.registry.register(_Refresh(refresh_stats))
@@ -71,21 +77,44 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
 
 
+def operator_only(
+    endpoint: Callable[[Request], Awaitable[Response]], token: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """`endpoint` behind the operator's metrics token (bearer auth, compared in constant time)."""
+    expected = token.encode()
+
+    async def guarded(request: Request) -> Response:
+        given = bearer_token(request)
+        if not given or not secrets.compare_digest(given.encode(), expected):
+            raise Unauthorized("Authorization: missing or wrong metrics token")
+        return await endpoint(request)
+
+    return guarded
+
+
 class _WeightsAge(Collector):
-    def __init__(
-        self,
-        weights_age_s: Callable[[], Mapping[str, float]],
-        journal_stats: Callable[[], JournalStats | None] = lambda: None,
-    ) -> None:
+    """The oldest served weights' age; per experiment (an `experiment_id` label) only if opted in, as
+    experiment ids are the tenants' business."""
+
+    def __init__(self, weights_age_s: Callable[[], Mapping[str, float]], experiment_labels: bool) -> None:
         self._weights_age_s = weights_age_s
+        self._experiment_labels = experiment_labels
 
     def collect(self) -> Iterable[Metric]:
+        ages = self._weights_age_s()
+        yield GaugeMetricFamily(
+            "copyloom_weights_age_max_seconds",
+            "Seconds since the learner computed the oldest weights this worker serves (0: none live)",
+            value=max(ages.values(), default=0.0),
+        )
+        if not self._experiment_labels:
+            return
         gauge = GaugeMetricFamily(
             "copyloom_weights_age_seconds",
             "Seconds since the learner computed the weights this worker serves, per live experiment",
             labels=["experiment_id"],
         )
-        for experiment_id, age in sorted(self._weights_age_s().items()):
+        for experiment_id, age in sorted(ages.items()):
             gauge.add_metric([experiment_id], age)
         yield gauge
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -50,6 +51,8 @@ class Endpoints:
     max_body_bytes: int
     max_events_per_post: int
     limiter: RateLimiter
+    event_limiter: RateLimiter
+    event_slots: asyncio.Semaphore
     budget_s: float
     on_fallback: Callable[[], None] = lambda: None
     _bodies: dict[tuple[str, str], tuple[Variant, bytes]] = field(default_factory=dict)
@@ -104,20 +107,27 @@ class Endpoints:
         return Response(cached[1] + token + b'.gif"}', media_type="application/json")
 
     async def events(self, request: Request) -> Response:
-        """POST /v1/events: a Braze Custom HTTP Currents batch."""
+        """POST /v1/events: a Braze Custom HTTP Currents batch.
+
+        A batch is admitted while the tenant's event bucket is not empty, then costs its events (which
+        may put the bucket in debt by one batch). Parsing, pseudonymising and recording run on worker
+        threads, at most `event_slots` batches per process at once, so content calls keep the loop."""
         tenant = await self.runtime.authenticate(bearer_token(request))
         self.limiter.check(tenant.tenant_id)
+        self.event_limiter.admit(tenant.tenant_id)
         body = await read_body(request, self.max_body_bytes)
         if not body.strip():
             return JSONResponse(
                 {"received": 0, "accepted": 0, "duplicate": 0, "ignored": 0, "unattributed": 0}
             )
-        events = parse_currents_batch(
-            body,
-            pseudonymiser(tenant.pseudonym_key),
-            max_events=self.max_events_per_post,
-        )
-        tally = await self.runtime.record_events(tenant, events)
+        async with self.event_slots:
+            events = await anyio.to_thread.run_sync(
+                lambda: parse_currents_batch(
+                    body, pseudonymiser(tenant.pseudonym_key), max_events=self.max_events_per_post
+                )
+            )
+            self.event_limiter.take(tenant.tenant_id, len(events))
+            tally = await self.runtime.record_events(tenant, events)
         return JSONResponse(tally.as_dict())
 
     async def pixel(self, request: Request) -> Response:
