@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from copyloom.storage.db import Store
-from tests.helpers import Api, Workspace
+from tests.helpers import METRICS_HEADERS, Api, Workspace
 
 
 def _rename(store: Store, old: str, new: str) -> None:
@@ -16,7 +16,7 @@ def _rename(store: Store, old: str, new: str) -> None:
 
 
 def _metric(api: Api, name: str) -> float:
-    lines = api.client.get("/metrics").text.splitlines()
+    lines = api.client.get("/metrics", headers=METRICS_HEADERS).text.splitlines()
     return float(next(line for line in lines if line.startswith(name + " ")).split()[-1])
 
 
