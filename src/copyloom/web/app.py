@@ -16,6 +16,7 @@ from copyloom.web.dashboard import Dashboard
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware
+from copyloom.web.openapi import OPENAPI_PATH, openapi_endpoint
 from copyloom.web.routes import Endpoints
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
@@ -54,6 +55,7 @@ def create_app(
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        Route(OPENAPI_PATH, openapi_endpoint(max_events_per_post=max_events_per_post), methods=["GET"]),
     ]
     dashboard = Dashboard(runtime, public_base_url, dashboard_session_ttl_s)
     routes.extend(dashboard.routes())
