@@ -36,6 +36,7 @@ from schemathesis.checks import (
 from copyloom.server import ThreadedServer, build_app
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
+from copyloom.web.openapi import openapi_document
 from tests.helpers import Workspace
 
 _EXAMPLES = 40
@@ -121,11 +122,14 @@ def _schema(target: Target) -> Any:
     return schemathesis.openapi.from_dict(document)
 
 
-def _operation_ids() -> list[str]:
-    from copyloom.web.openapi import openapi_document  # noqa: PLC0415 (the list of parameters)
-
-    paths: dict[str, dict[str, object]] = openapi_document(max_events_per_post=1)["paths"]  # type: ignore[assignment]
-    return [f"{method.upper()} {path}" for path, item in paths.items() for method in item]
+def _operations() -> dict[str, str]:
+    """Each operation's label (`GET /healthz`) and its operationId (`getHealth`, the test id)."""
+    paths: dict[str, dict[str, Any]] = openapi_document(max_events_per_post=1)["paths"]  # type: ignore[assignment]
+    return {
+        f"{method.upper()} {path}": operation["operationId"]
+        for path, item in paths.items()
+        for method, operation in item.items()
+    }
 
 
 def _has_constraints(operation_id: str) -> bool:
@@ -135,11 +139,11 @@ def _has_constraints(operation_id: str) -> bool:
 
 def _params() -> list[Any]:
     params = []
-    for operation in _operation_ids():
+    for operation, operation_id in _operations().items():
         for mode in ("positive", "negative") if _has_constraints(operation) else ("positive",):
             finding = _KNOWN.get((operation, mode))
             marks = [pytest.mark.xfail(strict=False, reason=_FINDING.format(finding))] if finding else []
-            params.append(pytest.param(operation, mode, marks=marks, id=f"{operation}-{mode}"))
+            params.append(pytest.param(operation, mode, marks=marks, id=f"{operation_id}-{mode}"))
     return params
 
 
@@ -321,4 +325,4 @@ def test_unknown_methods_never_become_metric_labels(target: Target) -> None:
 def test_the_suite_fuzzes_every_operation_of_the_served_document(target: Target) -> None:
     operations = {result.ok().label for result in _schema(target).get_all_operations()}
 
-    assert operations == set(_operation_ids())
+    assert operations == set(_operations())
