@@ -39,9 +39,9 @@ from copyloom.storage.db import Store
 from copyloom.web.openapi import openapi_document
 from tests.helpers import Workspace
 
-_EXAMPLES = 40
-"""Generated requests per operation, generation mode and store (≈ 14 s per store on the project's
-machines; see the report printed by `--durations`)."""
+_EXAMPLES = 100
+"""Generated requests per operation, generation mode and store (the whole file takes about 40 s per store
+on the project's machines; `--durations` prints each test's time)."""
 _CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -303,8 +303,10 @@ def test_hostile_input_gets_a_4xx_without_a_traceback(target: Target, case: Host
 def test_unknown_methods_get_a_4xx_without_a_traceback(target: Target, method: str, path: str) -> None:
     response = httpx.request(method, f"{target.url}{path}", timeout=30)
 
-    assert 400 <= response.status_code < 500
-    assert set(response.json()["error"]) == {"code", "message"}
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+    # uvicorn's parser refuses methods it does not know (BREW) with a plain-text 400 before the app runs
+    if response.headers["content-type"].startswith("application/json"):
+        assert set(response.json()["error"]) == {"code", "message"}
     assert target.errors.take() == []
 
 
