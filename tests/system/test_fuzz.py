@@ -86,7 +86,11 @@ def _summary(record: logging.LogRecord) -> str:
     if record.exc_info and record.exc_info[1] is not None:
         exc = record.exc_info[1]
         text += f": {type(exc).__name__}: {str(exc)[:160]}"
-    return f"{record.name}: {text}"
+    return _escaped(f"{record.name}: {text}")
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass
@@ -107,14 +111,19 @@ def target(settings: Settings, store: Store, workspace: Workspace) -> Iterator[T
     server = ThreadedServer(build_app(fuzz, store, with_learner=False))
     errors = _ServerErrors()
     loggers = [logging.getLogger(name) for name in _SERVER_LOGGERS]  # after uvicorn set up its logging
+    # Records stop here: today's database errors echo raw parameters (lone surrogates included) into the
+    # log, which pytest-xdist cannot send between processes; the failures list their escaped summaries.
+    propagates = [logger.propagate for logger in loggers]
     for logger in loggers:
         logger.addHandler(errors)
+        logger.propagate = False
     try:
         with server:
             yield Target(server.url, workspace.token, workspace.experiment_id, errors)
     finally:
-        for logger in loggers:
+        for logger, propagate in zip(loggers, propagates, strict=True):
             logger.removeHandler(errors)
+            logger.propagate = propagate
 
 
 def _schema(target: Target) -> Any:
@@ -166,7 +175,7 @@ def _headers(target: Target, auth: str) -> dict[str, str]:
 def _describe(case: Any, auth: str, status: int | str, problem: str) -> str:
     body = case.body if not isinstance(case.body, (bytes, str)) else case.body[:120]
     request = f"{case.method} {case.formatted_path} query={case.query} body={str(body)[:200]} auth={auth}"
-    return f"{request} -> {status}: {problem[:400]}"
+    return _escaped(f"{request} -> {status}: {problem[:400]}")
 
 
 @pytest.mark.parametrize(("operation_id", "mode"), _params())
