@@ -282,12 +282,22 @@ _HOSTILE = [
 ]
 
 
+_NOT_RUN = {"nested-100000"}
+"""Before its fix, the server's RecursionError leaves CPython 3.11 unable to format the failure's traceback
+(`SystemError: AST constructor recursion depth mismatch` crashes the pytest worker), so it is not run
+until the mark goes."""
+
+
 def _hostile_params() -> list[Any]:
     return [
         pytest.param(
             case,
             id=case.name,
-            marks=[pytest.mark.xfail(strict=False, reason=_FINDING.format(case.finding))]
+            marks=[
+                pytest.mark.xfail(
+                    strict=False, run=case.name not in _NOT_RUN, reason=_FINDING.format(case.finding)
+                )
+            ]
             if case.finding
             else [],
         )
