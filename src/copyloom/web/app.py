@@ -17,6 +17,7 @@ from copyloom.web.dashboard_throttle import SignInThrottle
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
+from copyloom.web.openapi import OPENAPI_PATH, openapi_endpoint
 from copyloom.web.routes import Endpoints
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
@@ -71,6 +72,7 @@ def create_app(
         Route("/v1/events", endpoints.events, methods=["POST"]),
         Route("/v1/pixel/{token}.gif", endpoints.pixel, methods=["GET"]),
         Route("/healthz", endpoints.health, methods=["GET"]),
+        Route(OPENAPI_PATH, openapi_endpoint(max_events_per_post=max_events_per_post), methods=["GET"]),
     ]
     if metrics_token:
         routes.append(Route("/metrics", operator_only(metrics.endpoint, metrics_token), methods=["GET"]))

@@ -1,0 +1,62 @@
+"""GET /v1/openapi.json: a valid OpenAPI document of every public route, served without a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openapi_spec_validator import validate
+from starlette.routing import Route
+
+from copyloom.server import build_app
+from copyloom.settings import Settings, load_settings
+from copyloom.storage.db import Store
+from copyloom.web.openapi import openapi_document
+from copyloom.web.routes import MAX_RECIPIENT_CHARS
+from tests.helpers import Api
+
+_DOCUMENT: dict[str, Any] = openapi_document(max_events_per_post=load_settings({}).max_events_per_post)
+
+
+def _operations(document: dict[str, object]) -> set[tuple[str, str]]:
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    return {(method.upper(), path) for path, item in paths.items() for method in item}
+
+
+def test_the_document_is_valid_openapi() -> None:
+    validate(_DOCUMENT)  # raises on any violation of the OpenAPI 3.1 specification
+
+
+def _max_events(document: dict[str, Any]) -> object:
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]
+    return body["content"]["application/json"]["schema"]["properties"]["events"]["maxItems"]
+
+
+def test_the_document_carries_the_validators_limits() -> None:
+    content = _DOCUMENT["paths"]["/v1/content/{experiment_id}"]["get"]
+    recipient = next(p for p in content["parameters"] if p["name"] == "recipient")
+
+    assert recipient["schema"]["maxLength"] == MAX_RECIPIENT_CHARS
+    assert _max_events(_DOCUMENT) == load_settings({}).max_events_per_post
+    assert _max_events(openapi_document(max_events_per_post=7)) == 7
+
+
+def test_every_public_route_is_in_the_document(settings: Settings, store: Store) -> None:
+    app = build_app(settings, store, with_learner=False)
+    public = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route) and not route.path.startswith("/dashboard")
+        for method in route.methods or ()
+        if method != "HEAD"  # Starlette adds HEAD to every GET route
+    }
+
+    assert public == _operations(_DOCUMENT)
+
+
+def test_the_document_is_served_without_a_token(api: Api) -> None:
+    response = api.client.get("/v1/openapi.json")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == openapi_document(max_events_per_post=load_settings({}).max_events_per_post)
