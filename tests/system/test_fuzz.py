@@ -37,7 +37,7 @@ from copyloom.server import ThreadedServer, build_app
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
 from copyloom.web.openapi import openapi_document
-from tests.helpers import Workspace
+from tests.helpers import METRICS_HEADERS, Workspace
 
 _EXAMPLES = 100
 """Generated requests per operation, generation mode and store (the whole file takes about 40 s per store
@@ -52,15 +52,6 @@ _CHECKS = [
     ignored_auth,
 ]
 _SERVER_LOGGERS = ("copyloom", "uvicorn", "starlette")
-_FINDING = "finding {} of the hostile-input issue, fixed in the text-validation branch"
-_KNOWN: dict[tuple[str, str], int] = {
-    # (operation, mode) → the finding that makes it fail on the code before the text-validation branch
-    ("GET /v1/content/{experiment_id}", "negative"): 1,
-    ("POST /v1/content/{experiment_id}", "positive"): 1,
-    ("POST /v1/content/{experiment_id}", "negative"): 1,
-    ("POST /v1/events", "positive"): 2,
-    ("POST /v1/events", "negative"): 2,
-}
 
 
 class _ServerErrors(logging.Handler):
@@ -111,8 +102,8 @@ def target(settings: Settings, store: Store, workspace: Workspace) -> Iterator[T
     server = ThreadedServer(build_app(fuzz, store, with_learner=False))
     errors = _ServerErrors()
     loggers = [logging.getLogger(name) for name in _SERVER_LOGGERS]  # after uvicorn set up its logging
-    # Records stop here: today's database errors echo raw parameters (lone surrogates included) into the
-    # log, which pytest-xdist cannot send between processes; the failures list their escaped summaries.
+    # Records stop here: a record may hold text pytest-xdist cannot send between processes (a lone
+    # surrogate); the failures list their escaped summaries instead.
     propagates = [logger.propagate for logger in loggers]
     for logger in loggers:
         logger.addHandler(errors)
@@ -150,9 +141,7 @@ def _params() -> list[Any]:
     params = []
     for operation, operation_id in _operations().items():
         for mode in ("positive", "negative") if _has_constraints(operation) else ("positive",):
-            finding = _KNOWN.get((operation, mode))
-            marks = [pytest.mark.xfail(strict=False, reason=_FINDING.format(finding))] if finding else []
-            params.append(pytest.param(operation, mode, marks=marks, id=f"{operation_id}-{mode}"))
+            params.append(pytest.param(operation, mode, id=f"{operation_id}-{mode}"))
     return params
 
 
@@ -282,27 +271,8 @@ _HOSTILE = [
 ]
 
 
-_NOT_RUN = {"nested-100000"}
-"""Before its fix, the server's RecursionError leaves CPython 3.11 unable to format the failure's traceback
-(`SystemError: AST constructor recursion depth mismatch` crashes the pytest worker), so it is not run
-until the mark goes."""
-
-
 def _hostile_params() -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case.name,
-            marks=[
-                pytest.mark.xfail(
-                    strict=False, run=case.name not in _NOT_RUN, reason=_FINDING.format(case.finding)
-                )
-            ]
-            if case.finding
-            else [],
-        )
-        for case in _HOSTILE
-    ]
+    return [pytest.param(case, id=case.name) for case in _HOSTILE]
 
 
 @pytest.mark.parametrize("case", _hostile_params())
@@ -329,14 +299,15 @@ def test_unknown_methods_get_a_4xx_without_a_traceback(target: Target, method: s
     assert target.errors.take() == []
 
 
-@pytest.mark.xfail(
-    strict=False, reason="finding 4 of the hostile-input issue, fixed in the bounded-labels branch"
-)
 def test_unknown_methods_never_become_metric_labels(target: Target) -> None:
     for method in ("BREW", "PROPFIND", "M" * 1000):
         httpx.request(method, f"{target.url}/healthz", timeout=30)
 
-    metrics = httpx.get(f"{target.url}/metrics", timeout=30).text
+    response = httpx.get(f"{target.url}/metrics", headers=METRICS_HEADERS, timeout=30)
+    metrics = response.text
+
+    assert response.status_code == 200
+    assert 'method="other"' in metrics, "PROPFIND reaches the app and is counted, as other"
 
     assert 'method="BREW"' not in metrics
     assert 'method="PROPFIND"' not in metrics

@@ -7,11 +7,11 @@ from typing import Any
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
+from copyloom.domain.text import TEXT_LIMITS
 from copyloom.server import build_app
 from copyloom.settings import Settings, load_settings
 from copyloom.storage.db import Store
 from copyloom.web.openapi import openapi_document
-from copyloom.web.routes import MAX_RECIPIENT_CHARS
 from tests.helpers import Api
 
 _DOCUMENT: dict[str, Any] = openapi_document(max_events_per_post=load_settings({}).max_events_per_post)
@@ -34,9 +34,14 @@ def _max_events(document: dict[str, Any]) -> object:
 
 def test_the_document_carries_the_validators_limits() -> None:
     content = _DOCUMENT["paths"]["/v1/content/{experiment_id}"]["get"]
-    recipient = next(p for p in content["parameters"] if p["name"] == "recipient")
+    limits = {p["name"]: p["schema"].get("maxLength") for p in content["parameters"]}
+    event = _DOCUMENT["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    event_id = event["properties"]["events"]["items"]["properties"]["id"]
 
-    assert recipient["schema"]["maxLength"] == MAX_RECIPIENT_CHARS
+    assert {name: limits[name] for name in ("recipient", "dispatch", "placement", "experiment_id")} == {
+        name: TEXT_LIMITS[name] for name in ("recipient", "dispatch", "placement", "experiment_id")
+    }
+    assert event_id["maxLength"] == TEXT_LIMITS["id"]
     assert _max_events(_DOCUMENT) == load_settings({}).max_events_per_post
     assert _max_events(openapi_document(max_events_per_post=7)) == 7
 

@@ -13,20 +13,15 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from copyloom.web.routes import MAX_DISPATCH_CHARS, MAX_RECIPIENT_CHARS
+from copyloom.domain.text import TEXT_LIMITS
 
 OPENAPI_PATH = "/v1/openapi.json"
 
-MAX_ID_CHARS = 128
-"""The documented limit on every id (experiment, event, dispatch, campaign, canvas step): 128 characters,
-the storage columns' length."""
-MAX_PLACEMENT_CHARS = 64
-"""The documented limit on a placement name (`subject`, `preheader`...), as the content route reads it."""
 _INT64 = 2**63
 
-# Text at the edge: Unicode scalar values without C0 control characters or DEL (JSON Schema patterns match
-# code points; a lone surrogate cannot even reach a valid UTF-8 body).
-_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
+# Text at the edge (`copyloom.domain.text`): no C0 or C1 control character or DEL (JSON Schema patterns
+# match code points; a lone surrogate is refused too, but no pattern can say so).
+_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
 
 _ERROR_CODES = [
     "invalid_input",
@@ -83,19 +78,24 @@ def _errors(*statuses: str) -> dict[str, dict[str, object]]:
 
 _CONTENT_FIELDS: dict[str, dict[str, object]] = {
     "recipient": _text(
-        MAX_RECIPIENT_CHARS, description="the Braze user id or external id; pseudonymised at once"
+        TEXT_LIMITS["recipient"], description="the Braze user id or external id; pseudonymised at once"
     ),
     "dispatch": _text(
-        MAX_DISPATCH_CHARS, description="the Braze dispatch id; clicks and opens are attributed by it"
+        TEXT_LIMITS["dispatch"], description="the Braze dispatch id; clicks and opens are attributed by it"
     ),
     "format": {"type": "string", "enum": ["json", "text"], "default": "json"},
     "placement": _text(
-        MAX_PLACEMENT_CHARS, description="with format=text: the placement whose text to return"
+        TEXT_LIMITS["placement"], description="with format=text: the placement whose text to return"
     ),
 }
 
 _CONTENT_PARAMETERS: list[dict[str, object]] = [
-    {"name": "experiment_id", "in": "path", "required": True, "schema": _text(MAX_ID_CHARS, min_chars=1)},
+    {
+        "name": "experiment_id",
+        "in": "path",
+        "required": True,
+        "schema": _text(TEXT_LIMITS["experiment_id"], min_chars=1),
+    },
     *(
         {"name": name, "in": "query", "required": False, "schema": schema}
         for name, schema in _CONTENT_FIELDS.items()
@@ -152,23 +152,23 @@ def _event() -> dict[str, object]:
         "required": ["event_type", "id", "time"],
         "properties": {
             "event_type": _text(min_chars=1, description="e.g. users.messages.email.Click"),
-            "id": _text(MAX_ID_CHARS, min_chars=1, description="Braze's event id; counted once"),
+            "id": _text(TEXT_LIMITS["id"], min_chars=1, description="Braze's event id; counted once"),
             "time": {"type": "integer", "minimum": -_INT64, "maximum": _INT64 - 1, "description": "UNIX s"},
             "user": {
                 "type": ["object", "null"],
                 "properties": {
-                    "user_id": {"anyOf": [_text(MAX_RECIPIENT_CHARS), {"type": "null"}]},
-                    "external_user_id": {"anyOf": [_text(MAX_RECIPIENT_CHARS), {"type": "null"}]},
+                    "user_id": {"anyOf": [_text(TEXT_LIMITS["user_id"]), {"type": "null"}]},
+                    "external_user_id": {"anyOf": [_text(TEXT_LIMITS["user_id"]), {"type": "null"}]},
                 },
             },
             "properties": {
                 "type": ["object", "null"],
                 "properties": {
-                    "dispatch_id": {"anyOf": [_text(MAX_ID_CHARS), {"type": "null"}]},
-                    "campaign_id": {"anyOf": [_text(MAX_ID_CHARS), {"type": "null"}]},
-                    "canvas_step_id": {"anyOf": [_text(MAX_ID_CHARS), {"type": "null"}]},
+                    "dispatch_id": {"anyOf": [_text(TEXT_LIMITS["dispatch_id"]), {"type": "null"}]},
+                    "campaign_id": {"anyOf": [_text(TEXT_LIMITS["campaign_id"]), {"type": "null"}]},
+                    "canvas_step_id": {"anyOf": [_text(TEXT_LIMITS["canvas_step_id"]), {"type": "null"}]},
                     "is_suspected_bot_click": {"type": ["boolean", "null"]},
-                    "machine_open": {"anyOf": [_text(MAX_ID_CHARS), {"type": "null"}]},
+                    "machine_open": {"anyOf": [_text(TEXT_LIMITS["machine_open"]), {"type": "null"}]},
                 },
             },
         },
@@ -240,13 +240,31 @@ def _document(operation_id: str, summary: str, media_type: str, type_: str) -> d
     }
 
 
+def _metrics() -> dict[str, object]:
+    """For the operator only: the metrics token, never a tenant's serving token."""
+    operation = _document("getMetrics", "Prometheus metrics of this API process", "text/plain", "string")
+    operation["security"] = [{"operator": []}]
+    operation["responses"] = {
+        **operation["responses"],  # type: ignore[dict-item]  # _document builds a dict
+        "401": _error(
+            "no operator token, or another one (a serving token is not one)",
+            **{"WWW-Authenticate": 'Bearer realm="copyloom"'},
+        ),
+        "404": _error("COPYLOOM_METRICS_TOKEN is not set: there is no metrics page"),
+    }
+    return operation
+
+
 _TALLY = ("received", "accepted", "duplicate", "ignored", "unattributed")
 
 
 def _components() -> dict[str, object]:
     count = {"type": "integer", "minimum": 0}
     return {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a serving token"}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "a serving token"},
+            "operator": {"type": "http", "scheme": "bearer", "description": "the COPYLOOM_METRICS_TOKEN"},
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -312,11 +330,7 @@ def openapi_document(*, max_events_per_post: int) -> dict[str, object]:
             "/v1/pixel/{token}.gif": {"get": _pixel()},
             "/v1/events": {"post": _events(max_events_per_post)},
             "/healthz": {"get": _health()},
-            "/metrics": {
-                "get": _document(
-                    "getMetrics", "Prometheus metrics of this API process", "text/plain", "string"
-                )
-            },
+            "/metrics": {"get": _metrics()},
             OPENAPI_PATH: {"get": _document("getOpenapi", "This document", "application/json", "object")},
         },
         "components": _components(),
