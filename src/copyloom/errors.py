@@ -43,6 +43,12 @@ class PayloadTooLarge(CopyloomError):
     code = "payload_too_large"
 
 
+class RequestTimeout(CopyloomError):
+    """A request body that did not arrive within the configured time (a slow or stalled client)."""
+
+    code = "request_timeout"
+
+
 class StoreUnavailable(CopyloomError):
     """The database could not be reached."""
 

@@ -97,6 +97,7 @@ def build_app(
         sign_in_free_failures=settings.sign_in_free_failures,
         sign_in_max_wait_s=settings.sign_in_max_wait_s,
         sign_in_throttle_max_keys=settings.sign_in_throttle_max_keys,
+        body_read_timeout_s=settings.body_read_timeout_s,
         background=background,
     )
 

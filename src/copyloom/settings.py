@@ -232,6 +232,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         " on an idle connection (uvicorn), before closing the connection",
         greater_than=0,
     ),
+    SettingSpec(
+        "body_read_timeout_s",
+        float,
+        10.0,
+        "Seconds a client may take to send a request's body, from the request's start (longer: 408)",
+        greater_than=0,
+    ),
     SettingSpec("log_level", str, "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -269,6 +276,7 @@ class Settings:
     ingest_interval_s: float
     dashboard_session_ttl_s: float
     header_read_timeout_s: float
+    body_read_timeout_s: float
     log_level: str
 
     def redacted(self) -> dict[str, object]:

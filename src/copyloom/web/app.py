@@ -19,6 +19,7 @@ from copyloom.web.limits import RateLimiter
 from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
 from copyloom.web.openapi import OPENAPI_PATH, openapi_endpoint
 from copyloom.web.routes import Endpoints
+from copyloom.web.timeouts import BodyReadTimeout
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
 
@@ -41,6 +42,7 @@ def create_app(
     sign_in_free_failures: int,
     sign_in_max_wait_s: float,
     sign_in_throttle_max_keys: int,
+    body_read_timeout_s: float,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
     """Build the ASGI app. `background` coroutines (e.g. the learner loop) run for the app's lifetime.
@@ -82,7 +84,10 @@ def create_app(
     served = [route for route in routes if isinstance(route, Route)]
     route_of = {route.endpoint: route.path for route in served}
     methods = {method for route in served for method in route.methods or ()}
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of, methods=methods)]
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics, route_of=route_of, methods=methods),
+        Middleware(BodyReadTimeout, timeout_s=body_read_timeout_s),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
