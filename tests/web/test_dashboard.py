@@ -85,6 +85,26 @@ def test_wrong_password_shows_the_form_again_without_a_session(api: Api, store: 
     assert cookie_value(response, SESSION_COOKIE) is None
 
 
+@pytest.mark.parametrize(
+    ("tenant", "password", "message"),
+    [
+        ("ac\x00me", "whatever", "tenant: control character U+0000 is not allowed at character 3"),
+        ("acme", "p\x1bw", "password: control character U+001B is not allowed at character 2"),
+        ("a" * 101, "whatever", "tenant: longer than 100 characters"),
+    ],
+)
+def test_sign_in_fields_pass_the_one_rule_for_text(
+    api: Api, store: Store, tenant: str, password: str, message: str
+) -> None:
+    make_workspace(store, "acme")
+
+    response = sign_in_response(api.client, tenant, password)
+
+    assert response.status_code == 400
+    assert message in response.text
+    assert cookie_value(response, SESSION_COOKIE) is None
+
+
 def test_unknown_tenant_gets_the_same_answer_as_a_wrong_password(api: Api, store: Store) -> None:
     response = sign_in_response(api.client, "nobody", "whatever")
 

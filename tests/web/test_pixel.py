@@ -31,7 +31,7 @@ def test_bad_tokens_still_get_the_gif_and_record_nothing(api: Api, workspace: Wo
     token = good.rsplit("/", 1)[1].removesuffix(".gif")
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
 
-    for bad in (forged, "-", "x" * 300, "not base64!"):
+    for bad in (forged, "-", "x" * 300, "not base64!", "a%00b", "%C2%85" + token, "%ED%A0%80"):
         response = api.client.get(f"/v1/pixel/{bad}.gif")
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/gif"
