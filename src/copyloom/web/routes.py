@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # A transparent 1x1 GIF, the smallest image every mail client renders.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
-_MAX_RENDERED_BODIES = 10_000
+MAX_RENDERED_BODIES = 10_000
 
 
 def _render_up_to_token(served: Served, public_base_url: str) -> bytes:
@@ -100,7 +100,7 @@ class Endpoints:
         key = (served.experiment.experiment_id, served.variant.variant_id)
         cached = self._bodies.get(key)
         if cached is None or cached[0] is not served.variant:
-            if len(self._bodies) >= _MAX_RENDERED_BODIES:
+            if len(self._bodies) >= MAX_RENDERED_BODIES:
                 self._bodies.clear()
             cached = self._bodies[key] = (served.variant, _render_up_to_token(served, self.public_base_url))
         token = (served.pixel_token or "-").encode()
