@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 
 from copyloom.domain.definition import parse_experiment_definition
-from copyloom.domain.values import ExperimentDefinition, ExperimentId, Tenant
+from copyloom.domain.values import ExperimentDefinition, ExperimentId, Tenant, VariantId
 from copyloom.services import experiments as experiment_service
 from copyloom.services import tenants as tenant_service
 from copyloom.storage.db import Store
+from copyloom.storage.experiments import StoredAllocation, insert_allocation
 
 METRICS_TOKEN = "test-metrics-token"  # the operator's /metrics token in the tests' settings
 METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -82,3 +83,20 @@ def children_of(pid: int) -> set[int]:
         except OSError:  # gone meanwhile
             continue
     return found
+
+
+def store_allocation(
+    store: Store, experiment_id: str, *, p_best: dict[str, float], winner: str | None = None
+) -> None:
+    """Store a learner allocation with these P(best) (and even weights), as if the learner had run."""
+    weights = {VariantId(v): 1 / len(p_best) for v in p_best}
+    allocation = StoredAllocation(
+        ExperimentId(experiment_id),
+        time.time(),
+        weights,
+        {VariantId(v): p for v, p in p_best.items()},
+        None if winner is None else VariantId(winner),
+        "thompson",
+    )
+    with store.write() as conn:
+        insert_allocation(conn, allocation)

@@ -117,7 +117,7 @@ def test_cumulative_rates_and_gains_follow_the_send_time_cohorts(filled: Workspa
 
 def test_a_finished_experiment_reports_its_winner_and_uplift_over_the_control(filled: Workspace) -> None:
     experiment_service.change_status(
-        filled.store, filled.experiment_id, "finish", SECOND_SEND_AT + 7200, winner="v2"
+        filled.store, filled.experiment_id, "finish", SECOND_SEND_AT + 7200, serve="v2"
     )
 
     figures = figures_of(filled)
@@ -211,7 +211,7 @@ def test_summaries_show_the_winner_the_learner_declared_then_the_one_finished_wi
         insert_allocation(conn, StoredAllocation(workspace.experiment_id, 5000.0, even, even, "v1", "winner"))
 
     declared = reports.experiment_summaries(store, workspace.tenant.tenant_id)[0]
-    experiment_service.change_status(store, workspace.experiment_id, "finish", 6000.0, winner="v2")
+    experiment_service.change_status(store, workspace.experiment_id, "finish", 6000.0, serve="v2")
     finished = reports.experiment_summaries(store, workspace.tenant.tenant_id)[0]
 
     assert (declared.winner, declared.leader, declared.last_learned_at) == ("v1", "v1", 5000.0)

@@ -122,7 +122,7 @@ def test_paused_experiment_serves_control_without_assigning(api: Api, workspace:
 
 def test_finished_experiment_serves_its_winner(api: Api, workspace: Workspace) -> None:
     experiment_service.change_status(
-        workspace.store, workspace.experiment_id, "finish", time.time(), winner="v2"
+        workspace.store, workspace.experiment_id, "finish", time.time(), serve="v2"
     )
     time.sleep(0.1)
 

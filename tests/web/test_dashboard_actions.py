@@ -25,10 +25,14 @@ _INTO: dict[Status, tuple[service.Action, ...]] = {
 """A way to bring a new draft into each status, through the service."""
 
 
+def _serve(action: service.Action) -> str | None:
+    return "control" if action == "finish" else None
+
+
 def _experiment_in(store: Store, status: Status) -> ExperimentId:
     experiment_id = service.create_experiment(store, "acme", make_definition(), time.time())
     for action in _INTO[status]:
-        service.change_status(store, experiment_id, action, time.time())
+        service.change_status(store, experiment_id, action, time.time(), serve=_serve(action))
     assert service.get_experiment(store, experiment_id).status == status
     return experiment_id
 
@@ -66,7 +70,9 @@ def test_the_confirm_step_and_the_post_accept_exactly_the_allowed_actions(
         allowed = action in service.allowed_actions(status)
 
         confirm = acme.get(path)
-        posted = acme.post(path, {"csrf_token": acme.csrf_token})
+        posted = acme.post(
+            path, {"csrf_token": acme.csrf_token, **({"serve": "control"} if _serve(action) else {})}
+        )
 
         after = service.get_experiment(store, experiment_id).status
         if allowed:

@@ -58,8 +58,9 @@ def _status_command(action: Action) -> click.Command:
     def command(experiment_id: str, as_json: bool, **extra: Any) -> None:
         from copyloom.services import experiments as experiment_service
 
+        serve = extra.get("serve") or extra.get("winner")
         updated = experiment_service.change_status(
-            ready_store(current_settings()), experiment_id, action, time.time(), winner=extra.get("winner")
+            ready_store(current_settings()), experiment_id, action, time.time(), serve=serve
         )
         data = {"experiment_id": updated.experiment_id, "status": updated.status, "winner": updated.winner}
         emit(data, as_json, f"{updated.experiment_id}: {updated.status}")
@@ -67,11 +68,24 @@ def _status_command(action: Action) -> click.Command:
     helps = {
         "start": "Start (or resume) serving and learning.",
         "pause": "Pause: serve the control, make no new assignments.",
-        "finish": "Finish: serve the winner (or the control) from now on.",
+        "finish": "Finish: serve one variant to every recipient from now on.\n\n"
+        "Without --serve, the learner's declared winner; when none was declared, nothing changes and the "
+        "message lists the choices with the leader's P(best) and rate (never a silent fall-back to the "
+        "control, which may be the worst wording). The finished experiment keeps counting the opens and "
+        "clicks of what it serves.",
     }
     command.__doc__ = helps[action]
     if action == "finish":
-        command = click.option("--winner", default=None, help="Variant to declare the winner.")(command)
+        command = click.option("--winner", default=None, hidden=True, help="Same as --serve VARIANT_ID.")(
+            command
+        )
+        command = click.option(
+            "--serve",
+            default=None,
+            metavar="winner|leader|control|VARIANT_ID",
+            help="What every recipient gets: the declared winner, the current leader (highest P(best)), "
+            "the control, or the variant named.",
+        )(command)
     return experiment.command(name=action)(command)
 
 

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 
+from copyloom.domain.values import MAX_ID_CHARS
 from copyloom.errors import InvalidInput
 
 MAX_EXTERNAL_ID_CHARS = 128
@@ -40,6 +41,7 @@ TEXT_LIMITS: Mapping[str, int] = {
     "tenant": 100,
     "password": 1024,
     "csrf_token": 128,
+    "serve": MAX_ID_CHARS,  # a variant id, or winner, leader, control
 }
 """The longest accepted value of each text field, in characters (`docs/security.md` lists them)."""
 

@@ -135,11 +135,17 @@ def _missing_rows(
         if key in have:
             continue
         have.add(key)
-        sticky = r.experiment.definition.sticky == "recipient"
+        sticky = keeps_first_variant(r)
         variant = first_variant.get(r.recipient_key, r.proposed) if sticky else r.proposed
         first_variant.setdefault(r.recipient_key, variant)
         rows.append(_new_row(r, variant, cohort_width_s))
     return rows
+
+
+def keeps_first_variant(r: AssignmentRequest) -> bool:
+    """Whether a new dispatch of a known recipient keeps the recipient's first variant: with per-recipient
+    stickiness while live; a finished experiment gives every new dispatch the variant it serves."""
+    return r.experiment.definition.sticky == "recipient" and r.experiment.is_live
 
 
 def _new_row(r: AssignmentRequest, variant: VariantId, cohort_width_s: int) -> NewAssignment:
@@ -342,7 +348,7 @@ class GroupCommitWriter:
         try:
             answers = await self._journal.assign_if_degraded(
                 [_new_row(r, r.proposed, self._cohort_width_s) for r in requests],
-                [r.experiment.definition.sticky == "recipient" for r in requests],
+                [keeps_first_variant(r) for r in requests],
                 degrade=degrade,
             )
         except StoreUnavailable as exc:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from sqlalchemy.engine import Connection
+
 from copyloom.domain.values import Experiment, ExperimentDefinition, ExperimentId, Status, TenantId, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +26,9 @@ _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
     "finish": (frozenset({"draft", "live", "paused"}), "finished"),
 }
 """The status machine: each action, the statuses it may be taken from, and the status it leads to."""
+FinishChoice = Literal["winner", "leader", "control"]
+FINISH_CHOICES: tuple[FinishChoice, ...] = get_args(FinishChoice)
+"""What a finished experiment may serve, besides a variant named by its id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class ExperimentReport:
     variants: tuple[VariantReport, ...]
     allocated_at: float | None
     leader: VariantId | None
+    declared: VariantId | None = None
+    """The winner the learner declared in the latest allocation, if any."""
 
 
 def create_experiment(
@@ -114,21 +121,22 @@ def change_status(
     action: Action,
     now: float,
     *,
-    winner: VariantId | None = None,
+    serve: str | None = None,
     tenant_id: TenantId | None = None,
     repeat_ok: bool = True,
 ) -> Experiment:
     """Start, pause or finish an experiment.
 
-    Starting a draft stores an even initial allocation. Finishing fixes the winner: the one given, else
-    the one the learner declared, else none (the control is then served). With `repeat_ok` (the
+    Starting a draft stores an even initial allocation. Finishing fixes the variant every recipient gets
+    from then on (see `choose_served`); it is stored as the experiment's `winner`. With `repeat_ok` (the
     default), starting a live or pausing a paused experiment is accepted and changes nothing else.
 
     Raises:
         NotFound: unknown experiment (or another tenant's).
-        Conflict: the action is not allowed from the experiment's status (see `allowed_actions`), or
-            `winner` is given for an action other than finish.
-        InvalidInput: `winner` is not one of its variants.
+        Conflict: the action is not allowed from the experiment's status (see `allowed_actions`),
+            `serve` is given for an action other than finish, or finishing without a choice when no
+            winner was declared.
+        InvalidInput: `serve` is neither a choice of `FINISH_CHOICES` nor a variant.
     """
     target = _TRANSITIONS[action][1]
     with store.write() as conn:
@@ -136,19 +144,120 @@ def change_status(
         if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         check_action(experiment.status, action, repeat_ok=repeat_ok)
-        if winner is not None and action != "finish":
-            raise Conflict("winner: a winner can only be named when finishing")
-        if winner is not None and winner not in experiment.variant_ids:
-            raise InvalidInput(f"winner: '{winner}' is not a variant of this experiment")
-        if action == "finish" and winner is None:
-            latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-            winner = latest.winner if latest else None
+        if serve is not None and action != "finish":
+            raise Conflict("serve: what to serve can only be chosen when finishing")
+        winner = experiment.winner
+        if action == "finish" and experiment.status != "finished":
+            winner = choose_served(_report_in(conn, experiment), serve)
         if experiment.status == "draft" and target == "live":
             repo.insert_allocation(conn, even_allocation(experiment, now))
         repo.update_status(conn, experiment.experiment_id, target, winner, now)
         updated = repo.load_experiment(conn, experiment.experiment_id)
     assert updated is not None
     return updated
+
+
+def choose_served(report: ExperimentReport, serve: str | None) -> VariantId:
+    """The variant a finished experiment serves: `serve` is `winner` (the learner's declared winner),
+    `leader` (the highest P(best) of the latest allocation), `control`, or a variant id; None means
+    the declared winner.
+
+    Without a declared winner, None and `winner` are refused rather than falling back to the control:
+    the control may be the worst wording, so the choice is the user's, and the message gives the
+    leader's figures to make it.
+
+    Raises:
+        Conflict: no winner was declared (for None or `winner`), or no leader yet (for `leader`).
+        InvalidInput: `serve` is none of the choices.
+    """
+    experiment = report.experiment
+    declared = report.declared
+    if serve in (None, "winner"):
+        if declared is None:
+            raise Conflict(f"serve: no winner was declared; choose {_choices_text(report)}")
+        return declared
+    if serve == "leader":
+        if report.leader is None:
+            raise Conflict("serve: no leader yet (the learner has not run); choose control or a variant id")
+        return report.leader
+    if serve == "control":
+        return experiment.definition.control.variant_id
+    if serve in experiment.variant_ids:
+        return VariantId(serve)
+    raise InvalidInput(
+        f"serve: expected {', '.join(FINISH_CHOICES)} or one of the variants "
+        f"{', '.join(experiment.variant_ids)}, got {serve!r}"
+    )
+
+
+def leader_report(report: ExperimentReport) -> VariantReport | None:
+    """The figures of the current leader (highest P(best)), None before the learner has run."""
+    return next((v for v in report.variants if v.variant_id == report.leader), None)
+
+
+def metric_rate(report: ExperimentReport, variant: VariantReport) -> float:
+    """The variant's rate in the experiment's metric (unique clicks or opens per send), 0 without sends."""
+    engaged = variant.clicks if report.experiment.definition.metric == "click" else variant.opens
+    return engaged / variant.sends if variant.sends else 0.0
+
+
+_OptionKind = Literal["winner", "leader", "control", "variant"]
+
+
+@dataclass(frozen=True, slots=True)
+class FinishOption:
+    """One thing a finished experiment may serve, as the finish confirmation offers it.
+
+    `value` is what `change_status(serve=…)` takes; `variant` its figures (what every recipient gets is
+    `variant.variant_id`'s wording); `rate` the metric rate; `kind` says why it is offered.
+    """
+
+    value: str
+    kind: _OptionKind
+    variant: VariantReport
+    rate: float
+
+
+def finish_options(report: ExperimentReport) -> tuple[FinishOption, ...]:
+    """What finishing may serve: the declared winner, the leader (when it is not the winner), the
+    control, then every other variant; each variant once, with its figures."""
+    by_id = {v.variant_id: v for v in report.variants}
+    control = report.experiment.definition.control.variant_id
+    firsts: list[tuple[str, _OptionKind, VariantId]] = []
+    if report.declared is not None:
+        firsts.append(("winner", "winner", report.declared))
+    if report.leader is not None and report.leader != report.declared:
+        firsts.append(("leader", "leader", report.leader))
+    if control not in (report.declared, report.leader):
+        firsts.append(("control", "control", control))
+    offered = {variant_id for _, _, variant_id in firsts}
+    rest: list[tuple[str, _OptionKind, VariantId]] = [
+        (v, "variant", v) for v in report.experiment.variant_ids if v not in offered
+    ]
+    return tuple(
+        FinishOption(value, kind, by_id[v], metric_rate(report, by_id[v]))
+        for value, kind, v in (*firsts, *rest)
+    )
+
+
+def _choices_text(report: ExperimentReport) -> str:
+    leader = leader_report(report)
+    choices = []
+    if leader is not None:
+        metric = report.experiment.definition.metric
+        engaged = leader.clicks if metric == "click" else leader.opens
+        choices.append(
+            f"leader ({leader.variant_id}: P(best) {leader.p_best * 100:.1f} %, {metric} rate "
+            f"{metric_rate(report, leader) * 100:.2f} %, {engaged} {metric}s of {leader.sends} sends)"
+        )
+    choices += ["control", "or a variant id"]
+    return ", ".join(choices)
+
+
+def _report_in(conn: Connection, experiment: Experiment) -> ExperimentReport:
+    counts = cohort_counts(conn, experiment.experiment_id)
+    allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
+    return build_report(experiment, counts, allocation)
 
 
 def experiment_report(
@@ -159,9 +268,7 @@ def experiment_report(
         experiment = repo.load_experiment(conn, experiment_id)
         if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
-        counts = cohort_counts(conn, experiment.experiment_id)
-        allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    return build_report(experiment, counts, allocation)
+        return _report_in(conn, experiment)
 
 
 def build_report(
@@ -195,7 +302,7 @@ def build_report(
         for v in experiment.definition.variants
     )
     leader = max(reports, key=lambda r: r.p_best).variant_id if allocation.reason != "initial" else None
-    return ExperimentReport(experiment, reports, allocation.computed_at, leader)
+    return ExperimentReport(experiment, reports, allocation.computed_at, leader, allocation.winner)
 
 
 def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:

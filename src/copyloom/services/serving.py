@@ -14,7 +14,15 @@ import anyio.to_thread
 
 from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymiser
-from copyloom.domain.values import Experiment, IdTransform, RecipientKey, Tenant, Variant, VariantId
+from copyloom.domain.values import (
+    Experiment,
+    IdTransform,
+    RecipientKey,
+    Status,
+    Tenant,
+    Variant,
+    VariantId,
+)
 from copyloom.errors import CopyloomError, InvalidInput, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
@@ -32,6 +40,10 @@ from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.db import Store
 
 Clock = Callable[[], float]
+ASSIGNING: frozenset[Status] = frozenset({"live", "finished"})
+"""Statuses whose answers are assigned and stored: a finished experiment's sends of the variant it
+serves are stored like live ones, so their pixel opens and clicks keep counting. A draft or paused one
+serves the control without assignment."""
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -218,7 +230,8 @@ class ServingRuntime:
         dispatch_id: str,
         deadline: float | None = None,
     ) -> Served:
-        """The variant for a recipient: sticky, and stored before this returns when the experiment is live.
+        """The variant for a recipient: sticky, and stored before this returns when the experiment is live
+        or finished (a finished one stores the variant it serves, so that its opens and clicks count).
 
         A (recipient, dispatch) this worker answered recently is answered from memory; a new one waits
         for the group commit that stores it.
@@ -235,16 +248,13 @@ class ServingRuntime:
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
-        if not experiment.is_live:
+        if experiment.status not in ASSIGNING:
             return Served(experiment, experiment.fixed_variant(), None)
         recipient_key = self._pseudonymiser(tenant)(recipient)
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)
         if recent is not None:
             return Served(experiment, entry.variants[recent.variant_id], recent.pixel_token)
-        salt = dispatch_id if experiment.definition.sticky == "dispatch" else ""
-        proposed = choose_from_cumulative(
-            entry.variant_ids, entry.cumulative, experiment_id, recipient_key, salt
-        )
+        proposed = self._proposed(entry, recipient_key, dispatch_id)
         request = AssignmentRequest(
             tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock()
         )
@@ -255,6 +265,17 @@ class ServingRuntime:
         token = self._sign_pixel(row.assignment_id)
         self.recent.put(experiment_id, recipient_key, dispatch_id, RecentAnswer(row.variant_id, token))
         return Served(experiment, entry.variants[row.variant_id], token)
+
+    @staticmethod
+    def _proposed(entry: _LiveEntry, recipient_key: RecipientKey, dispatch_id: str) -> VariantId:
+        """A live experiment's draw on its weights; a finished one's chosen variant."""
+        experiment = entry.experiment
+        if not experiment.is_live:
+            return experiment.fixed_variant().variant_id
+        salt = dispatch_id if experiment.definition.sticky == "dispatch" else ""
+        return choose_from_cumulative(
+            entry.variant_ids, entry.cumulative, experiment.experiment_id, recipient_key, salt
+        )
 
     def _pseudonymiser(self, tenant: Tenant) -> Callable[[str], RecipientKey]:
         """The tenant's keyed HMAC, set up once per key and transform rather than once per request."""
@@ -355,7 +376,8 @@ class ServingRuntime:
         """Re-read every cached experiment, its weights and every known token from the store."""
         entries = await anyio.to_thread.run_sync(self._load_entries, list(self._experiments))
         for experiment_id, entry in entries.items():
-            if entry is None or not entry.experiment.is_live:
+            cached = self._experiments.get(experiment_id)
+            if entry is None or cached is None or entry.experiment.status != cached.experiment.status:
                 self.recent.forget(experiment_id)
             if entry is None:
                 self._experiments.pop(experiment_id, None)

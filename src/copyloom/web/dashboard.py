@@ -52,8 +52,8 @@ _REPORT_TYPES: dict[ReportFormat, tuple[str, str]] = {
 _ACTION_EFFECT: dict[Action, str] = {
     "start": "Serving and learning resume: recipients get variants by the current weights.",
     "pause": "Every recipient gets the control from now on and no new assignments are made.",
-    "finish": "Every recipient gets the winner (or the control if none was declared) from now on. "
-    "This cannot be undone.",
+    "finish": "Every recipient gets the wording chosen below from now on; its opens and clicks keep "
+    "counting. This cannot be undone.",
 }
 STATIC_DIR = Path(__file__).parent / "static"
 LIVE_REFRESH_S = 5
@@ -185,20 +185,23 @@ class Dashboard:
         if session is None:
             return self._to_sign_in()
         action = self._action(request)
-        experiment = await anyio.to_thread.run_sync(
-            experiment_service.get_experiment,
+        report = await anyio.to_thread.run_sync(
+            experiment_service.experiment_report,
             self.runtime.store,
             request.path_params["experiment_id"],
             session.tenant_id,
         )
-        check_action(experiment.status, action)
+        check_action(report.experiment.status, action)
+        finishing = action == "finish"
         return self._page(
             "confirm.html",
             session,
-            experiment=experiment,
+            experiment=report.experiment,
             action=action,
             label=action.capitalize(),
             effect=_ACTION_EFFECT[action],
+            options=experiment_service.finish_options(report) if finishing else (),
+            declared=report.declared,
         )
 
     async def change_status(self, request: Request) -> Response:
@@ -207,7 +210,8 @@ class Dashboard:
         session = await self._session(request)
         if session is None:
             return self._to_sign_in()
-        if not await self._csrf_ok(request, session):
+        form = await read_form(request)
+        if not tokens_match(session.csrf_token, form.get("csrf_token")):
             return self._forbidden()
         action = self._action(request)
         experiment_id = request.path_params["experiment_id"]
@@ -217,6 +221,7 @@ class Dashboard:
                 experiment_id,
                 action,
                 self.runtime.clock(),
+                serve=form.get("serve") or None,
                 tenant_id=session.tenant_id,
                 repeat_ok=False,
             )

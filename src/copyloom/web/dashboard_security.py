@@ -65,7 +65,7 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return secrets.compare_digest(expected.encode(), given.encode())
 
 
-FORM_FIELDS = ("tenant", "password", "csrf_token")
+FORM_FIELDS = ("tenant", "password", "csrf_token", "serve")
 """Every field of the dashboard's forms."""
 
 
