@@ -38,7 +38,7 @@ def finished(cli: Cli, cli_store: Store) -> Workspace:
     workspace = make_workspace(cli_store, "acme")
     fill(workspace, STANDARD)
     learn(workspace, SECOND_SEND_AT + 3600)
-    cli.run("experiment", "finish", workspace.experiment_id, "--winner", "v2")
+    cli.run("experiment", "finish", workspace.experiment_id, "--serve", "v2")
     return workspace
 
 
