@@ -158,7 +158,7 @@ def test_pause_after_the_confirm_step_changes_the_status(
 
 def test_a_status_change_not_allowed_is_409(acme: DashboardSession, workspace: Workspace) -> None:
     finish = f"/dashboard/experiments/{workspace.experiment_id}/finish"
-    assert acme.post(finish, {"csrf_token": acme.csrf_token}).status_code == 303
+    assert acme.post(finish, {"csrf_token": acme.csrf_token, "serve": "control"}).status_code == 303
 
     response = acme.post(
         f"/dashboard/experiments/{workspace.experiment_id}/pause", {"csrf_token": acme.csrf_token}
