@@ -183,7 +183,7 @@ def test_figures_refresh_live_without_a_reload(page: Any, site: Site) -> None:
     assert page.evaluate("window.copyloomNotReloaded") is True
 
 
-def test_copy_button_copies_the_snippet(page: Any, site: Site) -> None:
+def test_copy_button_copies_the_snippet(page: Any, site: Site, artifacts: Path) -> None:
     """Each entry (subject, preheader, HTML and AMP pixel) has its own button, which copies only it."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(f"/dashboard/experiments/{site.acme.experiment_id}")
@@ -203,6 +203,7 @@ def test_copy_button_copies_the_snippet(page: Any, site: Site) -> None:
     assert "{{copyloom.subject}}" not in copies[1]
     assert "<amp-img" in copies[3]
     assert "127.0.0.1 is a loopback address" in page.text_content("#snippets")
+    page.locator("#snippets").screenshot(path=str(artifacts / "dashboard-snippets.png"))
 
 
 def test_another_tenants_experiment_is_not_found(page: Any, site: Site) -> None:
