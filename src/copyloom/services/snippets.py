@@ -178,7 +178,10 @@ def _html_pixel(call: str, *, message_extras: bool) -> str:
 
 
 def _amp_pixel(call: str) -> str:
-    """AMP for Email has no `<img>`: `<amp-img>` needs an explicit size and layout, and alt text."""
+    """AMP for Email has no `<img>`: `<amp-img>` needs an explicit size and layout, and alt text.
+
+    See https://amp.dev/documentation/components/amp-img/?format=email.
+    """
     image = (
         f'<amp-img src="{{{{{_VARIABLE}.pixel_url}}}}" width="1" height="1" layout="fixed" alt=""></amp-img>'
     )
