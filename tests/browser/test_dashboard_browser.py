@@ -183,15 +183,27 @@ def test_figures_refresh_live_without_a_reload(page: Any, site: Site) -> None:
     assert page.evaluate("window.copyloomNotReloaded") is True
 
 
-def test_copy_button_copies_the_snippet(page: Any, site: Site) -> None:
+def test_copy_button_copies_the_snippet(page: Any, site: Site, artifacts: Path) -> None:
+    """Each entry (subject, preheader, HTML and AMP pixel) has its own button, which copies only it."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(f"/dashboard/experiments/{site.acme.experiment_id}")
+    labels = page.locator(".snippet-entry h3").all_text_contents()
+    assert labels == ["subject", "preheader", "html body: open pixel", "amp body: open pixel"]
+    assert page.locator("button[data-copy]").count() == len(labels)
 
-    page.click("#copy-snippet")
-
-    page.wait_for_selector("#copy-snippet:has-text('Copied')", timeout=5000)
-    copied = page.evaluate("navigator.clipboard.readText()")
-    assert f"/v1/content/{site.acme.experiment_id}" in copied
+    copies = {}
+    for i in (1, 3):
+        page.click(f"#copy-snippet-{i}")
+        page.wait_for_selector(f"#copy-snippet-{i}:has-text('Copied')", timeout=5000)
+        copies[i] = page.evaluate("navigator.clipboard.readText()")
+        assert copies[i] == page.text_content(f"#snippet-{i}")
+        assert f"/v1/content/{site.acme.experiment_id}" in copies[i]
+        assert copies[i].count("{% connected_content") == 1
+    assert "{{copyloom.preheader}}" in copies[1]
+    assert "{{copyloom.subject}}" not in copies[1]
+    assert "<amp-img" in copies[3]
+    assert "127.0.0.1 is a loopback address" in page.text_content("#snippets")
+    page.locator("#snippets").screenshot(path=str(artifacts / "dashboard-snippets.png"))
 
 
 def test_another_tenants_experiment_is_not_found(page: Any, site: Site) -> None:

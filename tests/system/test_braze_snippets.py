@@ -3,11 +3,13 @@
 Braze cannot run here: `tests/braze_liquid.py` renders each field on python-liquid with Braze's
 `connected_content` and `message_extras` tags stood in for, making real HTTP calls to a real copyloom
 server. Every snippet the CLI prints for every recipient field and method is rendered for several
-recipients; what comes out must be the text of the variant the endpoint assigned them.
+recipients; what comes out must be the text of the variant the endpoint assigned them, in every part
+of the email: subject, preheader, and the HTML, plain-text and AMP bodies.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -29,11 +31,16 @@ from copyloom.settings import Settings
 from copyloom.storage.db import Store
 from copyloom.storage.tables import assignments, engagements
 from tests.braze_liquid import MessageAborted, Rendering, render_field
+from tests.cli.test_cli import Cli
 from tests.helpers import DEFINITION, Workspace, make_workspace
 
 RECIPIENTS = [(f"braze-{i:03d}", f"crm-{i:03d}") for i in range(12)]
 _VARIABLE_PATH = re.compile(r"\bcopyloom\.(\w+)")
 _PIXEL_SRC = re.compile(r'<img src="([^"]+)"')
+_AMP_PIXEL = re.compile(r'<amp-img src="([^"]+)" width="1" height="1" layout="fixed" alt=""></amp-img>')
+_TAG = re.compile(r"<[a-zA-Z/!]")
+CTAS = ["Shop the sale", "Get 30% off & more", "Start early"]
+WITH_CTA = [{**v, "cta": cta} for v, cta in zip(DEFINITION["variants"], CTAS, strict=True)]  # type: ignore[call-overload]
 
 
 @dataclass
@@ -53,6 +60,12 @@ def server(settings: Settings, store: Store, database_url: str) -> Iterator[Serv
 
 
 def printed_snippets(server: Server, experiment_id: str, *options: str) -> list[dict[str, str]]:
+    """The entries `copyloom snippet --json` prints, from the real CLI."""
+    snippets: list[dict[str, str]] = printed_json(server, experiment_id, *options)["snippets"]
+    return snippets
+
+
+def printed_json(server: Server, experiment_id: str, *options: str) -> dict[str, Any]:
     """What `copyloom snippet --json` prints, from the real CLI."""
     env = {
         **os.environ,
@@ -68,8 +81,8 @@ def printed_snippets(server: Server, experiment_id: str, *options: str) -> list[
         timeout=120,
         check=True,
     )
-    snippets: list[dict[str, str]] = json.loads(result.stdout)
-    return snippets
+    printed: dict[str, Any] = json.loads(result.stdout)
+    return printed
 
 
 def served(server: Server, workspace: Workspace, recipient: str, dispatch: str) -> dict[str, Any]:
@@ -90,14 +103,22 @@ def render(liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1
 
 @pytest.mark.parametrize("recipient_field", ["user_id", "external_user_id"])
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_every_field_renders_the_assigned_variant_for_each_recipient(
+def test_every_part_renders_the_assigned_variant_for_each_recipient(
     server: Server, recipient_field: str, method: str
 ) -> None:
-    workspace = make_workspace(server.store, "acme", recipient_field=recipient_field)
+    workspace = make_workspace(server.store, "acme", recipient_field=recipient_field, variants=WITH_CTA)
     snippets = printed_snippets(
         server, workspace.experiment_id, "--method", method, "--token", workspace.token
     )
-    assert [s["field"] for s in snippets] == ["subject", "preheader", "body (open pixel)"]
+    assert [s["field"] for s in snippets] == [
+        "subject",
+        "preheader",
+        "html body: cta",
+        "text body: cta",
+        "amp body: cta",
+        "html body: open pixel",
+        "amp body: open pixel",
+    ]
 
     seen_variants = set()
     for braze_id, user_id in RECIPIENTS:
@@ -108,10 +129,19 @@ def test_every_field_renders_the_assigned_variant_for_each_recipient(
 
         assert fields["subject"].text.strip() == answer["subject"]
         assert fields["preheader"].text.strip() == answer["preheader"]
-        assert _PIXEL_SRC.findall(fields["body (open pixel)"].text) == [answer["pixel_url"]]
-        for rendering in fields.values():
+        assert fields["html body: cta"].text.strip() == html.escape(answer["cta"])
+        assert fields["text body: cta"].text.strip() == answer["cta"]
+        assert fields["amp body: cta"].text.strip() == html.escape(answer["cta"])
+        assert _PIXEL_SRC.findall(fields["html body: open pixel"].text) == [answer["pixel_url"]]
+        assert _AMP_PIXEL.findall(fields["amp body: open pixel"].text) == [answer["pixel_url"]]
+        for name, rendering in fields.items():
             assert [call.status for call in rendering.calls] == [200]
             assert rendering.calls[0].method == method.upper()
+            if "amp" in name:
+                assert "<img" not in rendering.text
+            if "text" in name:
+                assert "pixel" not in rendering.text
+                assert not _TAG.search(rendering.text)
     assert len(seen_variants) > 1, "12 recipients should not all share one variant"
 
     key = pseudonymise(
@@ -147,9 +177,9 @@ def test_every_variable_a_snippet_reads_is_in_the_real_response(server: Server) 
 def test_the_body_pixel_records_an_open_and_message_extras_stamp_the_variant(server: Server) -> None:
     workspace = make_workspace(server.store, "acme")
     options = ("--token", workspace.token, "--message-extras")
-    body = printed_snippets(server, workspace.experiment_id, *options)[-1]
+    body = _entry(printed_snippets(server, workspace.experiment_id, *options), "html body: open pixel")
 
-    rendering = render(body["liquid"], "braze-000", "crm-000")
+    rendering = render(body, "braze-000", "crm-000")
     (pixel_url,) = _PIXEL_SRC.findall(rendering.text)
     image = httpx.get(pixel_url)
 
@@ -164,14 +194,20 @@ def test_the_body_pixel_records_an_open_and_message_extras_stamp_the_variant(ser
 
 def test_a_refused_call_falls_back_to_the_control_text(server: Server) -> None:
     """A 4xx is not retried by Braze: the field renders the control wording instead of a blank."""
-    workspace = make_workspace(server.store, "acme")
-    subject, preheader, body = (
-        s["liquid"] for s in printed_snippets(server, workspace.experiment_id, "--token", "cl_not_a_token")
-    )
+    workspace = make_workspace(server.store, "acme", variants=WITH_CTA)
+    snippets = printed_snippets(server, workspace.experiment_id, "--token", "cl_not_a_token")
+    rendered = {s["field"]: render(s["liquid"], "braze-000", "crm-000").text.strip() for s in snippets}
 
-    assert render(subject, "braze-000", "crm-000").text.strip() == "Our Black Friday sale"
-    assert render(preheader, "braze-000", "crm-000").text.strip() == "Ends Sunday"
-    assert "<img" not in render(body, "braze-000", "crm-000").text
+    assert rendered == {
+        "subject": "Our Black Friday sale",
+        "preheader": "Ends Sunday",
+        "html body: cta": "Shop the sale",
+        "text body: cta": "Shop the sale",
+        "amp body: cta": "Shop the sale",
+        "html body: open pixel": "",
+        "amp body: open pixel": "",
+    }
+    subject = _entry(snippets, "subject")
     assert [c.status for c in render(subject, "braze-000", "crm-000").calls] == [401]
 
 
@@ -225,4 +261,74 @@ def test_the_printed_text_with_its_comments_is_valid_liquid(server: Server) -> N
 
     assert "Our Black Friday sale" in rendering.text
     assert "{% comment %}" not in rendering.text
-    assert [c.status for c in rendering.calls] == [401, 401]
+    assert [c.status for c in rendering.calls] == [401]
+
+
+def test_placement_subject_prints_only_the_subject(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme", variants=WITH_CTA)
+
+    snippets = printed_snippets(server, workspace.experiment_id, "--placement", "subject")
+
+    assert [(s["placement"], s["part"], s["field"]) for s in snippets] == [("subject", "subject", "subject")]
+
+
+def test_placement_body_prints_the_open_pixel_of_the_html_and_amp_bodies(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme")
+    snippets = printed_snippets(
+        server, workspace.experiment_id, "--placement", "body", "--token", workspace.token
+    )
+
+    assert [s["field"] for s in snippets] == ["html body: open pixel", "amp body: open pixel"]
+    html_body, amp_body = (render(s["liquid"], "braze-000", "crm-000").text for s in snippets)
+    (pixel_url,) = _PIXEL_SRC.findall(html_body)
+    assert _AMP_PIXEL.findall(amp_body) == [pixel_url]
+    assert "<img" not in amp_body
+    assert httpx.get(pixel_url).headers["content-type"] == "image/gif"
+
+
+def test_every_json_entry_names_its_placement_part_and_field(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme", variants=WITH_CTA)
+
+    printed = printed_json(server, workspace.experiment_id)
+
+    assert set(printed) == {"snippets", "warnings"}
+    for entry in printed["snippets"]:
+        assert set(entry) == {"placement", "part", "field", "liquid"}
+        assert ("amp" in entry["field"]) == (entry["part"] == "amp")
+        assert ("text" in entry["field"]) == (entry["part"] == "text")
+    port = server.url.rsplit(":", 1)[1]
+    assert printed["warnings"] == [
+        f"public base URL {server.url}: not https, so the serving token would cross the internet unencrypted",
+        f"public base URL {server.url}: port {port}; Braze calls only ports 80 and 443 (https on 443)",
+        f"public base URL {server.url}: host 127.0.0.1 is a loopback address; Braze calls only public hosts",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://cl.example.com", ["not https"]),
+        ("https://cl.example.com:8443", ["port 8443"]),
+        ("https://127.0.0.1", ["host 127.0.0.1 is a loopback address"]),
+        ("https://10.0.0.5", ["host 10.0.0.5 is a private address"]),
+        ("https://localhost", ["host localhost is this machine (loopback)"]),
+        ("https://cl.example.com", []),
+    ],
+)
+def test_the_cli_warns_on_stderr_and_in_json_about_a_base_url_braze_cannot_call(
+    server: Server, base_url: str, warned: list[str]
+) -> None:
+    workspace = make_workspace(server.store, "acme")
+    cli = Cli(server.database_url, COPYLOOM_PUBLIC_BASE_URL=base_url)
+
+    printed = cli.run("snippet", workspace.experiment_id, "--placement", "subject")
+    as_json = cli.json("snippet", workspace.experiment_id, "--placement", "subject")
+
+    warnings = [line for line in printed.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split(": ", 2)[2].split(";")[0].split(",")[0] for w in warnings] == warned
+    assert [f"warning: {w}" for w in as_json["warnings"]] == warnings
+    assert printed.stdout.startswith("{% comment %} subject {% endcomment %}")
+
+
+def _entry(snippets: list[dict[str, str]], field: str) -> str:
+    return next(s["liquid"] for s in snippets if s["field"] == field)

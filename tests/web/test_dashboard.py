@@ -210,7 +210,21 @@ def test_experiment_page_shows_texts_figures_charts_and_snippet(
     for chart in ("chart-weights", "chart-rates", "chart-p-best", "chart-gains"):
         assert f'id="{chart}"' in page
     assert "connected_content" in page
-    assert 'data-copy="snippet"' in page
+    assert 'data-copy="snippet-0"' in page
+
+
+def test_experiment_page_has_a_copy_button_per_snippet_entry_and_none_for_all(
+    acme: DashboardSession, workspace: Workspace
+) -> None:
+    page = acme.get(f"/dashboard/experiments/{workspace.experiment_id}").text
+
+    fields = ["subject", "preheader", "html body: open pixel", "amp body: open pixel"]
+    for i, field in enumerate(fields):
+        assert f'<h3 id="snippet-label-{i}">{field}</h3>' in page
+        assert f'data-copy="snippet-{i}" id="copy-snippet-{i}"' in page
+    assert page.count("data-copy=") == len(fields)
+    assert 'id="copy-snippet"' not in page
+    assert "Warning: public base URL" not in page  # https://cl.example.test is fine
 
 
 def test_experiment_page_states_the_allocation_rules(

@@ -71,7 +71,11 @@ def report(experiment_id: str, fmt: ReportFormat, tenant_name: str | None, outpu
 
 @click.command()
 @click.argument("experiment_id")
-@click.option("--placement", default=None, help="Only this placement (default: every placement).")
+@click.option(
+    "--placement",
+    default=None,
+    help="Only this placement, or `body` for the open pixel (default: every placement and the pixel).",
+)
 @click.option(
     "--method",
     type=click.Choice(["get", "post"]),
@@ -91,8 +95,10 @@ def report(experiment_id: str, fmt: ReportFormat, tenant_name: str | None, outpu
 def snippet(  # noqa: PLR0917 - click passes every option as an argument
     experiment_id: str, placement: str | None, method: str, message_extras: bool, token: str, as_json: bool
 ) -> None:
-    """Print the Liquid to paste into Braze: one Connected Content call per placement, with the control
-    text as fallback, and the open pixel for the body. Uses COPYLOOM_PUBLIC_BASE_URL."""
+    """Print the Liquid to paste into Braze, one entry per placement and message part: the subject, the
+    preheader, and each body placement in the HTML, plain-text and AMP bodies, each with its own Connected
+    Content call and the control text as fallback; then the open pixel for the HTML and AMP bodies. Uses
+    COPYLOOM_PUBLIC_BASE_URL, and warns when Braze could not call it."""
     from copyloom.services import experiments as experiment_service
     from copyloom.services import snippets
 
@@ -106,6 +112,14 @@ def snippet(  # noqa: PLR0917 - click passes every option as an argument
         message_extras=message_extras,
         token=token,
     )
-    data = [{"field": s.field, "liquid": s.liquid} for s in found]
+    warnings = snippets.base_url_warnings(settings.public_base_url)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    data = {
+        "snippets": [
+            {"placement": s.placement, "part": s.part, "field": s.field, "liquid": s.liquid} for s in found
+        ],
+        "warnings": warnings,
+    }
     text = "\n\n".join(f"{{% comment %}} {s.field} {{% endcomment %}}\n{s.liquid}" for s in found)
     emit(data, as_json, text)
