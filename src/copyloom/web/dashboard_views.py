@@ -10,6 +10,10 @@ from markupsafe import Markup
 from copyloom.services.reports import ExperimentFigures, Interval
 from copyloom.web.charts import Chart, Series, chart_table, format_value, render_svg
 
+MIN_RATE_CHART_SENDS = 100
+"""The cumulative rate chart draws a variant from the send time at which it has this many sends: the
+rate of its first few sends (one click in two: 50 %) says little and would set the scale."""
+
 
 @dataclass(frozen=True, slots=True)
 class ChartView:
@@ -69,6 +73,8 @@ def _rates_chart(figures: ExperimentFigures) -> Chart:
     series = []
     for v in figures.variants:
         points = [p for p in figures.cumulative if p.variant_id == v.variant_id]
+        # A variant that never reached the minimum is still drawn, as the dot of its latest figure.
+        points = [p for p in points if p.sends >= MIN_RATE_CHART_SENDS] or points[-1:]
         series.append(
             Series(
                 v.variant_id,
@@ -78,9 +84,11 @@ def _rates_chart(figures: ExperimentFigures) -> Chart:
         )
     return Chart(
         f"Cumulative {metric} rate",
-        f"Unique {metric}s per send so far for each variant, by send time, with 95 % credible intervals "
-        "as shaded bands.",
+        f"Unique {metric}s per send so far for each variant, by send time, from its "
+        f"{MIN_RATE_CHART_SENDS}th send on, with 95 % credible intervals as shaded bands (cut at the "
+        "axis, which fits the rates).",
         tuple(series),
+        fit_bands=False,
     )
 
 
