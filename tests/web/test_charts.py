@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from copyloom.web.charts import Chart, Series, chart_table, format_value, render_svg
+from copyloom.web.charts import Chart, Series, axis_labels, chart_table, format_value, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = 1764338400.0  # 2025-11-28 14:00 UTC
@@ -169,3 +169,56 @@ def test_table_has_a_row_per_time_and_a_column_per_series() -> None:
 )
 def test_values_are_formatted_for_reading(value: float, y_format: str, text: str) -> None:
     assert format_value(value, y_format) == text  # type: ignore[arg-type]
+
+
+def y_labels(svg: str) -> list[str]:
+    """The y axis's labels, bottom up: the texts anchored at the end (x labels are centred)."""
+    return re.findall(r'text-anchor="end">([^<>]+)</text>', svg)
+
+
+def test_small_negative_counts_get_distinct_whole_labels_and_no_negative_zero() -> None:
+    chart = Chart(
+        "Incremental clicks",
+        "Gained clicks.",
+        (Series("vs even", ((T0, 0.0), (T0 + 60, -0.2))),),
+        y_format="count",
+    )
+
+    labels = y_labels(render_svg(chart, chart_id="g"))
+
+    assert labels == ["-1", "0"]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "step", "y_format", "expected"),
+    [
+        (-0.2, 0.0, 0.05, "count", ["-0.20", "-0.15", "-0.10", "-0.05", "0.00"]),
+        (-0.0, 0.02, 0.005, "percent", ["0.0%", "0.5%", "1.0%", "1.5%", "2.0%"]),
+        (0.0, 0.01, 0.0025, "percent", ["0.00%", "0.25%", "0.50%", "0.75%", "1.00%"]),
+        (-2000.0, 2000.0, 1000.0, "count", ["-2,000", "-1,000", "0", "1,000", "2,000"]),
+    ],
+)
+def test_axis_labels_are_distinct_and_never_negative_zero(
+    low: float, high: float, step: float, y_format: str, expected: list[str]
+) -> None:
+    labels = axis_labels(low, high, step, y_format)  # type: ignore[arg-type]
+
+    assert labels == expected
+    assert len(set(labels)) == len(labels)
+    assert not any(label.lstrip("-").strip("0.,%") == "" and label.startswith("-") for label in labels)
+
+
+def test_without_fit_bands_the_axis_fits_the_lines_and_bands_are_cut_at_its_ends() -> None:
+    early_spike_band = ((T0, 0.0, 0.9), (T0 + 60, 0.01, 0.05), (T0 + 120, 0.02, 0.04))
+    chart = rates_chart(
+        series=(Series("control", ((T0, 0.03), (T0 + 60, 0.03), (T0 + 120, 0.03)), early_spike_band),),
+        fit_bands=False,
+    )
+
+    svg = render_svg(chart, chart_id="r")
+
+    assert y_labels(svg)[-1] == "3%"  # the lines' 3 %, not the band's 90 %
+    polygon = parse(svg).find(f".//{SVG}polygon")
+    assert polygon is not None
+    ys = [float(p.split(",")[1]) for p in polygon.get("points", "").split()]
+    assert min(ys) >= 12.0  # the top margin: nothing drawn above the axis

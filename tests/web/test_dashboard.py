@@ -197,7 +197,27 @@ def test_list_shows_the_tenants_experiments_with_headline_figures(
     assert f'data-experiment="{workspace.experiment_id}"' in page
     assert f">{summary.sends:,}<" in page
     assert summary.leader is not None
-    assert summary.leader in page
+    # 40 recipients: too little evidence for a leader to be named (reports.is_clear_leader).
+    assert not summary.is_leader_clear
+    assert f"<td>{summary.leader}</td>" not in page
+
+
+def test_the_site_root_redirects_to_the_dashboard(api: Api) -> None:
+    response = api.client.get("/")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "/dashboard/"
+
+
+def test_no_leader_badge_on_a_few_clicks(acme: DashboardSession, workspace: Workspace) -> None:
+    figures = reports.experiment_figures(workspace.store, workspace.experiment_id)
+
+    page = acme.get(f"/dashboard/experiments/{workspace.experiment_id}").text
+
+    assert figures.leader is not None
+    assert not figures.is_leader_clear
+    assert 'class="badge leader"' not in page
+    assert "a leader needs P(best) 60.0 % and 10 clicks" in page
 
 
 def test_experiment_page_shows_texts_figures_charts_and_snippet(

@@ -48,7 +48,7 @@ def allocate(
         ValueError: "<field>: …" for too few or duplicate variants, a cohort of an unknown variant, an
             unknown control, a non-finite `now`, or a floor and holdout that leave nothing to allocate.
     """
-    problem = _checked_problem(variants, cohorts, now, config, control)
+    problem = checked_problem(variants, cohorts, now, config, control)
     proposal = POLICIES[config.policy](problem, rng)
     weights = apply_floor_and_holdout(
         proposal.shares, floor=config.floor, control=problem.control, holdout=config.control_holdout
@@ -62,13 +62,14 @@ def allocate(
     )
 
 
-def _checked_problem(
+def checked_problem(
     variants: Sequence[VariantId],
     cohorts: Iterable[Cohort],
     now: float,
     config: PolicyConfig,
     control: VariantId | None,
 ) -> Problem:
+    """The inputs of `allocate` as a `Problem`, checked as `allocate` documents."""
     names = _checked_variants(variants)
     checked_cohorts = _checked_cohorts(names, cohorts)
     if not is_finite_number(now):

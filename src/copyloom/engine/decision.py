@@ -77,13 +77,40 @@ def beats_every_other(
     Returns:
         Whether the leader passes against every other variant.
     """
+    ratios = sequential_log_ratios(
+        sent_at, sends, clicks, columns, leader, count=count, expected_lift=expected_lift
+    )
+    threshold = sequential_threshold(count, false_winner_rate)
+    return all(ratio >= threshold for other, ratio in enumerate(ratios) if other != leader)
+
+
+def sequential_threshold(count: int, false_winner_rate: float) -> float:
+    """The log likelihood ratio the leader needs against each other variant: log((count - 1) / alpha)."""
+    return math.log((count - 1) / false_winner_rate)
+
+
+def sequential_log_ratios(
+    sent_at: FloatArray,
+    sends: FloatArray,
+    clicks: FloatArray,
+    columns: NDArray[np.intp],
+    leader: int,
+    *,
+    count: int,
+    expected_lift: float,
+) -> list[float]:
+    """log Lambda of the leader against each variant (see `beats_every_other`), by column.
+
+    The leader's own column, and every variant the leader is not ahead of (score <= 0) or that shares
+    no clicks with it (variance 0), get -inf: no evidence at all.
+    """
     _, bucket = np.unique(sent_at, return_inverse=True)
     bucket_sends = np.zeros((int(bucket.max(initial=-1)) + 1, count))
     bucket_clicks = np.zeros_like(bucket_sends)
     np.add.at(bucket_sends, (bucket, columns), sends)
     np.add.at(bucket_clicks, (bucket, columns), clicks)
-    threshold = math.log((count - 1) / false_winner_rate)
     tau2 = expected_lift**2
+    ratios = [-math.inf] * count
     for other in range(count):
         if other == leader:
             continue
@@ -94,9 +121,8 @@ def beats_every_other(
         pair_clicks = bucket_clicks[:, leader] + bucket_clicks[:, other]
         score = float((bucket_clicks[:, leader] - pair_clicks * share).sum())
         variance = float((pair_clicks * share * (1.0 - share)).sum())
-        if score <= 0 or variance <= 0:
-            return False
-        log_ratio = -0.5 * math.log1p(tau2 * variance) + tau2 * score**2 / (2.0 * (1.0 + tau2 * variance))
-        if log_ratio < threshold:
-            return False
-    return True
+        if score > 0 and variance > 0:
+            ratios[other] = -0.5 * math.log1p(tau2 * variance) + tau2 * score**2 / (
+                2.0 * (1.0 + tau2 * variance)
+            )
+    return ratios

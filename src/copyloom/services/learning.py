@@ -61,6 +61,20 @@ def delay_model(store: Store, tenant_id: TenantId, metric: Metric, now: float) -
     return estimate_delay_model(delays)
 
 
+def policy_config(experiment: Experiment, samples: int, delay: DelayModel) -> PolicyConfig:
+    """The engine's settings for an experiment, as the learner runs it."""
+    definition = experiment.definition
+    return PolicyConfig(
+        policy="thompson",
+        mode=definition.mode,
+        floor=definition.floor,
+        control_holdout=definition.control_holdout,
+        min_sends_per_variant=definition.min_sends_per_variant,
+        samples=samples,
+        delay=delay,
+    )
+
+
 def learn_experiment(
     store: Store,
     experiment: Experiment,
@@ -76,15 +90,7 @@ def learn_experiment(
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
     definition = experiment.definition
-    config = PolicyConfig(
-        policy="thompson",
-        mode=definition.mode,
-        floor=definition.floor,
-        control_holdout=definition.control_holdout,
-        min_sends_per_variant=definition.min_sends_per_variant,
-        samples=samples,
-        delay=delay,
-    )
+    config = policy_config(experiment, samples, delay)
     allocation = allocate(
         variants=list(experiment.variant_ids),
         cohorts=cohorts_for(experiment, counts),

@@ -14,6 +14,10 @@ from numpy.typing import NDArray
 LEVEL = 0.95
 DRAWS = 20_000
 _TAIL = (1 - LEVEL) / 2
+UPLIFT_MIN_CONTROL_SENDS = 1_000
+"""Below this many control sends the uplift over the control is flagged as uncertain."""
+UPLIFT_MAX_CI_WIDTH = 1.0
+"""... and so is an uplift whose 95 % interval is wider than this (1.0: 100 percentage points)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,12 @@ def relative_uplift_interval(
     ratio = _draws(variant, rng) / _draws(control, rng) - 1
     low, high = np.quantile(ratio, [_TAIL, 1 - _TAIL])
     return float(low), float(high)
+
+
+def is_uplift_uncertain(control_sends: int, low: float, high: float) -> bool:
+    """Whether an uplift over the control with this interval, on this many control sends, means little:
+    fewer than UPLIFT_MIN_CONTROL_SENDS control sends, or an interval wider than UPLIFT_MAX_CI_WIDTH."""
+    return control_sends < UPLIFT_MIN_CONTROL_SENDS or not high - low <= UPLIFT_MAX_CI_WIDTH
 
 
 def incremental_vs_control(total: Counts, control: Counts) -> float:

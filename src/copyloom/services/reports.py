@@ -4,13 +4,15 @@ P(best), series for charts, uplift over the control and incremental events. See 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 
 from copyloom.domain.values import Experiment, ExperimentId, Metric, Mode, Status, TenantId, VariantId
+from copyloom.engine.explain import DecisionExplanation
 from copyloom.errors import NotFound
+from copyloom.services import decision_status
 from copyloom.services import report_stats as stats
 from copyloom.services.experiments import ExperimentReport, VariantReport, build_report
 from copyloom.services.report_stats import Counts
@@ -23,6 +25,10 @@ MAX_HISTORY_ROWS = 20_000
 """Learner runs read for the charts: two weeks at one run a minute."""
 MAX_SERIES_POINTS = 500
 """Time points kept per chart series; longer series keep evenly spaced points and the newest."""
+MIN_LEADER_P_BEST = 0.6
+"""The dashboard marks a variant as the leader only from this P(best) on (two variants start at 50 %)."""
+MIN_LEADER_EVENTS = 10
+"""... and only once it has this many metric events (clicks or opens): P(best) on two clicks is noise."""
 _T = TypeVar("_T")
 _SEED = 0  # a fixed seed: the same data always gives the same intervals
 
@@ -94,6 +100,10 @@ class Uplift:
     ci: Interval
     incremental_events: float
     incremental_ci: Interval | None = None
+    control_sends: int = 0
+    is_uncertain: bool = False
+    """The control had too few sends, or the interval is too wide, for the figure to mean much
+    (`report_stats.is_uplift_uncertain`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +122,10 @@ class ExperimentFigures:
     uplift: Uplift | None
     incremental_vs_even_ci: Interval | None = None
     incremental_vs_control_ci: Interval | None = None
+    is_leader_clear: bool = False
+    """The leader has the evidence to be shown as one (`is_clear_leader`)."""
+    decision: DecisionExplanation | None = None
+    """What the decision rule still lacks, for a leader that is not (yet) the winner."""
 
     @property
     def metric(self) -> Metric:
@@ -139,15 +153,24 @@ class ExperimentSummary:
     leader_p_best: float | None
     winner: VariantId | None
     last_learned_at: float | None
+    is_leader_clear: bool = False
+
+
+def is_clear_leader(p_best: float | None, events: int) -> bool:
+    """Whether a leader has the evidence to be shown as one: P(best) >= MIN_LEADER_P_BEST and at least
+    MIN_LEADER_EVENTS metric events of its own."""
+    return p_best is not None and p_best >= MIN_LEADER_P_BEST and events >= MIN_LEADER_EVENTS
 
 
 def experiment_figures(
-    store: Store, experiment_id: str, *, tenant_id: TenantId | None = None
+    store: Store, experiment_id: str, *, tenant_id: TenantId | None = None, now: float | None = None
 ) -> ExperimentFigures:
     """Every figure of one experiment, for its dashboard page and its report.
 
     Args:
         tenant_id: when given, only an experiment of this tenant is found.
+        now: when given, and the experiment is not finished and has no winner, the figures also say
+            what the decision rule still lacks (`decision`), as the learner would see it at `now`.
 
     Raises:
         NotFound: no such experiment, or it belongs to another tenant (the message does not say which).
@@ -159,7 +182,11 @@ def experiment_figures(
         counts = cohort_counts(conn, experiment.experiment_id)
         history = repo.allocation_history(conn, experiment.experiment_id, limit=MAX_HISTORY_ROWS)
         latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    return figures_from(experiment, counts, history, latest)
+    figures = figures_from(experiment, counts, history, latest)
+    if now is None or figures.winner is not None:
+        return figures
+    decision = decision_status.explain_status(store, experiment, counts, figures.leader, now)
+    return replace(figures, decision=decision)
 
 
 def experiment_summaries(store: Store, tenant_id: TenantId) -> list[ExperimentSummary]:
@@ -187,11 +214,13 @@ def figures_from(
     rng = np.random.default_rng(_SEED)
     winner = _winner(experiment, latest)
     cumulative, gains = _series(experiment, counts)
+    leader_p_best = next((v.p_best for v in variants if v.variant_id == report.leader), None)
+    leader_events = by_variant[report.leader].events if report.leader else 0
     return ExperimentFigures(
         experiment=experiment,
         variants=variants,
         leader=report.leader,
-        leader_p_best=next((v.p_best for v in variants if v.variant_id == report.leader), None),
+        leader_p_best=leader_p_best,
         winner=winner,
         last_learned_at=_last_learned_at(report),
         history=tuple(_thin([_point(a) for a in history])),
@@ -202,6 +231,7 @@ def figures_from(
         uplift=_uplift(winner or report.leader, by_variant, experiment.definition.control.variant_id, rng),
         incremental_vs_even_ci=Interval(*stats.incremental_vs_even_interval(list(by_variant.values()), rng)),
         incremental_vs_control_ci=Interval(*stats.incremental_vs_control_interval(total, control)),
+        is_leader_clear=is_clear_leader(leader_p_best, leader_events),
     )
 
 
@@ -235,6 +265,8 @@ def _summary(
     report = build_report(e, counts, latest)
     sends = sum(v.sends for v in report.variants)
     p_best = {v.variant_id: v.p_best for v in report.variants}
+    metric = e.definition.metric
+    events = {v.variant_id: v.clicks if metric == "click" else v.opens for v in report.variants}
     return ExperimentSummary(
         experiment_id=e.experiment_id,
         name=e.definition.name,
@@ -247,6 +279,8 @@ def _summary(
         leader_p_best=p_best[report.leader] if report.leader else None,
         winner=_winner(e, latest),
         last_learned_at=_last_learned_at(report),
+        is_leader_clear=report.leader is not None
+        and is_clear_leader(p_best[report.leader], events[report.leader]),
     )
 
 
@@ -272,12 +306,15 @@ def _uplift(
         return None
     control = by_variant[control_id]
     variant = by_variant[variant_id]
+    low, high = stats.relative_uplift_interval(variant, control, rng)
     return Uplift(
         variant_id=variant_id,
         relative=stats.relative_uplift(variant, control),
-        ci=Interval(*stats.relative_uplift_interval(variant, control, rng)),
+        ci=Interval(low, high),
         incremental_events=stats.incremental_vs_control(variant, control),
         incremental_ci=Interval(*stats.incremental_vs_control_interval(variant, control)),
+        control_sends=control.sends,
+        is_uncertain=stats.is_uplift_uncertain(control.sends, low, high),
     )
 
 

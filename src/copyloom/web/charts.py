@@ -36,7 +36,9 @@ class Chart:
     """A time chart: x in seconds since the epoch, y as a share (`percent`) or a number (`count`).
 
     `stacked` draws the series as layers on top of each other (traffic weights that sum to 1).
-    `y_range` fixes the axis; otherwise it spans the data and includes 0.
+    `y_range` fixes the axis; otherwise it spans the data and includes 0. With `fit_bands` False the
+    axis spans the lines only and bands are cut at its ends, so that the wide interval of the first few
+    sends does not squash the lines into a strip.
     """
 
     title: str
@@ -45,6 +47,7 @@ class Chart:
     y_format: YFormat = "percent"
     stacked: bool = False
     y_range: tuple[float, float] | None = None
+    fit_bands: bool = True
 
 
 def render_svg(chart: Chart, *, chart_id: str) -> str:
@@ -100,6 +103,9 @@ class _Frame:
         share = 0.5 if span <= 0 else (value - self.x_min) / span
         return round(_LEFT + share * (WIDTH - _LEFT - _RIGHT), 2)
 
+    def clip(self, value: float) -> float:
+        return min(max(value, self.y_min), self.y_max)
+
     def y(self, value: float) -> float:
         span = self.y_max - self.y_min
         share = 0.5 if span <= 0 else (value - self.y_min) / span
@@ -112,12 +118,15 @@ def _y_bounds(chart: Chart) -> tuple[float, float, float]:
         low, high = chart.y_range
         return low, high, _nice_step((high - low) / _Y_TICKS)
     values = [y for s in chart.series for _, y in s.points]
-    values += [v for s in chart.series for _, low, high in s.band for v in (low, high)]
+    if chart.fit_bands:
+        values += [v for s in chart.series for _, low, high in s.band for v in (low, high)]
     low, high = min(0.0, *values), max(0.0, *values)
     if high == low:
         high = low + (1.0 if chart.y_format == "count" else 0.01)
     step = _nice_step((high - low) / _Y_TICKS)
-    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+    if chart.y_format == "count":
+        step = max(step, 1.0)  # counts are whole: no gridlines at fractions of an event
+    return math.floor(low / step) * step + 0.0, math.ceil(high / step) * step + 0.0, step
 
 
 def _nice_step(raw: float) -> float:
@@ -126,14 +135,26 @@ def _nice_step(raw: float) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
+def axis_labels(y_min: float, y_max: float, step: float, y_format: YFormat) -> list[str]:
+    """The y axis's labels from `y_min` up to `y_max`: as many decimals as the step needs, so that they
+    are distinct, and never a negative zero."""
+    scale = 100.0 if y_format == "percent" else 1.0
+    digits = next((d for d in range(7) if abs(round(step * scale, d) - step * scale) < 1e-9 * scale), 6)
+    labels = []
+    for i in range(round((y_max - y_min) / step) + 1):
+        text = f"{(y_min + step * i) * scale:,.{digits}f}"
+        if float(text.replace(",", "")) == 0:
+            text = text.lstrip("-")
+        labels.append(text + ("%" if y_format == "percent" else ""))
+    return labels
+
+
 def _axes(frame: _Frame, y_format: YFormat) -> list[str]:
     parts = ['<g class="axes">']
-    steps = round((frame.y_max - frame.y_min) / frame.y_step)
-    for i in range(steps + 1):
-        value = frame.y_min + frame.y_step * i
-        y = frame.y(value)
+    labels = axis_labels(frame.y_min, frame.y_max, frame.y_step, y_format)
+    for i, label in enumerate(labels):
+        y = frame.y(frame.y_min + frame.y_step * i)
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y}" y2="{y}"/>')
-        label = _axis_value(value, y_format)
         parts.append(f'<text x="{_LEFT - 6}" y="{y + 4}" text-anchor="end">{label}</text>')
     ticks, step = _x_ticks(frame.x_min, frame.x_max)
     for x in ticks:
@@ -148,13 +169,6 @@ def _axes(frame: _Frame, y_format: YFormat) -> list[str]:
         parts.append(f'<line class="zero" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{zero}" y2="{zero}"/>')
     parts.append("</g>")
     return parts
-
-
-def _axis_value(value: float, y_format: YFormat) -> str:
-    if y_format == "percent":
-        digits = 0 if abs(value) >= 0.1 or value == 0 else (1 if abs(value) >= 0.01 else 2)
-        return f"{value * 100:.{digits}f}%"
-    return f"{value:,.0f}" if abs(value) >= 10 or value == 0 else f"{value:,.1f}"
 
 
 def _x_ticks(x_min: float, x_max: float) -> tuple[list[float], int]:
@@ -179,8 +193,8 @@ def _lines(series: Sequence[Series], frame: _Frame) -> list[str]:
     for i, s in enumerate(series):
         colour = f"s{i % _PALETTE_SIZE}"
         if len(s.band) >= 2:
-            upper = [f"{frame.x(x)},{frame.y(high)}" for x, _, high in s.band]
-            lower = [f"{frame.x(x)},{frame.y(low)}" for x, low, _ in reversed(s.band)]
+            upper = [f"{frame.x(x)},{frame.y(frame.clip(high))}" for x, _, high in s.band]
+            lower = [f"{frame.x(x)},{frame.y(frame.clip(low))}" for x, low, _ in reversed(s.band)]
             parts.append(f'<polygon class="band {colour}" points="{" ".join(upper + lower)}"/>')
         points = " ".join(f"{frame.x(x)},{frame.y(y)}" for x, y in s.points)
         parts.append(f'<g class="series {colour}"><title>{escape(s.name)}</title>')

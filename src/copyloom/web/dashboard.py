@@ -72,6 +72,7 @@ class Dashboard:
 
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/", self.home, methods=["GET"]),
             Route("/dashboard", self.experiments, methods=["GET"]),
             Route("/dashboard/", self.experiments, methods=["GET"]),
             Route("/dashboard/sign-in", self.sign_in_form, methods=["GET"]),
@@ -84,6 +85,10 @@ class Dashboard:
             Route("/dashboard/experiments/{experiment_id}/{action}", self.change_status, methods=["POST"]),
             Mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
         ]
+
+    async def home(self, _request: Request) -> Response:
+        """GET /: the dashboard, whose list page sends a visitor without a session to sign in."""
+        return RedirectResponse("/dashboard/", status_code=307, headers=dict(PAGE_HEADERS))
 
     async def sign_in_form(self, request: Request) -> Response:
         """GET /dashboard/sign-in: the form, with a fresh double-submit CSRF token."""
@@ -245,7 +250,9 @@ class Dashboard:
     async def _figures(self, request: Request, session: DashboardSession) -> reports.ExperimentFigures:
         experiment_id = request.path_params["experiment_id"]
         return await anyio.to_thread.run_sync(
-            lambda: reports.experiment_figures(self.runtime.store, experiment_id, tenant_id=session.tenant_id)
+            lambda: reports.experiment_figures(
+                self.runtime.store, experiment_id, tenant_id=session.tenant_id, now=self.runtime.clock()
+            )
         )
 
     @staticmethod
@@ -278,6 +285,9 @@ class Dashboard:
             "experiment": figures.experiment,
             "charts": views.experiment_charts(figures),
             "placements": figures.experiment.definition.placements,
+            "decision": views.decision_parts(figures),
+            "leader_note": views.leader_note(figures),
+            "uplift_warning": views.uplift_warning(figures),
         }
 
     def _page(self, template: str, session: DashboardSession, **context: Any) -> Response:

@@ -20,7 +20,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(percent=views.percent, interval=views.interval, when=views.when)
+    env.filters.update(
+        percent=views.percent, interval=views.interval, when=views.when, missing_summary=views.missing_summary
+    )
     return env
 
 
