@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from copyloom.services.experiments import experiment_report
+from copyloom.services.tenants import set_bot_clicks
 from tests.helpers import Api, Workspace, make_workspace
 
 
@@ -159,3 +160,75 @@ def test_body_over_the_limit_is_413(api: Api, workspace: Workspace) -> None:
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_click_with_only_a_bot_click_reason_is_a_bot_click(api: Api, workspace: Workspace) -> None:
+    """Braze fills `is_suspected_bot_click` only with Bot Filtering on, the reason always."""
+    variant = served_variant(api, workspace, "u-1")
+    reason = braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=["prefetch"])
+
+    api.events(workspace.token, {"events": [reason]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    row = next(v for v in report.variants if v.variant_id == variant)
+    assert (row.clicks, row.bot_clicks) == (0, 1)
+
+
+def test_with_the_flag_rule_a_click_with_only_a_reason_is_a_click(api: Api, workspace: Workspace) -> None:
+    set_bot_clicks(workspace.store, workspace.tenant.name, "flag")
+    variant = served_variant(api, workspace, "u-1")
+    reason = braze_event(
+        "Click", "u-1", "d-1", suspected_bot_click_reason=["prefetch"], is_suspected_bot_click=None
+    )
+    flagged = braze_event("Click", "u-2", "d-1", is_suspected_bot_click=True)
+    served_variant(api, workspace, "u-2")
+
+    api.events(workspace.token, {"events": [reason, flagged]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert report.variants[[v.variant_id for v in report.variants].index(variant)].clicks == 1
+    assert sum(v.bot_clicks for v in report.variants) == 1
+
+
+def test_an_empty_reason_list_is_no_reason(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+
+    api.events(
+        workspace.token, {"events": [braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=[])]}
+    )
+
+    assert counts(workspace)[variant] == (1, 0)
+
+
+def test_a_bot_click_reason_must_be_a_list_of_clean_strings(api: Api, workspace: Workspace) -> None:
+    for value, message in (
+        (
+            "prefetch",
+            "events[0].properties.suspected_bot_click_reason: expected a list of strings or null, got string",
+        ),
+        ([3], "events[0].properties.suspected_bot_click_reason[0]: expected a string, got number"),
+        (
+            ["a\x00"],
+            "events[0].properties.suspected_bot_click_reason[0]: "
+            "control character U+0000 is not allowed at character 2",
+        ),
+    ):
+        response = api.events(
+            workspace.token,
+            {"events": [braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=value)]},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == message
+
+
+def test_events_of_braze_test_sends_are_ignored(api: Api, workspace: Workspace) -> None:
+    served_variant(api, workspace, "u-1")
+    events = [
+        braze_event("Click", "u-1", "dispatch_id_for_unsent_campaign"),
+        braze_event("Open", "u-1", "dispatch_id_for_unsent_campaign"),
+    ]
+
+    tally = api.events(workspace.token, {"events": events}).json()
+
+    assert (tally["ignored"], tally["unattributed"], tally["accepted"]) == (2, 0, 0)
+    assert set(counts(workspace).values()) == {(0, 0)}

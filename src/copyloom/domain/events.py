@@ -47,6 +47,11 @@ class EmailEvent:
     canvas_step_id: str | None
     is_suspected_bot_click: bool = False
     is_machine_open: bool = False
+    has_bot_click_reason: bool = False
+    """Braze gave a `suspected_bot_click_reason` (its text is never kept): whether that makes the click a
+    bot click is the tenant's rule (`BotClickRule`), applied where events are counted."""
+    link_alias: str | None = None
+    """The clicked link's Braze alias: `cta_click` experiments count only their CTA's aliases."""
 
     @property
     def engagement_kind(self) -> EngagementKind | None:
@@ -64,6 +69,8 @@ class EmailEvent:
             self.dispatch_id,
             self.canvas_step_id or self.campaign_id or "",
             self.engagement_kind,
+            self.has_bot_click_reason,
+            self.link_alias,
         )
 
 
@@ -82,6 +89,8 @@ class CountedEvent(NamedTuple):
     dispatch_id: str | None
     source_id: str  # the Canvas step id, else the campaign id, else empty: unattributed events' key
     engagement_kind: EngagementKind | None
+    has_bot_click_reason: bool = False  # see `EmailEvent`
+    link_alias: str | None = None
 
 
 def engagement_kind(

@@ -21,12 +21,22 @@ RecipientField = Literal["user_id", "external_user_id"]
 StickyScope = Literal["recipient", "dispatch"]
 Status = Literal["draft", "live", "paused", "finished"]
 IdTransform = Literal["none", "sha256"]
+BotClickRule = Literal["flag", "flag_or_reason"]
+"""Which Currents clicks are bot clicks: `flag` only those Braze flags `is_suspected_bot_click` (filled only
+when the workspace's Bot Filtering is on); `flag_or_reason` also those with a `suspected_bot_click_reason`
+(filled whatever the setting)."""
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 METRICS: tuple[Metric, ...] = get_args(Metric)
 RECIPIENT_FIELDS: tuple[RecipientField, ...] = get_args(RecipientField)
 STICKY_SCOPES: tuple[StickyScope, ...] = get_args(StickyScope)
 STATUSES: tuple[Status, ...] = get_args(Status)
+PlaceholderDispatch = Literal["dispatch_id_for_unsent_campaign"]
+"""The dispatch ids Braze renders in previews and test sends of a campaign not yet sent (Braze's "Dispatch
+ID behavior" page): no real recipient's email, so never assigned, stored or counted."""
+PLACEHOLDER_DISPATCH_IDS: tuple[PlaceholderDispatch, ...] = get_args(PlaceholderDispatch)
+BOT_CLICK_RULES: tuple[BotClickRule, ...] = get_args(BotClickRule)
+DEFAULT_BOT_CLICK_RULE: BotClickRule = "flag_or_reason"
 MIN_VARIANTS = 2
 MAX_VARIANTS = 10
 MAX_TEXT_CHARS = 2000
@@ -43,6 +53,7 @@ class Tenant:
     name: str
     pseudonym_key: bytes
     id_transform: IdTransform = "none"
+    bot_clicks: BotClickRule = DEFAULT_BOT_CLICK_RULE
 
 
 @dataclass(frozen=True, slots=True)

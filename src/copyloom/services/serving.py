@@ -14,7 +14,15 @@ import anyio.to_thread
 
 from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymiser
-from copyloom.domain.values import Experiment, IdTransform, RecipientKey, Tenant, Variant, VariantId
+from copyloom.domain.values import (
+    PLACEHOLDER_DISPATCH_IDS,
+    Experiment,
+    IdTransform,
+    RecipientKey,
+    Tenant,
+    Variant,
+    VariantId,
+)
 from copyloom.errors import CopyloomError, InvalidInput, NotFound, Unauthorized
 from copyloom.services import feedback, tenants
 from copyloom.services.assignment import (
@@ -235,7 +243,8 @@ class ServingRuntime:
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
-        if not experiment.is_live:
+        # Braze's previews and test sends: no recipient's real email, so nothing is assigned or counted.
+        if not experiment.is_live or dispatch_id in PLACEHOLDER_DISPATCH_IDS:
             return Served(experiment, experiment.fixed_variant(), None)
         recipient_key = self._pseudonymiser(tenant)(recipient)
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)

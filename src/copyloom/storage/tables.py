@@ -30,6 +30,7 @@ tenants = sa.Table(
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("pseudonym_key", sa.String(64), nullable=False),
     sa.Column("id_transform", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("bot_clicks", sa.String(16), nullable=False, server_default="flag_or_reason"),
     sa.Column("created_at", sa.Double(), nullable=False),
 )
 
