@@ -232,3 +232,36 @@ def test_events_of_braze_test_sends_are_ignored(api: Api, workspace: Workspace) 
 
     assert (tally["ignored"], tally["unattributed"], tally["accepted"]) == (2, 0, 0)
     assert set(counts(workspace).values()) == {(0, 0)}
+
+
+def load_pixel(api: Api, workspace: Workspace, user_id: str) -> None:
+    pixel_url = api.content(
+        workspace.token, workspace.experiment_id, recipient=user_id, dispatch="d-1"
+    ).json()["pixel_url"]
+    assert api.client.get(pixel_url.removeprefix("https://cl.example.test")).status_code == 200
+
+
+def test_a_pixel_open_with_a_machine_open_is_no_real_open_in_either_order(
+    api: Api, workspace: Workspace
+) -> None:
+    """Apple Mail Privacy Protection loads the pixel and Braze reports the same open as a machine open."""
+    load_pixel(api, workspace, "u-1")  # the pixel first
+    api.events(workspace.token, {"events": [braze_event("Open", "u-1", "d-1", machine_open="true")]})
+    api.content(workspace.token, workspace.experiment_id, recipient="u-2", dispatch="d-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1", machine_open="true")]})
+    load_pixel(api, workspace, "u-2")  # the pixel last
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert sum(v.opens for v in report.variants) == 0
+    assert sum(v.machine_opens for v in report.variants) == 2
+
+
+def test_a_pixel_open_alone_or_beside_a_real_currents_open_is_one_real_open(
+    api: Api, workspace: Workspace
+) -> None:
+    load_pixel(api, workspace, "u-1")
+    load_pixel(api, workspace, "u-2")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1")]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert sum(v.opens for v in report.variants) == 2

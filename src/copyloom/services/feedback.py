@@ -167,11 +167,12 @@ def _first_copies(events: Sequence[CountedEvent]) -> Sequence[int]:
 
 
 def record_pixel_open(store: Store, secret: bytes, token: str, now: float) -> bool:
-    """Record a unique open for the assignment behind a pixel token; False for a bad or repeated token."""
+    """Record a unique pixel open for the assignment behind a pixel token; False for a bad or repeated
+    token. It counts as a real open unless the assignment has (or gets) a Currents machine open."""
     assignment_id = read_pixel_token(secret, token)
     if assignment_id is None:
         return False
     with store.write() as conn:
         if assignment_repo.assignment_by_id(conn, assignment_id) is None:
             return False
-        return assignment_repo.insert_engagement(conn, assignment_id, "open", now)
+        return assignment_repo.insert_engagement(conn, assignment_id, "pixel_open", now)

@@ -228,7 +228,8 @@ def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind
 
 
 def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
-    """Sends and unique engagements per variant and send-time bucket."""
+    """Sends and unique engagements per variant and send-time bucket; `open` counts real opens (see
+    `EngagementKind`), and `pixel_open` is not reported on its own."""
     sends_query = (
         sa.select(assignments.c.variant_id, assignments.c.cohort_s, sa.func.count())
         .where(assignments.c.experiment_id == experiment_id)
@@ -237,7 +238,7 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     engaged_query = (
         sa.select(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind, sa.func.count())
         .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
-        .where(assignments.c.experiment_id == experiment_id)
+        .where(assignments.c.experiment_id == experiment_id, engagements.c.kind.not_in(_REAL_OPEN_PARTS))
         .group_by(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind)
     )
     counts = {
@@ -246,7 +247,39 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     }
     for variant, cohort, kind, n in conn.execute(engaged_query):
         counts[(variant, cohort)].engagements[kind] = n
+    for variant, cohort, n in conn.execute(_real_opens_query(experiment_id)):
+        counts[(variant, cohort)].engagements["open"] = n
     return sorted(counts.values(), key=lambda c: (c.cohort_s, c.variant_id))
+
+
+_REAL_OPEN_PARTS: tuple[EngagementKind, ...] = ("open", "pixel_open")
+
+
+def _real_opens_query(experiment_id: str) -> sa.Select[str, int, int]:
+    """Real opens per variant and cohort: assignments with an `open`, or a `pixel_open` and no
+    `machine_open`, whichever order they were recorded in."""
+
+    def has(kind: EngagementKind) -> sa.ColumnElement[bool]:
+        return sa.func.max(sa.case((engagements.c.kind == kind, 1), else_=0)) == 1
+
+    opened = (
+        sa.select(assignments.c.variant_id, assignments.c.cohort_s)
+        .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
+        .where(
+            assignments.c.experiment_id == experiment_id,
+            engagements.c.kind.in_((*_REAL_OPEN_PARTS, "machine_open")),
+        )
+        .group_by(assignments.c.assignment_id, assignments.c.variant_id, assignments.c.cohort_s)
+        .having(sa.or_(has("open"), sa.and_(has("pixel_open"), sa.not_(has("machine_open")))))
+        .subquery()
+    )
+    return sa.select(opened.c.variant_id, opened.c.cohort_s, sa.func.count()).group_by(
+        opened.c.variant_id, opened.c.cohort_s
+    )
+
+
+_SAME_TIMING: dict[EngagementKind, tuple[EngagementKind, ...]] = {"open": _REAL_OPEN_PARTS}
+"""The kinds whose delays are pooled for a metric's delay model: a pixel open is timed as an open."""
 
 
 def engagement_delays(
@@ -267,7 +300,7 @@ def engagement_delays(
         .join(assignments, assignments.c.assignment_id == engagements.c.assignment_id)
         .where(
             assignments.c.tenant_id == tenant_id,
-            engagements.c.kind == kind,
+            engagements.c.kind.in_(_SAME_TIMING.get(kind, (kind,))),
             assignments.c.assigned_at <= sent_before,
             delay >= 0,
             delay <= max_delay_s,
