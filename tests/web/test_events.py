@@ -7,7 +7,11 @@ import uuid
 from typing import Any
 
 from copyloom.services.experiments import experiment_report
+from copyloom.services.learning import cohorts_for
 from copyloom.services.tenants import set_bot_clicks
+from copyloom.storage.assignments import cohort_counts
+from copyloom.storage.db import Store
+from copyloom.storage.experiments import load_experiment
 from tests.helpers import Api, Workspace, make_workspace
 
 
@@ -265,3 +269,31 @@ def test_a_pixel_open_alone_or_beside_a_real_currents_open_is_one_real_open(
 
     report = experiment_report(workspace.store, workspace.experiment_id)
     assert sum(v.opens for v in report.variants) == 2
+
+
+def test_cta_click_counts_only_clicks_on_the_named_link_aliases(api: Api, store: Store) -> None:
+    workspace = make_workspace(store, "cta-tenant", metric="cta_click", cta_links=["shop-now", "hero"])
+    variants = {user: served_variant(api, workspace, user) for user in ("u-1", "u-2", "u-3", "u-4")}
+    events = [
+        braze_event("Click", "u-1", "d-1", link_alias="shop-now"),
+        braze_event("Click", "u-2", "d-1", link_alias="footer-unsubscribe"),
+        braze_event("Click", "u-3", "d-1"),  # a link without an alias
+        braze_event("Click", "u-4", "d-1", link_alias="hero", is_suspected_bot_click=True),
+    ]
+
+    api.events(workspace.token, {"events": events})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    by_variant = {v.variant_id: v for v in report.variants}
+    assert sum(v.cta_clicks for v in report.variants) == 1
+    assert by_variant[variants["u-1"]].cta_clicks == 1
+    assert sum(v.clicks for v in report.variants) == 3  # the click metric counts any tracked link
+    assert workspace_metric_counts(workspace) == 1
+
+
+def workspace_metric_counts(workspace: Workspace) -> int:
+    """What the learner counts for the experiment's metric."""
+    with workspace.store.read() as conn:
+        experiment = load_experiment(conn, workspace.experiment_id)
+        assert experiment is not None
+        return sum(c.clicks for c in cohorts_for(experiment, cohort_counts(conn, workspace.experiment_id)))

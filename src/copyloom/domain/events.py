@@ -11,8 +11,8 @@ from typing import Literal, NamedTuple, get_args
 from copyloom.domain.values import RecipientKey
 
 EngagementKind = Literal[
-    "click", "open", "bot_click", "machine_open", "pixel_open", "braze_send", "delivery", "bounce",
-    "unsubscribe", "spam",
+    "click", "cta_click", "open", "bot_click", "machine_open", "pixel_open", "braze_send", "delivery",
+    "bounce", "unsubscribe", "spam",
 ]  # fmt: skip
 """What an event records about one assignment, at most once each: clicks and opens (bots and machine
 opens apart), and the delivery outcomes counted per variant.
@@ -20,7 +20,8 @@ opens apart), and the delivery outcomes counted per variant.
 `open` is a Currents Open without `machine_open`; `pixel_open` is a load of copyloom's own pixel, which
 Apple Mail Privacy Protection and other proxies load without anyone reading. An assignment has a real
 open when it has an `open`, or a `pixel_open` and no `machine_open` (whichever arrived first): only real
-opens are counted as opens (`storage.assignments.cohort_counts`)."""
+opens are counted as opens (`storage.assignments.cohort_counts`). A `cta_click` is a click (not a bot's)
+on a link whose alias is one of its experiment's `cta_links`, recorded beside the `click`."""
 EventKind = Literal[
     "Send",
     "Delivery",

@@ -16,7 +16,9 @@ RecipientKey = NewType("RecipientKey", str)
 """Hex HMAC-SHA-256 of a raw recipient id under the tenant's key: the only form a recipient is kept in."""
 
 Mode = Literal["broadcast", "triggered"]
-Metric = Literal["click", "open"]
+Metric = Literal["click", "open", "cta_click"]
+"""What an experiment rewards: unique clicks on any tracked link, real opens (no machine opens), or unique
+clicks on the call to action's links (`cta_links`, Braze link aliases)."""
 RecipientField = Literal["user_id", "external_user_id"]
 StickyScope = Literal["recipient", "dispatch"]
 Status = Literal["draft", "live", "paused", "finished"]
@@ -45,6 +47,7 @@ DEFAULT_FLOOR = 0.01
 DEFAULT_CONTROL_HOLDOUT = 0.0
 DEFAULT_MIN_SENDS_PER_VARIANT = 100
 MAX_MIN_SENDS_PER_VARIANT = 1_000_000
+MAX_CTA_LINKS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,8 @@ class ExperimentDefinition:
     floor: float = DEFAULT_FLOOR
     control_holdout: float = DEFAULT_CONTROL_HOLDOUT
     min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
+    cta_links: tuple[str, ...] = ()
+    """The Braze link aliases of the call to action, with metric `cta_click`."""
 
     @property
     def placements(self) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ class VariantReport:
     spam: int
     weight: float
     p_best: float
+    cta_clicks: int = 0  # clicks on the CTA's links, with metric cta_click
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,7 @@ def build_report(
             spam=totals[v.variant_id].get("spam", 0),
             weight=float(allocation.weights.get(v.variant_id, 0.0)),
             p_best=float(allocation.p_best.get(v.variant_id, 0.0)),
+            cta_clicks=totals[v.variant_id].get("cta_click", 0),
         )
         for v in experiment.definition.variants
     )

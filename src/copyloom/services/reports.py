@@ -53,6 +53,7 @@ class VariantFigures:
     open_rate_ci: Interval
     p_best: float
     weight: float
+    cta_clicks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,7 @@ def figures_from(
     report = build_report(experiment, counts, latest)
     variants = tuple(_variant_figures(experiment, r) for r in report.variants)
     metric = experiment.definition.metric
-    by_variant = {v.variant_id: Counts(v.sends, v.clicks if metric == "click" else v.opens) for v in variants}
+    by_variant = {v.variant_id: Counts(v.sends, _metric_events(v, metric)) for v in variants}
     control = by_variant[experiment.definition.control.variant_id]
     total = Counts(sum(c.sends for c in by_variant.values()), sum(c.events for c in by_variant.values()))
     rng = np.random.default_rng(_SEED)
@@ -205,6 +206,10 @@ def figures_from(
     )
 
 
+def _metric_events(figures: VariantFigures, metric: Metric) -> int:
+    return {"click": figures.clicks, "open": figures.opens, "cta_click": figures.cta_clicks}[metric]
+
+
 def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFigures:
     clicks, opens = Counts(report.sends, report.clicks), Counts(report.sends, report.opens)
     return VariantFigures(
@@ -226,6 +231,7 @@ def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFi
         open_rate_ci=Interval(*stats.rate_interval(opens)),
         p_best=report.p_best,
         weight=report.weight,
+        cta_clicks=report.cta_clicks,
     )
 
 

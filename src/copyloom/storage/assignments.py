@@ -14,7 +14,7 @@ from copyloom.domain.events import EngagementKind
 from copyloom.domain.values import RecipientField, RecipientKey, TenantId, VariantId
 from copyloom.storage.db import insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
-from copyloom.storage.tables import assignments, engagements, experiments
+from copyloom.storage.tables import assignments, engagements, experiment_cta_links, experiments
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +198,16 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
         f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
         f"SELECT m.assignment_id, s.engagement_kind, s.time_s FROM {_STAGED_MATCHES} m "
         f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq "
+        "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
+    )
+    # A click on one of its experiment's CTA links is a `cta_click` too; the alias is never stored.
+    conn.exec_driver_sql(
+        f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
+        f"SELECT m.assignment_id, 'cta_click', s.time_s FROM {_STAGED_MATCHES} m "
+        f"CROSS JOIN {STAGED_EVENTS} s CROSS JOIN {assignments.name} a "
+        f"CROSS JOIN {experiment_cta_links.name} c "
+        "WHERE s.seq = m.seq AND s.engagement_kind = 'click' AND a.assignment_id = m.assignment_id "
+        "AND c.experiment_id = a.experiment_id AND c.link_alias = s.link_alias "
         "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
     )
 

@@ -62,6 +62,13 @@ experiments = sa.Table(
     sa.Column("updated_at", sa.Double(), nullable=False),
 )
 
+experiment_cta_links = sa.Table(
+    "experiment_cta_links",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("link_alias", sa.String(256), primary_key=True),
+)
+
 variants = sa.Table(
     "variants",
     metadata,
