@@ -287,4 +287,5 @@ def test_the_bot_click_rule_defaults_to_flag_or_reason_and_can_be_set(cli: Cli) 
     assert before[0]["bot_clicks"] == "flag_or_reason"
     assert changed == {"name": "acme", "bot_clicks": "flag"}
     assert cli.json("tenant", "list")[0]["bot_clicks"] == "flag"
-    assert refused.returncode == 2 and "'never' is not one of 'flag', 'flag_or_reason'" in refused.stderr
+    assert refused.returncode == 2
+    assert "'never' is not one of 'flag', 'flag_or_reason'" in refused.stderr
