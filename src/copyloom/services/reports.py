@@ -182,7 +182,7 @@ def figures_from(
     report = build_report(experiment, counts, latest)
     variants = tuple(_variant_figures(experiment, r) for r in report.variants)
     metric = experiment.definition.metric
-    by_variant = {v.variant_id: Counts(v.sends, _metric_events(v, metric)) for v in variants}
+    by_variant = {v.variant_id: Counts(v.sends, metric_events(v, metric)) for v in variants}
     control = by_variant[experiment.definition.control.variant_id]
     total = Counts(sum(c.sends for c in by_variant.values()), sum(c.events for c in by_variant.values()))
     rng = np.random.default_rng(_SEED)
@@ -206,7 +206,8 @@ def figures_from(
     )
 
 
-def _metric_events(figures: VariantFigures, metric: Metric) -> int:
+def metric_events(figures: VariantFigures, metric: Metric) -> int:
+    """The variant's unique events of the experiment's metric."""
     return {"click": figures.clicks, "open": figures.opens, "cta_click": figures.cta_clicks}[metric]
 
 
