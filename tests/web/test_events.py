@@ -297,3 +297,15 @@ def workspace_metric_counts(workspace: Workspace) -> int:
         experiment = load_experiment(conn, workspace.experiment_id)
         assert experiment is not None
         return sum(c.clicks for c in cohorts_for(experiment, cohort_counts(conn, workspace.experiment_id)))
+
+
+def test_an_open_experiment_learns_from_real_opens_only(api: Api, store: Store) -> None:
+    workspace = make_workspace(store, "open-tenant", metric="open")
+    load_pixel(api, workspace, "u-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-1", "d-1", machine_open="true")]})
+    api.content(workspace.token, workspace.experiment_id, recipient="u-2", dispatch="d-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1", machine_open="true")]})
+    load_pixel(api, workspace, "u-2")
+    load_pixel(api, workspace, "u-3")  # a pixel open without a machine open: real
+
+    assert workspace_metric_counts(workspace) == 1
