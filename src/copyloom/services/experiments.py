@@ -5,9 +5,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
-from copyloom.domain.values import Experiment, ExperimentDefinition, ExperimentId, Status, TenantId, VariantId
+from copyloom.domain.values import (
+    Experiment,
+    ExperimentDefinition,
+    ExperimentId,
+    Metric,
+    Status,
+    TenantId,
+    VariantId,
+)
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo
@@ -42,6 +50,22 @@ class VariantReport:
     weight: float
     p_best: float
     cta_clicks: int = 0  # clicks on the CTA's links, with metric cta_click
+
+
+class MetricCounts(Protocol):
+    """A variant's unique engagements as the reports carry them (`VariantReport`, the report figures)."""
+
+    @property
+    def clicks(self) -> int: ...
+    @property
+    def opens(self) -> int: ...
+    @property
+    def cta_clicks(self) -> int: ...
+
+
+def metric_events(variant: MetricCounts, metric: Metric) -> int:
+    """The variant's unique events of an experiment's metric: the one place a metric picks its count."""
+    return {"click": variant.clicks, "open": variant.opens, "cta_click": variant.cta_clicks}[metric]
 
 
 @dataclass(frozen=True, slots=True)

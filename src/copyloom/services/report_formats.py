@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
+from copyloom.services.experiments import metric_events
 from copyloom.services.report_stats import Counts
-from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures, metric_events
+from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
 
 _MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
 

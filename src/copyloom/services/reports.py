@@ -12,7 +12,7 @@ import numpy as np
 from copyloom.domain.values import Experiment, ExperimentId, Metric, Mode, Status, TenantId, VariantId
 from copyloom.errors import NotFound
 from copyloom.services import report_stats as stats
-from copyloom.services.experiments import ExperimentReport, VariantReport, build_report
+from copyloom.services.experiments import ExperimentReport, VariantReport, build_report, metric_events
 from copyloom.services.report_stats import Counts
 from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
@@ -204,11 +204,6 @@ def figures_from(
         incremental_vs_even_ci=Interval(*stats.incremental_vs_even_interval(list(by_variant.values()), rng)),
         incremental_vs_control_ci=Interval(*stats.incremental_vs_control_interval(total, control)),
     )
-
-
-def metric_events(figures: VariantFigures, metric: Metric) -> int:
-    """The variant's unique events of the experiment's metric."""
-    return {"click": figures.clicks, "open": figures.opens, "cta_click": figures.cta_clicks}[metric]
 
 
 def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFigures:
