@@ -276,3 +276,16 @@ def test_the_installed_script_states_a_bad_setting_in_one_line(tmp_path: Path) -
     result = _script("tenant", "list", COPYLOOM_PORT="abc", COPYLOOM_DATABASE_URL=f"sqlite:///{tmp_path}/x")
 
     assert (result.returncode, result.stderr) == (1, BAD_PORT)
+
+
+def test_the_bot_click_rule_defaults_to_flag_or_reason_and_can_be_set(cli: Cli) -> None:
+    cli.json("tenant", "create", "acme")
+    before = cli.json("tenant", "list")
+    changed = cli.json("tenant", "set-bot-clicks", "acme", "flag")
+    refused = cli.run("tenant", "set-bot-clicks", "acme", "never", ok=False)
+
+    assert before[0]["bot_clicks"] == "flag_or_reason"
+    assert changed == {"name": "acme", "bot_clicks": "flag"}
+    assert cli.json("tenant", "list")[0]["bot_clicks"] == "flag"
+    assert refused.returncode == 2
+    assert "'never' is not one of 'flag', 'flag_or_reason'" in refused.stderr

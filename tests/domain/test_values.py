@@ -18,7 +18,7 @@ from tests.helpers import make_definition
 
 def test_the_closed_sets_are_their_literals_in_order() -> None:
     assert MODES == ("broadcast", "triggered")
-    assert METRICS == ("click", "open")
+    assert METRICS == ("click", "open", "cta_click")
     assert STATUSES == get_args(Status) == ("draft", "live", "paused", "finished")
 
 

@@ -219,3 +219,39 @@ def test_harmless_text_the_quick_look_is_wary_of_is_read_by_the_shared_rules() -
     (event,) = read_all(data)
 
     assert (event.user_key, event.dispatch_id) == (fake_key("Zoë\u00a0Smith"), "d\u2028-1")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["fast path", "checked path"])
+def test_the_bot_click_reason_is_carried_as_a_flag_and_the_link_alias_as_given(checked: bool) -> None:
+    schema = currents_schema("Click")
+    if checked:  # a nullable id: not Braze's own types, so every value is checked
+        schema = schema | {
+            "fields": [
+                f if f["name"] != "id" else {"name": "id", "type": ["null", "string"], "default": None}
+                for f in schema["fields"]
+            ]
+        }
+    rows = [
+        record("Click", "u1", "d1", suspected_bot_click_reason=["prefetch"], link_alias="cta", id="e-1"),
+        record("Click", "u2", "d1", suspected_bot_click_reason=[], link_alias=None, id="e-2"),
+        record("Click", "u3", "d1", suspected_bot_click_reason=None, id="e-3"),
+    ]
+    buffer = io.BytesIO()
+    write(buffer, "Click", [r | {"is_suspected_bot_click": None} for r in rows], schema_override=schema)
+
+    events = read_all(buffer.getvalue())
+
+    assert [e.has_bot_click_reason for e in events] == [True, False, False]  # type: ignore[attr-defined]
+    assert events[0].link_alias == "cta"  # type: ignore[attr-defined]
+    assert events[1].link_alias is None  # type: ignore[attr-defined]
+    assert "prefetch" not in repr(events)
+
+
+def test_a_bot_click_reason_with_a_control_character_makes_a_corrupt_file() -> None:
+    buffer = io.BytesIO()
+    write(buffer, "Click", [record("Click", "u1", "d1", suspected_bot_click_reason=["ok", "a\x07"])])
+
+    with pytest.raises(
+        CorruptFile, match=r"record 0\.suspected_bot_click_reason\[1\]: control character U\+0007"
+    ):
+        read_all(buffer.getvalue())

@@ -295,3 +295,25 @@ def test_ids_hashed_by_braze_still_join_when_the_tenant_says_so(
     )
 
     assert per_variant(workspace)[served["variant_id"]]["clicks"] == 1
+
+
+def test_currents_files_carry_bot_click_reasons_and_braze_test_sends_are_ignored(
+    workspace: Workspace, bucket: Path
+) -> None:
+    served = assign(workspace, [f"user-{i}" for i in range(6)])
+    clicks = [
+        cw.record("Click", u, "d-1", is_suspected_bot_click=None, suspected_bot_click_reason=["prefetch"])
+        for u in list(served)[:3]
+    ] + [
+        cw.record("Click", u, "dispatch_id_for_unsent_campaign", is_suspected_bot_click=None) for u in served
+    ]
+    cw.write(bucket / cw.key_for("Click"), "Click", clicks)
+
+    (outcome,) = run(workspace, bucket)
+
+    assert outcome.status == "done"
+    counts = per_variant(workspace)
+    assert sum(c["clicks"] for c in counts.values()) == 0
+    assert sum(c["bot_clicks"] for c in counts.values()) == 3
+    status = ingestion.ingest_status(workspace.store, "acme")
+    assert (status.events, status.ignored) == (9, 6)

@@ -137,3 +137,16 @@ def test_every_format_names_the_winner_uplift_and_incremental_clicks(fmt: str) -
     assert "v2" in text
     assert ("300.0 %" if fmt == "md" else "3") in text
     assert "120" in text  # v2's incremental clicks over the control's rate
+
+
+def test_a_cta_click_experiment_reports_the_rate_of_clicks_on_its_cta() -> None:
+    exp = experiment("finished", "v2", metric="cta_click", cta_links=["shop-now"])
+    counts = [
+        CohortCount(v, 600, n, {"click": 2 * c, "open": 3 * c, "cta_click": c})
+        for v, (n, c) in STANDARD.items()
+    ]
+    allocation = StoredAllocation(exp.experiment_id, 900.0, {"v2": 0.9}, {"v2": 0.9}, None, "thompson")
+
+    text = render_report(figures_from(exp, counts, [allocation], allocation), "md")
+
+    assert "- v2: 8.0 % cta_click rate against the control's 2.0 %." in text

@@ -41,7 +41,26 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
     ([1, 2], "definition: expected an object with name, mode, metric and variants"),
     (changed(name=""), "name: required, a non-empty text"),
     (changed(mode="weekly"), "mode: expected one of broadcast, triggered, got 'weekly'"),
-    (changed(metric="conversions"), "metric: expected one of click, open, got 'conversions'"),
+    (changed(metric="conversions"), "metric: expected one of click, open, cta_click, got 'conversions'"),
+    (
+        changed(metric="cta_click"),
+        "cta_links: required with metric cta_click, a list of the CTA's Braze link aliases",
+    ),
+    (changed(cta_links=["shop"]), "cta_links: only used with metric cta_click"),
+    (changed(metric="cta_click", cta_links=[]), "cta_links: expected a list of 1 to 20 Braze link aliases"),
+    (
+        changed(metric="cta_click", cta_links="shop"),
+        "cta_links: expected a list of 1 to 20 Braze link aliases",
+    ),
+    (
+        changed(metric="cta_click", cta_links=["shop", " "]),
+        "cta_links[1]: expected a non-empty text (a Braze link alias)",
+    ),
+    (changed(metric="cta_click", cta_links=["shop", "shop"]), "cta_links[1]: duplicate alias 'shop'"),
+    (
+        changed(metric="cta_click", cta_links=["sh\x07op"]),
+        "cta_links[0]: control character U+0007 is not allowed at character 3",
+    ),
     (
         changed(recipient_field="email"),
         "recipient_field: expected one of user_id, external_user_id, got 'email'",

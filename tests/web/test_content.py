@@ -196,3 +196,20 @@ def test_format_text_needs_a_known_placement(api: Api, workspace: Workspace) -> 
     assert (missing.status_code, missing.json()["error"]["message"]) == (400, "placement: required")
     assert unknown.json()["error"]["message"] == "placement: 'cta' is not one of subject, preheader"
     assert bad_format.json()["error"]["message"] == "format: expected json or text, got 'xml'"
+
+
+def test_a_braze_test_send_is_answered_with_the_control_and_stores_nothing(
+    api: Api, workspace: Workspace
+) -> None:
+    """Braze renders `dispatch_id_for_unsent_campaign` in previews and test sends of an unsent campaign."""
+    for user in ("u-1", "u-2", "u-3", "u-4"):
+        response = api.content(
+            workspace.token,
+            workspace.experiment_id,
+            recipient=user,
+            dispatch="dispatch_id_for_unsent_campaign",
+        )
+        assert response.json()["variant_id"] == "control"
+        assert response.json()["pixel_url"].endswith("/-.gif")  # a pixel that records nothing
+    with workspace.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar() == 0

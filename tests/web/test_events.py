@@ -7,6 +7,11 @@ import uuid
 from typing import Any
 
 from copyloom.services.experiments import experiment_report
+from copyloom.services.learning import cohorts_for
+from copyloom.services.tenants import set_bot_clicks
+from copyloom.storage.assignments import cohort_counts
+from copyloom.storage.db import Store
+from copyloom.storage.experiments import load_experiment
 from tests.helpers import Api, Workspace, make_workspace
 
 
@@ -159,3 +164,148 @@ def test_body_over_the_limit_is_413(api: Api, workspace: Workspace) -> None:
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_click_with_only_a_bot_click_reason_is_a_bot_click(api: Api, workspace: Workspace) -> None:
+    """Braze fills `is_suspected_bot_click` only with Bot Filtering on, the reason always."""
+    variant = served_variant(api, workspace, "u-1")
+    reason = braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=["prefetch"])
+
+    api.events(workspace.token, {"events": [reason]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    row = next(v for v in report.variants if v.variant_id == variant)
+    assert (row.clicks, row.bot_clicks) == (0, 1)
+
+
+def test_with_the_flag_rule_a_click_with_only_a_reason_is_a_click(api: Api, workspace: Workspace) -> None:
+    set_bot_clicks(workspace.store, workspace.tenant.name, "flag")
+    variant = served_variant(api, workspace, "u-1")
+    reason = braze_event(
+        "Click", "u-1", "d-1", suspected_bot_click_reason=["prefetch"], is_suspected_bot_click=None
+    )
+    flagged = braze_event("Click", "u-2", "d-1", is_suspected_bot_click=True)
+    served_variant(api, workspace, "u-2")
+
+    api.events(workspace.token, {"events": [reason, flagged]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert report.variants[[v.variant_id for v in report.variants].index(variant)].clicks == 1
+    assert sum(v.bot_clicks for v in report.variants) == 1
+
+
+def test_an_empty_reason_list_is_no_reason(api: Api, workspace: Workspace) -> None:
+    variant = served_variant(api, workspace, "u-1")
+
+    api.events(
+        workspace.token, {"events": [braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=[])]}
+    )
+
+    assert counts(workspace)[variant] == (1, 0)
+
+
+def test_a_bot_click_reason_must_be_a_list_of_clean_strings(api: Api, workspace: Workspace) -> None:
+    for value, message in (
+        (
+            "prefetch",
+            "events[0].properties.suspected_bot_click_reason: expected a list of strings or null, got string",
+        ),
+        ([3], "events[0].properties.suspected_bot_click_reason[0]: expected a string, got number"),
+        (
+            ["a\x00"],
+            "events[0].properties.suspected_bot_click_reason[0]: "
+            "control character U+0000 is not allowed at character 2",
+        ),
+    ):
+        response = api.events(
+            workspace.token,
+            {"events": [braze_event("Click", "u-1", "d-1", suspected_bot_click_reason=value)]},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == message
+
+
+def test_events_of_braze_test_sends_are_ignored(api: Api, workspace: Workspace) -> None:
+    served_variant(api, workspace, "u-1")
+    events = [
+        braze_event("Click", "u-1", "dispatch_id_for_unsent_campaign"),
+        braze_event("Open", "u-1", "dispatch_id_for_unsent_campaign"),
+    ]
+
+    tally = api.events(workspace.token, {"events": events}).json()
+
+    assert (tally["ignored"], tally["unattributed"], tally["accepted"]) == (2, 0, 0)
+    assert set(counts(workspace).values()) == {(0, 0)}
+
+
+def load_pixel(api: Api, workspace: Workspace, user_id: str) -> None:
+    pixel_url = api.content(
+        workspace.token, workspace.experiment_id, recipient=user_id, dispatch="d-1"
+    ).json()["pixel_url"]
+    assert api.client.get(pixel_url.removeprefix("https://cl.example.test")).status_code == 200
+
+
+def test_a_pixel_open_with_a_machine_open_is_no_real_open_in_either_order(
+    api: Api, workspace: Workspace
+) -> None:
+    """Apple Mail Privacy Protection loads the pixel and Braze reports the same open as a machine open."""
+    load_pixel(api, workspace, "u-1")  # the pixel first
+    api.events(workspace.token, {"events": [braze_event("Open", "u-1", "d-1", machine_open="true")]})
+    api.content(workspace.token, workspace.experiment_id, recipient="u-2", dispatch="d-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1", machine_open="true")]})
+    load_pixel(api, workspace, "u-2")  # the pixel last
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert sum(v.opens for v in report.variants) == 0
+    assert sum(v.machine_opens for v in report.variants) == 2
+
+
+def test_a_pixel_open_alone_or_beside_a_real_currents_open_is_one_real_open(
+    api: Api, workspace: Workspace
+) -> None:
+    load_pixel(api, workspace, "u-1")
+    load_pixel(api, workspace, "u-2")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1")]})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    assert sum(v.opens for v in report.variants) == 2
+
+
+def test_cta_click_counts_only_clicks_on_the_named_link_aliases(api: Api, store: Store) -> None:
+    workspace = make_workspace(store, "cta-tenant", metric="cta_click", cta_links=["shop-now", "hero"])
+    variants = {user: served_variant(api, workspace, user) for user in ("u-1", "u-2", "u-3", "u-4")}
+    events = [
+        braze_event("Click", "u-1", "d-1", link_alias="shop-now"),
+        braze_event("Click", "u-2", "d-1", link_alias="footer-unsubscribe"),
+        braze_event("Click", "u-3", "d-1"),  # a link without an alias
+        braze_event("Click", "u-4", "d-1", link_alias="hero", is_suspected_bot_click=True),
+    ]
+
+    api.events(workspace.token, {"events": events})
+
+    report = experiment_report(workspace.store, workspace.experiment_id)
+    by_variant = {v.variant_id: v for v in report.variants}
+    assert sum(v.cta_clicks for v in report.variants) == 1
+    assert by_variant[variants["u-1"]].cta_clicks == 1
+    assert sum(v.clicks for v in report.variants) == 3  # the click metric counts any tracked link
+    assert workspace_metric_counts(workspace) == 1
+
+
+def workspace_metric_counts(workspace: Workspace) -> int:
+    """What the learner counts for the experiment's metric."""
+    with workspace.store.read() as conn:
+        experiment = load_experiment(conn, workspace.experiment_id)
+        assert experiment is not None
+        return sum(c.clicks for c in cohorts_for(experiment, cohort_counts(conn, workspace.experiment_id)))
+
+
+def test_an_open_experiment_learns_from_real_opens_only(api: Api, store: Store) -> None:
+    workspace = make_workspace(store, "open-tenant", metric="open")
+    load_pixel(api, workspace, "u-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-1", "d-1", machine_open="true")]})
+    api.content(workspace.token, workspace.experiment_id, recipient="u-2", dispatch="d-1")
+    api.events(workspace.token, {"events": [braze_event("Open", "u-2", "d-1", machine_open="true")]})
+    load_pixel(api, workspace, "u-2")
+    load_pixel(api, workspace, "u-3")  # a pixel open without a machine open: real
+
+    assert workspace_metric_counts(workspace) == 1

@@ -120,6 +120,7 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
                 "control": v.is_control,
                 "sends": v.sends,
                 "clicks": v.clicks,
+                "cta_clicks": v.cta_clicks,
                 "opens": v.opens,
                 "bot_clicks": v.bot_clicks,
                 "machine_opens": v.machine_opens,

@@ -8,7 +8,7 @@ from typing import cast, get_args
 import click
 
 from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
-from copyloom.domain.values import IdTransform
+from copyloom.domain.values import BotClickRule, IdTransform
 
 
 @click.group()
@@ -83,6 +83,21 @@ def tenant_set_id_transform(name: str, transform: str, as_json: bool) -> None:
     emit({"name": name, "id_transform": updated.id_transform}, as_json, f"{name}: id transform {transform}")
 
 
+@tenant.command(name="set-bot-clicks")
+@click.argument("name")
+@click.argument("rule", type=click.Choice(get_args(BotClickRule)))
+@json_option
+@handles_errors
+def tenant_set_bot_clicks(name: str, rule: str, as_json: bool) -> None:
+    """Choose which Currents clicks are bot clicks, never rewarded: `flag`, only those Braze flags
+    is_suspected_bot_click (filled only when the workspace's Bot Filtering is on); `flag_or_reason` (the
+    default), also those with a suspected_bot_click_reason, which Braze fills whatever the setting."""
+    from copyloom.services import tenants as tenant_service
+
+    updated = tenant_service.set_bot_clicks(ready_store(current_settings()), name, cast(BotClickRule, rule))
+    emit({"name": name, "bot_clicks": updated.bot_clicks}, as_json, f"{name}: bot clicks by {rule}")
+
+
 @tenant.command(name="list")
 @json_option
 @handles_errors
@@ -91,7 +106,10 @@ def tenant_list(as_json: bool) -> None:
     from copyloom.services import tenants as tenant_service
 
     found = tenant_service.list_tenants(ready_store(current_settings()))
-    data = [{"tenant_id": t.tenant_id, "name": t.name, "id_transform": t.id_transform} for t in found]
+    data = [
+        {"tenant_id": t.tenant_id, "name": t.name, "id_transform": t.id_transform, "bot_clicks": t.bot_clicks}
+        for t in found
+    ]
     emit(data, as_json, "\n".join(f"{t.name}\t{t.tenant_id}" for t in found) or "no tenants")
 
 

@@ -9,10 +9,12 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.text import field_text
 from copyloom.domain.values import (
     DEFAULT_CONTROL_HOLDOUT,
     DEFAULT_FLOOR,
     DEFAULT_MIN_SENDS_PER_VARIANT,
+    MAX_CTA_LINKS,
     MAX_ID_CHARS,
     MAX_MIN_SENDS_PER_VARIANT,
     MAX_TEXT_CHARS,
@@ -56,15 +58,39 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
             f"min_sends_per_variant: expected an integer from 0 to {MAX_MIN_SENDS_PER_VARIANT}, "
             f"got {warm_up!r}"
         )
+    cta_links = _cta_links(raw.get("cta_links"), metric == "cta_click")
     return ExperimentDefinition(
-        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up
+        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links
     )
 
 
 _DEFINITION_FIELDS = {
     "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
-    "min_sends_per_variant",
+    "min_sends_per_variant", "cta_links",
 }  # fmt: skip
+
+
+def _cta_links(raw: object, is_needed: bool) -> tuple[str, ...]:
+    """The call to action's Braze link aliases: required with metric cta_click, refused with the others."""
+    if raw is None:
+        if is_needed:
+            raise InvalidInput(
+                "cta_links: required with metric cta_click, a list of the CTA's Braze link aliases"
+            )
+        return ()
+    if not is_needed:
+        raise InvalidInput("cta_links: only used with metric cta_click")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CTA_LINKS:
+        raise InvalidInput(f"cta_links: expected a list of 1 to {MAX_CTA_LINKS} Braze link aliases")
+    aliases: list[str] = []
+    for i, alias in enumerate(raw):
+        if not isinstance(alias, str) or not alias.strip():
+            raise InvalidInput(f"cta_links[{i}]: expected a non-empty text (a Braze link alias)")
+        field_text(f"cta_links[{i}]", "link_alias", alias)
+        if alias in aliases:
+            raise InvalidInput(f"cta_links[{i}]: duplicate alias '{alias}'")
+        aliases.append(alias)
+    return tuple(sorted(aliases))  # a set: stored and shown in one order
 
 
 def _allocation_shares(raw: Mapping[str, object], count: int) -> tuple[float, float]:

@@ -11,10 +11,17 @@ from typing import Literal, NamedTuple, get_args
 from copyloom.domain.values import RecipientKey
 
 EngagementKind = Literal[
-    "click", "open", "bot_click", "machine_open", "braze_send", "delivery", "bounce", "unsubscribe", "spam"
-]
+    "click", "cta_click", "open", "bot_click", "machine_open", "pixel_open", "braze_send", "delivery",
+    "bounce", "unsubscribe", "spam",
+]  # fmt: skip
 """What an event records about one assignment, at most once each: clicks and opens (bots and machine
-opens apart), and the delivery outcomes counted per variant."""
+opens apart), and the delivery outcomes counted per variant.
+
+`open` is a Currents Open without `machine_open`; `pixel_open` is a load of copyloom's own pixel, which
+Apple Mail Privacy Protection and other proxies load without anyone reading. An assignment has a real
+open when it has an `open`, or a `pixel_open` and no `machine_open` (whichever arrived first): only real
+opens are counted as opens (`storage.assignments.cohort_counts`). A `cta_click` is a click (not a bot's)
+on a link whose alias is one of its experiment's `cta_links`, recorded beside the `click`."""
 EventKind = Literal[
     "Send",
     "Delivery",
@@ -47,6 +54,11 @@ class EmailEvent:
     canvas_step_id: str | None
     is_suspected_bot_click: bool = False
     is_machine_open: bool = False
+    has_bot_click_reason: bool = False
+    """Braze gave a `suspected_bot_click_reason` (its text is never kept): whether that makes the click a
+    bot click is the tenant's rule (`BotClickRule`), applied where events are counted."""
+    link_alias: str | None = None
+    """The clicked link's Braze alias: `cta_click` experiments count only their CTA's aliases."""
 
     @property
     def engagement_kind(self) -> EngagementKind | None:
@@ -64,6 +76,8 @@ class EmailEvent:
             self.dispatch_id,
             self.canvas_step_id or self.campaign_id or "",
             self.engagement_kind,
+            self.has_bot_click_reason,
+            self.link_alias,
         )
 
 
@@ -82,6 +96,8 @@ class CountedEvent(NamedTuple):
     dispatch_id: str | None
     source_id: str  # the Canvas step id, else the campaign id, else empty: unattributed events' key
     engagement_kind: EngagementKind | None
+    has_bot_click_reason: bool = False  # see `EmailEvent`
+    link_alias: str | None = None
 
 
 def engagement_kind(

@@ -37,6 +37,8 @@ TEXT_LIMITS: Mapping[str, int] = {
     "campaign_id": MAX_EXTERNAL_ID_CHARS,
     "canvas_step_id": MAX_EXTERNAL_ID_CHARS,
     "machine_open": 16,
+    "suspected_bot_click_reason": 256,  # each reason of the list
+    "link_alias": 256,
     "pixel_token": 128,
     "tenant": 100,
     "password": 1024,

@@ -16,17 +16,29 @@ RecipientKey = NewType("RecipientKey", str)
 """Hex HMAC-SHA-256 of a raw recipient id under the tenant's key: the only form a recipient is kept in."""
 
 Mode = Literal["broadcast", "triggered"]
-Metric = Literal["click", "open"]
+Metric = Literal["click", "open", "cta_click"]
+"""What an experiment rewards: unique clicks on any tracked link, real opens (no machine opens), or unique
+clicks on the call to action's links (`cta_links`, Braze link aliases)."""
 RecipientField = Literal["user_id", "external_user_id"]
 StickyScope = Literal["recipient", "dispatch"]
 Status = Literal["draft", "live", "paused", "finished"]
 IdTransform = Literal["none", "sha256"]
+BotClickRule = Literal["flag", "flag_or_reason"]
+"""Which Currents clicks are bot clicks: `flag` only those Braze flags `is_suspected_bot_click` (filled only
+when the workspace's Bot Filtering is on); `flag_or_reason` also those with a `suspected_bot_click_reason`
+(filled whatever the setting)."""
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 METRICS: tuple[Metric, ...] = get_args(Metric)
 RECIPIENT_FIELDS: tuple[RecipientField, ...] = get_args(RecipientField)
 STICKY_SCOPES: tuple[StickyScope, ...] = get_args(StickyScope)
 STATUSES: tuple[Status, ...] = get_args(Status)
+PlaceholderDispatch = Literal["dispatch_id_for_unsent_campaign"]
+"""The dispatch ids Braze renders in previews and test sends of a campaign not yet sent (Braze's "Dispatch
+ID behavior" page): no real recipient's email, so never assigned, stored or counted."""
+PLACEHOLDER_DISPATCH_IDS: tuple[PlaceholderDispatch, ...] = get_args(PlaceholderDispatch)
+BOT_CLICK_RULES: tuple[BotClickRule, ...] = get_args(BotClickRule)
+DEFAULT_BOT_CLICK_RULE: BotClickRule = "flag_or_reason"
 MIN_VARIANTS = 2
 MAX_VARIANTS = 10
 MAX_TEXT_CHARS = 2000
@@ -35,6 +47,7 @@ DEFAULT_FLOOR = 0.01
 DEFAULT_CONTROL_HOLDOUT = 0.0
 DEFAULT_MIN_SENDS_PER_VARIANT = 100
 MAX_MIN_SENDS_PER_VARIANT = 1_000_000
+MAX_CTA_LINKS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +56,7 @@ class Tenant:
     name: str
     pseudonym_key: bytes
     id_transform: IdTransform = "none"
+    bot_clicks: BotClickRule = DEFAULT_BOT_CLICK_RULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,8 @@ class ExperimentDefinition:
     floor: float = DEFAULT_FLOOR
     control_holdout: float = DEFAULT_CONTROL_HOLDOUT
     min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
+    cta_links: tuple[str, ...] = ()
+    """The Braze link aliases of the call to action, with metric `cta_click`."""
 
     @property
     def placements(self) -> tuple[str, ...]:

@@ -36,6 +36,9 @@ _EVENT_TYPE_FOLDER = re.compile(r"event_type=([A-Za-z0-9_.]+)")
 _MAX_REASON_CHARS = 300
 _TEXT = ("string", ("null", "string"), ("string", "null"))
 _FLAG = ("boolean", ("null", "boolean"), ("boolean", "null"))
+_STRINGS = {"type": "array", "items": "string"}
+_TEXTS = (_STRINGS, ("null", _STRINGS), (_STRINGS, "null"))
+_REASONS = "suspected_bot_click_reason"
 _PLAIN_TYPES: dict[str, tuple[object, ...]] = {
     "id": ("string",),
     "time": ("int", "long"),
@@ -46,6 +49,8 @@ _PLAIN_TYPES: dict[str, tuple[object, ...]] = {
     "canvas_step_id": _TEXT,
     "machine_open": _TEXT,
     "is_suspected_bot_click": _FLAG,
+    _REASONS: _TEXTS,
+    "link_alias": _TEXT,
 }
 """Braze's declared type of each field read: a file declaring these needs no per-record type checks."""
 
@@ -141,7 +146,7 @@ def _plain_chunks(
             if external_user_id in keys
             else keys.setdefault(external_user_id, pseudonymise_id(str(external_user_id)))
         )
-        is_bot, machine_open = get("is_suspected_bot_click"), get("machine_open")
+        is_bot, machine_open, reasons = get("is_suspected_bot_click"), get("machine_open"), get(_REASONS)
         chunk.append(
             CountedEvent(
                 event_id,
@@ -154,6 +159,8 @@ def _plain_chunks(
                 plain_engagement
                 if is_bot is None and machine_open is None
                 else engagement_kind(kind, is_bot is True, (machine_open or "").lower() == "true"),
+                any(reasons) if reasons else False,
+                get("link_alias") or None,
             )
         )
         if len(chunk) >= chunk_events:
@@ -164,7 +171,8 @@ def _plain_chunks(
         yield chunk
 
 
-_LIMITS = tuple((name, TEXT_LIMITS[name]) for name in sorted(READ_FIELDS & set(TEXT_LIMITS)))
+_LIMITS = tuple((name, TEXT_LIMITS[name]) for name in sorted(READ_FIELDS & set(TEXT_LIMITS) - {_REASONS}))
+_REASON_LIMIT = TEXT_LIMITS[_REASONS]
 
 
 def _looks_clean(get: Callable[[str], Any]) -> bool:
@@ -175,7 +183,8 @@ def _looks_clean(get: Callable[[str], Any]) -> bool:
         value = get(name)
         if value is not None and (len(value) > limit or not value.isprintable()):
             return False
-    return True
+    reasons = get(_REASONS)
+    return not reasons or all(len(r) <= _REASON_LIMIT and r.isprintable() for r in reasons)
 
 
 def _projection(writer_schema: object) -> dict[str, Any] | None:

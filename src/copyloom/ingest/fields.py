@@ -1,7 +1,8 @@
 """Braze email event fields → `EmailEvent`, shared by the Custom HTTP (JSON) and S3 (Avro) readers.
 
-Only the fields the optimiser needs are read: ids, time, dispatch and campaign or step, and the bot and
-machine-open flags. Everything else Braze sends (email address, user agent, URL, time zone, message
+Only the fields the optimiser needs are read: ids, time, dispatch and campaign or step, the bot and
+machine-open flags, whether a bot-click reason is given (never its text) and the clicked link's alias.
+Everything else Braze sends (email address, user agent, URL, time zone, message
 extras, bounce, abort and deferral texts, IP pool, device details) is never read into the event.
 Error messages name field paths and types, never values: a value may be personal.
 """
@@ -25,6 +26,8 @@ SECTION_OF_FIELD: Mapping[str, str] = {
     "canvas_step_id": "properties",
     "is_suspected_bot_click": "properties",
     "machine_open": "properties",
+    "suspected_bot_click_reason": "properties",
+    "link_alias": "properties",
 }
 """Where Braze's Custom HTTP layout nests each field; the S3 Avro layout has them all at the top level."""
 
@@ -35,8 +38,11 @@ _OPTIONAL_TEXT = (
     "campaign_id",
     "canvas_step_id",
     "machine_open",
+    "link_alias",
 )
-READ_FIELDS = frozenset(("id", "time", "is_suspected_bot_click", *_OPTIONAL_TEXT))
+READ_FIELDS = frozenset(
+    ("id", "time", "is_suspected_bot_click", "suspected_bot_click_reason", *_OPTIONAL_TEXT)
+)
 """Every field of a Braze email event that copyloom reads; the others are never decoded or kept."""
 _INT64 = range(-(2**63), 2**63)
 _JSON_TYPE_NAMES = {
@@ -142,6 +148,7 @@ def email_event_from_fields(
     time_s = _time_s(fields("time"), path("time"))
     text = {name: _optional_text(fields(name), name, path(name)) for name in _OPTIONAL_TEXT}
     is_bot = _optional_flag(fields("is_suspected_bot_click"), path("is_suspected_bot_click"))
+    reasons = _optional_texts(fields("suspected_bot_click_reason"), "suspected_bot_click_reason", path)
     return EmailEvent(
         event_id=event_id,
         kind=event_kind_from_type(event_type),
@@ -154,6 +161,8 @@ def email_event_from_fields(
         is_suspected_bot_click=is_bot,
         # a string, "true" or null, whose "value may change over time to provide more granularity" (Braze)
         is_machine_open=(text["machine_open"] or "").lower() == "true",
+        has_bot_click_reason=any(reasons),
+        link_alias=text["link_alias"] or None,
     )
 
 
@@ -188,6 +197,19 @@ def _optional_text(value: object, name: str, path: str) -> str | None:
     if isinstance(value, str):
         return field_text(path, name, value)
     raise InvalidInput(f"{path}: expected a string or null, got {type_name(value)}")
+
+
+def _optional_texts(value: object, name: str, path: Callable[[str], str]) -> list[str]:
+    """A list of strings or null (Braze's `array<string>?`), each passing the text rule."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{path(name)}: expected a list of strings or null, got {type_name(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidInput(f"{path(name)}[{i}]: expected a string, got {type_name(item)}")
+        field_text(f"{path(name)}[{i}]", name, item)
+    return value
 
 
 def _optional_flag(value: object, path: str) -> bool:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from sqlalchemy.engine import Connection
 
-from copyloom.domain.values import Experiment, ExperimentDefinition, ExperimentId, Status, TenantId, VariantId
+from copyloom.domain.values import (
+    Experiment,
+    ExperimentDefinition,
+    ExperimentId,
+    Metric,
+    Status,
+    TenantId,
+    VariantId,
+)
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
 from copyloom.storage import experiments as repo
@@ -46,6 +54,23 @@ class VariantReport:
     spam: int
     weight: float
     p_best: float
+    cta_clicks: int = 0  # clicks on the CTA's links, with metric cta_click
+
+
+class MetricCounts(Protocol):
+    """A variant's unique engagements as the reports carry them (`VariantReport`, the report figures)."""
+
+    @property
+    def clicks(self) -> int: ...
+    @property
+    def opens(self) -> int: ...
+    @property
+    def cta_clicks(self) -> int: ...
+
+
+def metric_events(variant: MetricCounts, metric: Metric) -> int:
+    """The variant's unique events of an experiment's metric: the one place a metric picks its count."""
+    return {"click": variant.clicks, "open": variant.opens, "cta_click": variant.cta_clicks}[metric]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +222,7 @@ def leader_report(report: ExperimentReport) -> VariantReport | None:
 
 def metric_rate(report: ExperimentReport, variant: VariantReport) -> float:
     """The variant's rate in the experiment's metric (unique clicks or opens per send), 0 without sends."""
-    engaged = variant.clicks if report.experiment.definition.metric == "click" else variant.opens
+    engaged = metric_events(variant, report.experiment.definition.metric)
     return engaged / variant.sends if variant.sends else 0.0
 
 
@@ -245,7 +270,7 @@ def _choices_text(report: ExperimentReport) -> str:
     choices = []
     if leader is not None:
         metric = report.experiment.definition.metric
-        engaged = leader.clicks if metric == "click" else leader.opens
+        engaged = metric_events(leader, metric)
         choices.append(
             f"leader ({leader.variant_id}: P(best) {leader.p_best * 100:.1f} %, {metric} rate "
             f"{metric_rate(report, leader) * 100:.2f} %, {engaged} {metric}s of {leader.sends} sends)"
@@ -298,6 +323,7 @@ def build_report(
             spam=totals[v.variant_id].get("spam", 0),
             weight=float(allocation.weights.get(v.variant_id, 0.0)),
             p_best=float(allocation.p_best.get(v.variant_id, 0.0)),
+            cta_clicks=totals[v.variant_id].get("cta_click", 0),
         )
         for v in experiment.definition.variants
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from copyloom.domain.events import CountedEvent, EmailEvent
-from copyloom.domain.values import Tenant
+from copyloom.domain.values import PLACEHOLDER_DISPATCH_IDS, Tenant
 from copyloom.errors import StoreUnavailable
 from copyloom.services.pixel import read_pixel_token
 from copyloom.storage import assignments as assignment_repo
@@ -27,7 +27,8 @@ class EventTally:
 
     received: events in the batch. accepted: events attributed to at least one assignment. duplicate:
     event ids already counted (Currents delivers at least once). ignored: event types that are not
-    counted (soft bounces, aborts, deferrals, retries, other channels). unattributed: counted types that
+    counted (soft bounces, aborts, deferrals, retries, other channels) and events of Braze's test sends and
+    previews (`PLACEHOLDER_DISPATCH_IDS`). unattributed: counted types that
     matched no assignment (counted per campaign or Canvas step, not stored). newest_event_s: the latest
     event time in the batch.
     """
@@ -129,6 +130,11 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
     event_repo.stage_events(
         conn, tenant.tenant_id, events if len(staged) == len(events) else [events[i] for i in staged]
     )
+    event_repo.settle_staged_kinds(
+        conn,
+        reason_is_bot=tenant.bot_clicks == "flag_or_reason",
+        ignored_dispatch_ids=PLACEHOLDER_DISPATCH_IDS,
+    )
     event_repo.mark_staged_fresh(conn, tenant.tenant_id, now)
     assignment_repo.insert_staged_engagements(conn, tenant.tenant_id)
     fresh = counted = attributed = 0
@@ -161,11 +167,12 @@ def _first_copies(events: Sequence[CountedEvent]) -> Sequence[int]:
 
 
 def record_pixel_open(store: Store, secret: bytes, token: str, now: float) -> bool:
-    """Record a unique open for the assignment behind a pixel token; False for a bad or repeated token."""
+    """Record a unique pixel open for the assignment behind a pixel token; False for a bad or repeated
+    token. It counts as a real open unless the assignment has (or gets) a Currents machine open."""
     assignment_id = read_pixel_token(secret, token)
     if assignment_id is None:
         return False
     with store.write() as conn:
         if assignment_repo.assignment_by_id(conn, assignment_id) is None:
             return False
-        return assignment_repo.insert_engagement(conn, assignment_id, "open", now)
+        return assignment_repo.insert_engagement(conn, assignment_id, "pixel_open", now)

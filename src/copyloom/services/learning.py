@@ -23,7 +23,7 @@ from copyloom.storage.experiments import StoredAllocation
 
 log = logging.getLogger(__name__)
 
-_METRIC_KIND: dict[Metric, EngagementKind] = {"click": "click", "open": "open"}
+_METRIC_KIND: dict[Metric, EngagementKind] = {"click": "click", "open": "open", "cta_click": "cta_click"}
 DELAY_WINDOW_S = 7 * 86_400.0
 """Engagements later than this after their send are not modelled (nor, in practice, expected)."""
 

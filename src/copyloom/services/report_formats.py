@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
+from copyloom.services.experiments import metric_events
+from copyloom.services.report_stats import Counts
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
 
 _MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
@@ -333,7 +335,7 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
 
 
 def _rate(variant: VariantFigures, metric: Metric) -> float:
-    return variant.click_rate if metric == "click" else variant.open_rate
+    return Counts(variant.sends, metric_events(variant, metric)).rate
 
 
 def _table_row(cells: list[str]) -> str:

@@ -14,7 +14,7 @@ from copyloom.engine.explain import DecisionExplanation
 from copyloom.errors import NotFound
 from copyloom.services import decision_status
 from copyloom.services import report_stats as stats
-from copyloom.services.experiments import ExperimentReport, VariantReport, build_report
+from copyloom.services.experiments import ExperimentReport, VariantReport, build_report, metric_events
 from copyloom.services.report_stats import Counts
 from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
@@ -59,6 +59,7 @@ class VariantFigures:
     open_rate_ci: Interval
     p_best: float
     weight: float
+    cta_clicks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,7 @@ def figures_from(
     report = build_report(experiment, counts, latest)
     variants = tuple(_variant_figures(experiment, r) for r in report.variants)
     metric = experiment.definition.metric
-    by_variant = {v.variant_id: Counts(v.sends, v.clicks if metric == "click" else v.opens) for v in variants}
+    by_variant = {v.variant_id: Counts(v.sends, metric_events(v, metric)) for v in variants}
     control = by_variant[experiment.definition.control.variant_id]
     total = Counts(sum(c.sends for c in by_variant.values()), sum(c.events for c in by_variant.values()))
     rng = np.random.default_rng(_SEED)
@@ -256,6 +257,7 @@ def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFi
         open_rate_ci=Interval(*stats.rate_interval(opens)),
         p_best=report.p_best,
         weight=report.weight,
+        cta_clicks=report.cta_clicks,
     )
 
 
@@ -266,7 +268,7 @@ def _summary(
     sends = sum(v.sends for v in report.variants)
     p_best = {v.variant_id: v.p_best for v in report.variants}
     metric = e.definition.metric
-    events = {v.variant_id: v.clicks if metric == "click" else v.opens for v in report.variants}
+    events = {v.variant_id: metric_events(v, metric) for v in report.variants}
     return ExperimentSummary(
         experiment_id=e.experiment_id,
         name=e.definition.name,

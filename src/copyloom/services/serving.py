@@ -15,6 +15,7 @@ import anyio.to_thread
 from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.values import (
+    PLACEHOLDER_DISPATCH_IDS,
     Experiment,
     IdTransform,
     RecipientKey,
@@ -248,7 +249,8 @@ class ServingRuntime:
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
-        if experiment.status not in ASSIGNING:
+        # Braze's previews and test sends: no recipient's real email, so nothing is assigned or counted.
+        if experiment.status not in ASSIGNING or dispatch_id in PLACEHOLDER_DISPATCH_IDS:
             return Served(experiment, experiment.fixed_variant(), None)
         recipient_key = self._pseudonymiser(tenant)(recipient)
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)

@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from copyloom.domain.values import IdTransform, Tenant, TenantId
+from copyloom.domain.values import BotClickRule, IdTransform, Tenant, TenantId
 from copyloom.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from copyloom.storage import tenants as repo
 from copyloom.storage.db import Store
@@ -71,6 +71,14 @@ def set_id_transform(store: Store, name: str, transform: IdTransform) -> Tenant:
     with store.write() as conn:
         tenant = _require(repo.tenant_by_name(conn, name), name)
         repo.set_id_transform(conn, tenant.tenant_id, transform)
+        return _require(repo.tenant_by_name(conn, name), name)
+
+
+def set_bot_clicks(store: Store, name: str, rule: BotClickRule) -> Tenant:
+    """Choose which Currents clicks count as bot clicks (see `BotClickRule`)."""
+    with store.write() as conn:
+        tenant = _require(repo.tenant_by_name(conn, name), name)
+        repo.set_bot_clicks(conn, tenant.tenant_id, rule)
         return _require(repo.tenant_by_name(conn, name), name)
 
 

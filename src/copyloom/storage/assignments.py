@@ -14,7 +14,7 @@ from copyloom.domain.events import EngagementKind
 from copyloom.domain.values import RecipientField, RecipientKey, TenantId, VariantId
 from copyloom.storage.db import insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
-from copyloom.storage.tables import assignments, engagements, experiments
+from copyloom.storage.tables import assignments, engagements, experiment_cta_links, experiments
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +200,16 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
         f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq "
         "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
     )
+    # A click on one of its experiment's CTA links is a `cta_click` too; the alias is never stored.
+    conn.exec_driver_sql(
+        f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
+        f"SELECT m.assignment_id, 'cta_click', s.time_s FROM {_STAGED_MATCHES} m "
+        f"CROSS JOIN {STAGED_EVENTS} s CROSS JOIN {assignments.name} a "
+        f"CROSS JOIN {experiment_cta_links.name} c "
+        "WHERE s.seq = m.seq AND s.engagement_kind = 'click' AND a.assignment_id = m.assignment_id "
+        "AND c.experiment_id = a.experiment_id AND c.link_alias = s.link_alias "
+        "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
+    )
 
 
 def staged_tallies(conn: Connection) -> list[StagedTally]:
@@ -228,7 +238,8 @@ def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind
 
 
 def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
-    """Sends and unique engagements per variant and send-time bucket."""
+    """Sends and unique engagements per variant and send-time bucket; `open` counts real opens (see
+    `EngagementKind`), and `pixel_open` is not reported on its own."""
     sends_query = (
         sa.select(assignments.c.variant_id, assignments.c.cohort_s, sa.func.count())
         .where(assignments.c.experiment_id == experiment_id)
@@ -237,7 +248,7 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     engaged_query = (
         sa.select(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind, sa.func.count())
         .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
-        .where(assignments.c.experiment_id == experiment_id)
+        .where(assignments.c.experiment_id == experiment_id, engagements.c.kind.not_in(_REAL_OPEN_PARTS))
         .group_by(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind)
     )
     counts = {
@@ -246,7 +257,39 @@ def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     }
     for variant, cohort, kind, n in conn.execute(engaged_query):
         counts[(variant, cohort)].engagements[kind] = n
+    for variant, cohort, n in conn.execute(_real_opens_query(experiment_id)):
+        counts[(variant, cohort)].engagements["open"] = n
     return sorted(counts.values(), key=lambda c: (c.cohort_s, c.variant_id))
+
+
+_REAL_OPEN_PARTS: tuple[EngagementKind, ...] = ("open", "pixel_open")
+
+
+def _real_opens_query(experiment_id: str) -> sa.Select[str, int, int]:
+    """Real opens per variant and cohort: assignments with an `open`, or a `pixel_open` and no
+    `machine_open`, whichever order they were recorded in."""
+
+    def has(kind: EngagementKind) -> sa.ColumnElement[bool]:
+        return sa.func.max(sa.case((engagements.c.kind == kind, 1), else_=0)) == 1
+
+    opened = (
+        sa.select(assignments.c.variant_id, assignments.c.cohort_s)
+        .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
+        .where(
+            assignments.c.experiment_id == experiment_id,
+            engagements.c.kind.in_((*_REAL_OPEN_PARTS, "machine_open")),
+        )
+        .group_by(assignments.c.assignment_id, assignments.c.variant_id, assignments.c.cohort_s)
+        .having(sa.or_(has("open"), sa.and_(has("pixel_open"), sa.not_(has("machine_open")))))
+        .subquery()
+    )
+    return sa.select(opened.c.variant_id, opened.c.cohort_s, sa.func.count()).group_by(
+        opened.c.variant_id, opened.c.cohort_s
+    )
+
+
+_SAME_TIMING: dict[EngagementKind, tuple[EngagementKind, ...]] = {"open": _REAL_OPEN_PARTS}
+"""The kinds whose delays are pooled for a metric's delay model: a pixel open is timed as an open."""
 
 
 def engagement_delays(
@@ -267,7 +310,7 @@ def engagement_delays(
         .join(assignments, assignments.c.assignment_id == engagements.c.assignment_id)
         .where(
             assignments.c.tenant_id == tenant_id,
-            engagements.c.kind == kind,
+            engagements.c.kind.in_(_SAME_TIMING.get(kind, (kind,))),
             assignments.c.assigned_at <= sent_before,
             delay >= 0,
             delay <= max_delay_s,

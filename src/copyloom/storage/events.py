@@ -18,7 +18,8 @@ STAGED_EVENTS = "copyloom_staged_events"
 STAGED_COLUMNS = (
     "event_id VARCHAR(128) NOT NULL, kind VARCHAR(32) NOT NULL, time_s BIGINT NOT NULL, "
     "user_key VARCHAR(64), external_user_key VARCHAR(64), dispatch_id VARCHAR(128), "
-    "source_id VARCHAR(128) NOT NULL, engagement_kind VARCHAR(16), fresh BOOLEAN NOT NULL DEFAULT FALSE"
+    "source_id VARCHAR(128) NOT NULL, engagement_kind VARCHAR(16), has_bot_click_reason BOOLEAN NOT NULL, "
+    "link_alias VARCHAR(256), fresh BOOLEAN NOT NULL DEFAULT FALSE"
 )
 _STAGED_DDL = {
     # The sequence number keeps the batch's order: of two engagements of one kind, the first counts.
@@ -64,6 +65,21 @@ def stage_events(conn: Connection, tenant_id: TenantId, events: Sequence[Counted
     # A temporary table has no statistics until analysed; without them PostgreSQL may plan the
     # attribution join as a scan of every assignment instead of an index look-up per event.
     conn.exec_driver_sql(f"ANALYZE {STAGED_EVENTS}")
+
+
+def settle_staged_kinds(
+    conn: Connection, *, reason_is_bot: bool, ignored_dispatch_ids: Sequence[str]
+) -> None:
+    """Apply the tenant's rules to the staged batch: a click with a bot-click reason becomes a bot click
+    when `reason_is_bot`, and events of the ignored dispatches (Braze's test-send placeholders) count as
+    nothing."""
+    ignored = f"dispatch_id IN ({placeholders(conn, len(ignored_dispatch_ids))})"
+    reason = "engagement_kind = 'click' AND has_bot_click_reason" if reason_is_bot else "FALSE"
+    conn.exec_driver_sql(
+        f"UPDATE {STAGED_EVENTS} SET engagement_kind = CASE WHEN {ignored} THEN NULL ELSE 'bot_click' END "
+        f"WHERE engagement_kind IS NOT NULL AND ({ignored} OR ({reason}))",
+        (*ignored_dispatch_ids, *ignored_dispatch_ids),
+    )
 
 
 def mark_staged_fresh(conn: Connection, tenant_id: TenantId, now: float) -> None:

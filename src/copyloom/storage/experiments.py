@@ -19,7 +19,7 @@ from copyloom.domain.values import (
     VariantId,
 )
 from copyloom.storage.db import id_chunks
-from copyloom.storage.tables import allocations, experiments, variants
+from copyloom.storage.tables import allocations, experiment_cta_links, experiments, variants
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,11 @@ def insert_experiment(
             for i, v in enumerate(definition.variants)
         ],
     )
+    if definition.cta_links:
+        conn.execute(
+            experiment_cta_links.insert(),
+            [{"experiment_id": experiment_id, "link_alias": alias} for alias in definition.cta_links],
+        )
 
 
 def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
@@ -111,7 +116,17 @@ def load_experiments(conn: Connection, query: sa.Select[tuple[object, ...]]) -> 
     for v in variant_rows:
         texts = json.loads(v["texts_json"])
         by_experiment[v["experiment_id"]].append(Variant(v["variant_id"], texts, bool(v["is_control"])))
-    return [_experiment(row, by_experiment[row["experiment_id"]]) for row in rows]
+    aliases: dict[str, list[str]] = {i: [] for i in ids}
+    alias_rows = conn.execute(
+        sa.select(experiment_cta_links)
+        .where(experiment_cta_links.c.experiment_id.in_(ids))
+        .order_by(experiment_cta_links.c.link_alias)
+    ).mappings()
+    for a in alias_rows:
+        aliases[a["experiment_id"]].append(a["link_alias"])
+    return [
+        _experiment(row, by_experiment[row["experiment_id"]], aliases[row["experiment_id"]]) for row in rows
+    ]
 
 
 def update_status(
@@ -162,7 +177,7 @@ def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000
     return [_allocation(row) for row in conn.execute(query).mappings()]
 
 
-def _experiment(row: RowMapping, variant_list: list[Variant]) -> Experiment:
+def _experiment(row: RowMapping, variant_list: list[Variant], cta_links: list[str]) -> Experiment:
     definition = ExperimentDefinition(
         name=row["name"],
         mode=row["mode"],
@@ -173,6 +188,7 @@ def _experiment(row: RowMapping, variant_list: list[Variant]) -> Experiment:
         floor=row["floor"],
         control_holdout=row["control_holdout"],
         min_sends_per_variant=row["min_sends_per_variant"],
+        cta_links=tuple(cta_links),
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),

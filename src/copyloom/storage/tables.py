@@ -30,6 +30,7 @@ tenants = sa.Table(
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("pseudonym_key", sa.String(64), nullable=False),
     sa.Column("id_transform", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("bot_clicks", sa.String(16), nullable=False, server_default="flag_or_reason"),
     sa.Column("created_at", sa.Double(), nullable=False),
 )
 
@@ -59,6 +60,13 @@ experiments = sa.Table(
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+experiment_cta_links = sa.Table(
+    "experiment_cta_links",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("link_alias", sa.String(256), primary_key=True),
 )
 
 variants = sa.Table(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from copyloom.domain.values import IdTransform, Tenant, TenantId
+from copyloom.domain.values import BotClickRule, IdTransform, Tenant, TenantId
 from copyloom.storage.db import id_chunks, insert_ignoring_conflicts
 from copyloom.storage.tables import settings_table, tenants, tokens
 
@@ -19,6 +19,7 @@ def insert_tenant(conn: Connection, tenant: Tenant, now: float) -> None:
             name=tenant.name,
             pseudonym_key=tenant.pseudonym_key.hex(),
             id_transform=tenant.id_transform,
+            bot_clicks=tenant.bot_clicks,
             created_at=now,
         )
     )
@@ -41,6 +42,10 @@ def list_tenants(conn: Connection) -> list[Tenant]:
 
 def set_id_transform(conn: Connection, tenant_id: TenantId, transform: IdTransform) -> None:
     conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(id_transform=transform))
+
+
+def set_bot_clicks(conn: Connection, tenant_id: TenantId, rule: BotClickRule) -> None:
+    conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(bot_clicks=rule))
 
 
 def tenant_by_token_hash(conn: Connection, token_hash: str) -> Tenant | None:
@@ -95,4 +100,5 @@ def _tenant(row: RowMapping) -> Tenant:
         name=row["name"],
         pseudonym_key=bytes.fromhex(row["pseudonym_key"]),
         id_transform=row["id_transform"],
+        bot_clicks=row["bot_clicks"],
     )

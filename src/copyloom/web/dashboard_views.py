@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup
 
+from copyloom.services.experiments import metric_events
 from copyloom.services.report_stats import UPLIFT_MIN_CONTROL_SENDS
 from copyloom.services.reports import MIN_LEADER_EVENTS, MIN_LEADER_P_BEST, ExperimentFigures, Interval
 from copyloom.web.charts import Chart, Series, chart_table, format_value, render_svg
@@ -181,7 +182,7 @@ def leader_note(figures: ExperimentFigures) -> str:
     leader = next((v for v in figures.variants if v.variant_id == figures.leader), None)
     if leader is None:
         return "no learner run yet"
-    events = leader.clicks if figures.metric == "click" else leader.opens
+    events = metric_events(leader, figures.metric)
     metric = figures.metric
     return (
         f"{leader.variant_id}: P(best) {percent(leader.p_best)} on {events:,} {metric}s; "

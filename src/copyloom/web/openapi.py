@@ -169,6 +169,13 @@ def _event() -> dict[str, object]:
                     "canvas_step_id": {"anyOf": [_text(TEXT_LIMITS["canvas_step_id"]), {"type": "null"}]},
                     "is_suspected_bot_click": {"type": ["boolean", "null"]},
                     "machine_open": {"anyOf": [_text(TEXT_LIMITS["machine_open"]), {"type": "null"}]},
+                    "suspected_bot_click_reason": {
+                        "anyOf": [
+                            {"type": "array", "items": _text(TEXT_LIMITS["suspected_bot_click_reason"])},
+                            {"type": "null"},
+                        ]
+                    },
+                    "link_alias": {"anyOf": [_text(TEXT_LIMITS["link_alias"]), {"type": "null"}]},
                 },
             },
         },
