@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from copyloom.services import experiments as experiment_service
@@ -213,3 +214,24 @@ def test_a_braze_test_send_is_answered_with_the_control_and_stores_nothing(
         assert response.json()["pixel_url"].endswith("/-.gif")  # a pixel that records nothing
     with workspace.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("dispatch=a%00b", "dispatch: control character U+0000 is not allowed at character 2"),
+        ("format=%C2%83", "format: control character U+0083 is not allowed at character 1"),
+        ("format=xml", "format: expected json or text, got 'xml'"),
+    ],
+)
+def test_a_query_value_a_post_body_overrides_is_checked_all_the_same(
+    api: Api, workspace: Workspace, query: str, message: str
+) -> None:
+    response = api.client.post(
+        f"/v1/content/{workspace.experiment_id}?{query}",
+        json={"recipient": "r-1", "dispatch": "d-1", "format": "json"},
+        headers={"Authorization": f"Bearer {workspace.token}"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == message

@@ -47,28 +47,30 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def request_params(request: Request, max_bytes: int) -> Mapping[str, str]:
-    """Query parameters, overlaid with a JSON or form body for POST (Braze's POST mode sends either)."""
+async def request_params(request: Request, max_bytes: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    """The query parameters and, for POST, a JSON or form body's (Braze's POST mode sends either): the
+    caller overlays the body on the query and checks both, so a value the body overrides is no less
+    checked."""
     # As Starlette's `query_params` parses it (the last of repeated names wins), without its multidict.
-    params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    query = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
     if request.method != "POST":
-        return params
+        return query, {}
     body = await read_body(request, max_bytes)
     if not body.strip():
-        return params
+        return query, {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
-        params.update(parse_qsl(body.decode("utf-8", "replace")))
-        return params
+        return query, dict(parse_qsl(body.decode("utf-8", "replace")))
     decoded = parse_json(body)
     if not isinstance(decoded, dict):
         raise InvalidInput("body: expected a JSON object")
+    params: dict[str, str] = {}
     for key, value in decoded.items():
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             params[str(key)] = str(value)
         elif value is not None:
             raise InvalidInput(f"{key}: expected a string")
-    return params
+    return query, params
 
 
 def text_param(params: Mapping[str, str], name: str, *, max_chars: int, required: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -44,6 +44,20 @@ def _render_up_to_token(served: Served, public_base_url: str) -> bytes:
     return rendered[: -len(b'"}')]
 
 
+def _content_params(params: Mapping[str, str], *, complete: bool) -> tuple[str, str, str, str]:
+    """The content call's recipient, dispatch, format and placement, each under the rule for text; with
+    `complete`, the recipient (and, for `format=text`, the placement) is required."""
+    recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=complete)
+    dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
+    output = text_param(params, "format", max_chars=TEXT_LIMITS["format"], required=False) or "json"
+    if output not in ("json", "text"):
+        raise InvalidInput(f"format: expected json or text, got {output!r}")
+    placement = text_param(
+        params, "placement", max_chars=TEXT_LIMITS["placement"], required=complete and output == "text"
+    )
+    return recipient, dispatch, output, placement
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     runtime: ServingRuntime
@@ -61,16 +75,11 @@ class Endpoints:
         """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
         tenant = await self.runtime.authenticate(bearer_token(request))
         self.limiter.check(tenant.tenant_id)
-        params = await request_params(request, self.max_body_bytes)
+        query, body = await request_params(request, self.max_body_bytes)
         experiment_id = field_text("experiment_id", "experiment_id", request.path_params["experiment_id"])
-        recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=True)
-        dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
-        output = text_param(params, "format", max_chars=TEXT_LIMITS["format"], required=False) or "json"
-        if output not in ("json", "text"):
-            raise InvalidInput(f"format: expected json or text, got {output!r}")
-        placement = text_param(
-            params, "placement", max_chars=TEXT_LIMITS["placement"], required=output == "text"
-        )
+        if body:  # the body overrides the query; what it overrides is checked all the same
+            _content_params(query, complete=False)
+        recipient, dispatch, output, placement = _content_params({**query, **body}, complete=True)
         served = await self._serve_within_budget(tenant, experiment_id, recipient, dispatch)
         if output == "text":
             if placement not in served.variant.texts:
