@@ -97,8 +97,12 @@ def served(server: Server, workspace: Workspace, recipient: str, dispatch: str) 
     return body
 
 
-def render(liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1") -> Rendering:
-    return render_field(liquid, braze_id=braze_id, user_id=user_id, dispatch_id=dispatch)
+def render(
+    liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1", **attributes: object
+) -> Rendering:
+    return render_field(
+        liquid, braze_id=braze_id, user_id=user_id, dispatch_id=dispatch, attributes=attributes
+    )
 
 
 @pytest.mark.parametrize("recipient_field", ["user_id", "external_user_id"])
@@ -189,7 +193,7 @@ def test_the_body_pixel_records_an_open_and_message_extras_stamp_the_variant(ser
     assert rendering.extras == {"copyloom_variant": answer["variant_id"]}
     with server.store.read() as conn:
         kinds = conn.execute(sa.select(engagements.c.kind)).scalars().all()
-    assert kinds == ["open"]
+    assert kinds == ["pixel_open"]
 
 
 def test_a_refused_call_falls_back_to_the_control_text(server: Server) -> None:
@@ -224,11 +228,13 @@ def test_a_paused_experiment_renders_the_control_through_the_endpoint(server: Se
 
 def test_control_copy_with_liquid_in_it_stays_literal_in_the_fallback(server: Server) -> None:
     variants = [dict(v) for v in DEFINITION["variants"]]  # type: ignore[call-overload]
-    variants[0]["subject"] = "{{ first_name }}, our sale {% if x %}starts{% endif %}"
+    variants[0]["subject"] = "{ first_name }}, our sale }} starts {{${first_name}}}"
     workspace = make_workspace(server.store, "acme", variants=variants)
     subject = printed_snippets(server, workspace.experiment_id, "--token", "cl_revoked")[0]["liquid"]
 
-    assert render(subject, "braze-000", "crm-000").text.strip() == variants[0]["subject"]
+    rendered = render(subject, "braze-000", "crm-000", first_name="Ada").text.strip()
+
+    assert rendered == "{ first_name }}, our sale }} starts Ada"
 
 
 def test_with_retry_an_unreachable_server_aborts_the_message_after_five_retries(server: Server) -> None:
