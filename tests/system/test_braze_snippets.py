@@ -429,3 +429,17 @@ def test_the_personalised_control_renders_when_copyloom_is_unreachable_refused_o
     time.sleep(0.2)  # the server's cache refreshes every 0.05 s in this fixture
     paused = render(_entry(snippets, "subject"), "braze-000", "crm-000", first_name="Ada").text.strip()
     assert paused == "Ada, our sale"
+
+
+def test_the_text_format_serves_the_slots_too(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme", variants=PERSONAL)
+    answer = served(server, workspace, "braze-000", "dispatch-1")
+
+    response = httpx.get(
+        f"{server.url}/v1/content/{workspace.experiment_id}",
+        params={"recipient": "braze-000", "dispatch": "dispatch-1", "format": "text", "placement": "subject"},
+        headers={"Authorization": f"Bearer {workspace.token}"},
+    )
+
+    assert response.text == answer["subject"]
+    assert "{{p0}}" in response.text
