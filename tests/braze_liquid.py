@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -130,14 +131,27 @@ def braze_environment() -> Environment:
     return env
 
 
-def render_field(liquid: str, *, braze_id: str, user_id: str, dispatch_id: str) -> Rendering:
-    """Render one message field (subject, preheader, body) for one recipient of one dispatch."""
+def render_field(
+    liquid: str,
+    *,
+    braze_id: str,
+    user_id: str,
+    dispatch_id: str,
+    attributes: Mapping[str, object] | None = None,
+) -> Rendering:
+    """Render one message field (subject, preheader, body) for one recipient of one dispatch.
+
+    `attributes` are the recipient's profile: `first_name`, …, and `custom_attribute` (a mapping); an
+    attribute the recipient does not have is left out (Braze renders it blank, so `default` applies).
+    """
     outbox = _Outbox()
     template = braze_environment().from_string(
         _ATTRIBUTE.sub(r"\1", liquid),
         globals={"_outbox": outbox},
     )
-    text = template.render(braze_id=braze_id, user_id=user_id, campaign={"dispatch_id": dispatch_id})
+    text = template.render(
+        **(attributes or {}), braze_id=braze_id, user_id=user_id, campaign={"dispatch_id": dispatch_id}
+    )
     return Rendering(text, outbox.calls, outbox.extras)
 
 

@@ -126,3 +126,28 @@ def test_a_base_url_braze_cannot_call_is_warned_about(base_url: str, expected: s
 )
 def test_a_public_https_base_url_on_the_default_port_has_no_warning(base_url: str) -> None:
     assert base_url_warnings(base_url) == []
+
+
+def test_personalisation_is_captured_once_per_slot_and_the_markers_replaced() -> None:
+    hello = "{{${first_name} | default: 'there'}}"
+    variants = [
+        {"id": "control", "control": True, "subject": f"{hello}, our sale", "cta": "Shop & save"},
+        {"id": "v1", "subject": "{{custom_attribute.${tier}}}: 40% off", "cta": f"Go {hello} <now>"},
+    ]
+    found = {s.field: s.liquid for s in render_snippets(experiment(variants=variants), base_url="https://c")}
+
+    subject = found["subject"].split("\n", 1)[1]
+    assert subject == (
+        "{% capture cl_p0 %}{{${first_name} | default: 'there'}}{% endcapture %}"
+        "{% capture cl_m0 %}{% raw %}{{p0}}{% endraw %}{% endcapture %}"
+        "{% capture cl_p1 %}{{custom_attribute.${tier}}}{% endcapture %}"
+        "{% capture cl_m1 %}{% raw %}{{p1}}{% endraw %}{% endcapture %}"
+        "{% if copyloom.__http_status_code__ == 200 and copyloom.subject %}"
+        "{{copyloom.subject | replace: cl_m0, cl_p0 | replace: cl_m1, cl_p1}}"
+        "{% else %}{{cl_p0}}{% raw %}, our sale{% endraw %}{% endif %}"
+    )
+    html_cta = found["html body: cta"]
+    assert "{% capture cl_p0 %}{{${first_name} | default: 'there' | escape}}{% endcapture %}" in html_cta
+    assert "{{copyloom.cta | escape | replace: cl_m0, cl_p0}}" in html_cta
+    assert "{% else %}{% raw %}Shop &amp; save{% endraw %}{% endif %}" in html_cta
+    assert "capture" not in render_snippets(experiment(), base_url="https://c")[0].liquid

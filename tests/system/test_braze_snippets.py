@@ -97,8 +97,12 @@ def served(server: Server, workspace: Workspace, recipient: str, dispatch: str) 
     return body
 
 
-def render(liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1") -> Rendering:
-    return render_field(liquid, braze_id=braze_id, user_id=user_id, dispatch_id=dispatch)
+def render(
+    liquid: str, braze_id: str, user_id: str, dispatch: str = "dispatch-1", **attributes: object
+) -> Rendering:
+    return render_field(
+        liquid, braze_id=braze_id, user_id=user_id, dispatch_id=dispatch, attributes=attributes
+    )
 
 
 @pytest.mark.parametrize("recipient_field", ["user_id", "external_user_id"])
@@ -224,11 +228,13 @@ def test_a_paused_experiment_renders_the_control_through_the_endpoint(server: Se
 
 def test_control_copy_with_liquid_in_it_stays_literal_in_the_fallback(server: Server) -> None:
     variants = [dict(v) for v in DEFINITION["variants"]]  # type: ignore[call-overload]
-    variants[0]["subject"] = "{{ first_name }}, our sale {% if x %}starts{% endif %}"
+    variants[0]["subject"] = "{ first_name }}, our sale }} starts {{${first_name}}}"
     workspace = make_workspace(server.store, "acme", variants=variants)
     subject = printed_snippets(server, workspace.experiment_id, "--token", "cl_revoked")[0]["liquid"]
 
-    assert render(subject, "braze-000", "crm-000").text.strip() == variants[0]["subject"]
+    rendered = render(subject, "braze-000", "crm-000", first_name="Ada").text.strip()
+
+    assert rendered == "{ first_name }}, our sale }} starts Ada"
 
 
 def test_with_retry_an_unreachable_server_aborts_the_message_after_five_retries(server: Server) -> None:
@@ -332,3 +338,108 @@ def test_the_cli_warns_on_stderr_and_in_json_about_a_base_url_braze_cannot_call(
 
 def _entry(snippets: list[dict[str, str]], field: str) -> str:
     return next(s["liquid"] for s in snippets if s["field"] == field)
+
+
+HELLO = "{{${first_name} | default: 'there'}}"
+PERSONAL = [
+    {
+        "id": "control",
+        "control": True,
+        "subject": f"{HELLO}, our sale",
+        "preheader": "Ends Sunday",
+        "cta": f"Shop now, {HELLO} & co",
+    },
+    {"id": "v1", "subject": f"{HELLO}, your 40% off", "preheader": f"Hi {HELLO}", "cta": "Get 40% off"},
+    {"id": "v2", "subject": f"Early access for {HELLO}", "preheader": "Members first", "cta": f"Go {HELLO}"},
+]
+PERSONAL_FIELDS = ["subject", "preheader", "html body: cta", "text body: cta", "amp body: cta"]
+
+
+def _filled(answer: dict[str, Any], field: str, name: str) -> str:
+    placement = field.rsplit(": ", 1)[-1]
+    text = answer[placement].replace("{{p0}}", name)
+    return html.escape(text) if field.startswith(("html", "amp")) else text
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_personalised_wordings_are_filled_inside_braze_and_no_first_name_reaches_copyloom(
+    server: Server, method: str
+) -> None:
+    workspace = make_workspace(server.store, "acme", variants=PERSONAL)
+    snippets = printed_snippets(
+        server, workspace.experiment_id, "--method", method, "--token", workspace.token
+    )
+    seen_variants = set()
+
+    for i, (braze_id, user_id) in enumerate(RECIPIENTS[:8]):
+        profile = {"first_name": "Ada"} if i % 2 == 0 else {}
+        name = "Ada" if profile else "there"
+        fields = {s["field"]: render(s["liquid"], braze_id, user_id, **profile) for s in snippets}
+        answer = served(server, workspace, braze_id, "dispatch-1")
+        seen_variants.add(answer["variant_id"])
+
+        assert "first_name" not in json.dumps(answer)
+        for field in PERSONAL_FIELDS:
+            assert fields[field].text.strip() == _filled(answer, field, name)
+        assert name in fields["subject"].text
+        for rendering in fields.values():
+            (call,) = rendering.calls
+            assert call.status == 200
+            assert "Ada" not in f"{call.url} {call.headers} {call.body}"
+    assert len(seen_variants) > 1
+
+
+def test_the_personalised_control_renders_when_copyloom_is_unreachable_refused_or_paused(
+    server: Server,
+) -> None:
+    workspace = make_workspace(server.store, "acme", variants=PERSONAL)
+    snippets = printed_snippets(server, workspace.experiment_id, "--token", workspace.token)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    expected = {
+        "subject": "Ada, our sale",
+        "preheader": "Ends Sunday",
+        "html body: cta": "Shop now, Ada &amp; co",
+        "text body: cta": "Shop now, Ada & co",
+        "amp body: cta": "Shop now, Ada &amp; co",
+    }
+
+    def rendered(old: str, new: str, **profile: object) -> dict[str, str]:
+        return {
+            s["field"]: render(s["liquid"].replace(old, new), "braze-000", "crm-000", **profile).text.strip()
+            for s in snippets
+            if s["field"] in PERSONAL_FIELDS
+        }
+
+    # Braze sends the fallback only without :retry; with it, the send is aborted (tested above).
+    no_retry = {
+        s["field"]: render(
+            s["liquid"].replace(server.url, unreachable).replace(" :retry", ""),
+            "braze-000",
+            "crm-000",
+            first_name="Ada",
+        ).text.strip()
+        for s in snippets
+        if s["field"] in PERSONAL_FIELDS
+    }
+    assert no_retry == expected
+    assert rendered(workspace.token, "cl_revoked") == {
+        k: v.replace("Ada", "there") for k, v in expected.items()
+    }
+    experiment_service.change_status(server.store, workspace.experiment_id, "pause", time.time())
+    time.sleep(0.2)  # the server's cache refreshes every 0.05 s in this fixture
+    paused = render(_entry(snippets, "subject"), "braze-000", "crm-000", first_name="Ada").text.strip()
+    assert paused == "Ada, our sale"
+
+
+def test_the_text_format_serves_the_slots_too(server: Server) -> None:
+    workspace = make_workspace(server.store, "acme", variants=PERSONAL)
+    answer = served(server, workspace, "braze-000", "dispatch-1")
+
+    response = httpx.get(
+        f"{server.url}/v1/content/{workspace.experiment_id}",
+        params={"recipient": "braze-000", "dispatch": "dispatch-1", "format": "text", "placement": "subject"},
+        headers={"Authorization": f"Bearer {workspace.token}"},
+    )
+
+    assert response.text == answer["subject"]
+    assert "{{p0}}" in response.text

@@ -110,6 +110,44 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
     ),
     (changed(variants=variants_with(1, subject="  ")), "variants[1].subject: empty text"),
     (
+        changed(variants=variants_with(1, subject="{{ x | evil }}")),
+        "variants[1].subject: personalisation '{{ x | evil }}' is not allowed: expected a Braze attribute "
+        "${name} or custom_attribute.${name} first",
+    ),
+    (
+        changed(variants=variants_with(1, subject="Hi {{${first_name} | evil}}")),
+        "variants[1].subject: personalisation '{{${first_name} | evil}}' is not allowed: filter 'evil' "
+        "(allowed: default, upcase, downcase, capitalize, strip, truncate, truncatewords, append, prepend)",
+    ),
+    (
+        changed(variants=variants_with(0, preheader="{{${tier} | truncate: 'x'}}")),
+        "variants[0].preheader: personalisation '{{${tier} | truncate: 'x'}}' is not allowed: "
+        "filter 'truncate' takes an integer, then optionally a 'text'",
+    ),
+    (
+        changed(variants=variants_with(1, subject="{{${first_name} | upcase: 1}}")),
+        "variants[1].subject: personalisation '{{${first_name} | upcase: 1}}' is not allowed: "
+        "filter 'upcase' takes no arguments",
+    ),
+    (
+        changed(variants=variants_with(1, subject="{{${first_name} | default: there}}")),
+        "variants[1].subject: personalisation '{{${first_name} | default: there}}' is not allowed: "
+        "filter 'default': arguments are 'text' or integers",
+    ),
+    (
+        changed(variants=variants_with(1, subject="{{${first_name} sale}}")),
+        "variants[1].subject: personalisation '{{${first_name} sale}}' is not allowed: "
+        "unexpected 'sale' (expected '| filter')",
+    ),
+    (
+        changed(variants=variants_with(2, subject="Hi {{${first_name}, sale")),
+        "variants[2].subject: personalisation '{{' has no closing '}}'",
+    ),
+    (
+        changed(variants=variants_with(1, subject="{% if ${vip} %}VIP{% endif %} sale")),
+        "variants[1].subject: Liquid tags '{%' are not allowed in a wording, only {{ }}",
+    ),
+    (
         changed(variants=variants_with(1, subject="x" * 2001)),
         "variants[1].subject: text longer than 2000 characters",
     ),

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.personalisation import split_wording
 from copyloom.domain.text import field_text
 from copyloom.domain.values import (
     DEFAULT_CONTROL_HOLDOUT,
@@ -155,6 +156,7 @@ def _parse_variant(raw: object, where: str) -> Variant:
             raise InvalidInput(f"{field}: empty text")
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidInput(f"{field}: text longer than {MAX_TEXT_CHARS} characters")
+        split_wording(text, field)
         texts[str(placement)] = text
     if not texts:
         raise InvalidInput(f"{where}: no placement texts (e.g. subject, preheader, cta)")

@@ -19,7 +19,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
-from copyloom.domain.values import Experiment, Variant
+from copyloom.domain.personalisation import Expression, placement_slots, slot_marker, split_wording
+from copyloom.domain.values import Experiment
 from copyloom.errors import InvalidInput
 
 Method = Literal["get", "post"]
@@ -77,12 +78,11 @@ def render_snippets(
     if placement is not None and placement not in choices:
         raise InvalidInput(f"placement: '{placement}' is not one of {', '.join(choices)}")
     call = _call(experiment, base_url.rstrip("/"), method, token)
-    control = experiment.definition.control
     found = [
         snippet
         for name in placements
         if placement in (None, name)
-        for snippet in _placement_snippets(call, name, control)
+        for snippet in _placement_snippets(call, name, experiment)
     ]
     if placement in (None, PIXEL_PLACEMENT):
         found += [
@@ -132,38 +132,52 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
-def _placement_snippets(call: str, name: str, control: Variant) -> list[Snippet]:
-    text = control.texts[name]
+def _placement_snippets(call: str, name: str, experiment: Experiment) -> list[Snippet]:
+    definition = experiment.definition
+    wording = _Wording(
+        name,
+        definition.control.texts[name],
+        placement_slots(v.texts[name] for v in definition.variants),
+    )
     if name == "subject":
-        return [Snippet(name, "subject", _subject_part(call, name, text))]
+        return [Snippet(name, "subject", _subject_part(call, wording))]
     if name == "preheader":
-        return [Snippet(name, "preheader", _preheader_part(call, name, text))]
+        return [Snippet(name, "preheader", _preheader_part(call, wording))]
     return [
-        Snippet(name, "html", _html_part(call, name, text)),
-        Snippet(name, "text", _text_part(call, name, text)),
-        Snippet(name, "amp", _amp_part(call, name, text)),
+        Snippet(name, "html", _html_part(call, wording)),
+        Snippet(name, "text", _text_part(call, wording)),
+        Snippet(name, "amp", _amp_part(call, wording)),
     ]
 
 
-def _subject_part(call: str, name: str, control_text: str) -> str:
-    return f"{call}\n{_served_or_control(name, control_text, escape=False)}"
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """A placement, its control text (the fallback) and the personalisation slots of all its variants."""
+
+    name: str
+    control_text: str
+    slots: tuple[Expression, ...]
 
 
-def _preheader_part(call: str, name: str, control_text: str) -> str:
-    return f"{call}\n{_served_or_control(name, control_text, escape=False)}"
+def _subject_part(call: str, wording: _Wording) -> str:
+    return f"{call}\n{_served_or_control(wording, escape=False)}"
 
 
-def _html_part(call: str, name: str, control_text: str) -> str:
-    return f"{call}\n{_served_or_control(name, control_text, escape=True)}"
+def _preheader_part(call: str, wording: _Wording) -> str:
+    return f"{call}\n{_served_or_control(wording, escape=False)}"
 
 
-def _text_part(call: str, name: str, control_text: str) -> str:
+def _html_part(call: str, wording: _Wording) -> str:
+    return f"{call}\n{_served_or_control(wording, escape=True)}"
+
+
+def _text_part(call: str, wording: _Wording) -> str:
     """Plain text: the wording as is, no markup."""
-    return f"{call}\n{_served_or_control(name, control_text, escape=False)}"
+    return f"{call}\n{_served_or_control(wording, escape=False)}"
 
 
-def _amp_part(call: str, name: str, control_text: str) -> str:
-    return f"{call}\n{_served_or_control(name, control_text, escape=True)}"
+def _amp_part(call: str, wording: _Wording) -> str:
+    return f"{call}\n{_served_or_control(wording, escape=True)}"
 
 
 def _html_pixel(call: str, *, message_extras: bool) -> str:
@@ -207,14 +221,29 @@ def _escaped(tag: str) -> str:
     return tag[:-2].rstrip() + " | url_param_escape}}"
 
 
-def _served_or_control(name: str, control_text: str, *, escape: bool) -> str:
-    """The served text, or the control's (inside {% raw %}, so copy with braces stays literal).
+def _served_or_control(wording: _Wording, *, escape: bool) -> str:
+    """The served text, or the control's (its literal parts inside {% raw %}, so copy with braces stays
+    literal), with each personalisation slot filled by the Liquid Braze evaluates.
 
-    In an HTML or AMP body both are HTML-escaped, so `&` or `<` in a wording stays text.
+    Slot i's value is captured in `cl_p<i>` and its marker `{{p<i>}}` in `cl_m<i>` (inside {% raw %}: a
+    Liquid string cannot hold `{{` in an output tag); the served text then replaces each marker. In an
+    HTML or AMP body the text and the values are HTML-escaped, so `&` or `<` stays text.
     """
-    served = f"{_VARIABLE}.{name}" + (" | escape" if escape else "")
-    fallback = html.escape(control_text, quote=False) if escape else control_text
+    escaping = " | escape" if escape else ""
+    captures = "".join(
+        f"{{% capture cl_p{i} %}}{{{{{slot.source}{escaping}}}}}{{% endcapture %}}"
+        f"{{% capture cl_m{i} %}}{{% raw %}}{slot_marker(i)}{{% endraw %}}{{% endcapture %}}"
+        for i, slot in enumerate(wording.slots)
+    )
+    fills = "".join(f" | replace: cl_m{i}, cl_p{i}" for i in range(len(wording.slots)))
+    served = f"{_VARIABLE}.{wording.name}{escaping}{fills}"
+    fallback = "".join(
+        f"{{{{cl_p{wording.slots.index(segment)}}}}}"
+        if isinstance(segment, Expression)
+        else "{% raw %}" + (html.escape(segment, quote=False) if escape else segment) + "{% endraw %}"
+        for segment in split_wording(wording.control_text)
+    )
     return (
-        f"{{% if {_VARIABLE}.__http_status_code__ == 200 and {_VARIABLE}.{name} %}}{{{{{served}}}}}"
-        f"{{% else %}}{{% raw %}}{fallback}{{% endraw %}}{{% endif %}}"
+        f"{captures}{{% if {_VARIABLE}.__http_status_code__ == 200 and {_VARIABLE}.{wording.name} %}}"
+        f"{{{{{served}}}}}{{% else %}}{fallback}{{% endif %}}"
     )

@@ -12,6 +12,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from copyloom.domain.personalisation import served_texts
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.text import TEXT_LIMITS, checked_text, field_text
 from copyloom.domain.values import Tenant, Variant
@@ -36,7 +37,7 @@ def _render_up_to_token(served: Served, public_base_url: str) -> bytes:
     body = {
         "experiment_id": served.experiment.experiment_id,
         "variant_id": served.variant.variant_id,
-        **served.variant.texts,
+        **_served_texts(served),
         "pixel_url": f"{public_base_url.rstrip('/')}/v1/pixel/",
     }
     rendered = bytes(JSONResponse(body).body)
@@ -56,6 +57,12 @@ def _content_params(params: Mapping[str, str], *, complete: bool) -> tuple[str, 
         params, "placement", max_chars=TEXT_LIMITS["placement"], required=complete and output == "text"
     )
     return recipient, dispatch, output, placement
+
+
+def _served_texts(served: Served) -> dict[str, str]:
+    """The variant's texts with personalisation as slots (filled inside Braze by the snippet)."""
+    every = (v.texts for v in served.experiment.definition.variants)
+    return served_texts(every, served.variant.texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,7 @@ class Endpoints:
                 raise InvalidInput(
                     f"placement: '{placement}' is not one of {', '.join(served.variant.texts)}"
                 )
-            return PlainTextResponse(served.variant.texts[placement])
+            return PlainTextResponse(_served_texts(served)[placement])
         return self._content_response(served)
 
     async def _serve_within_budget(
