@@ -7,55 +7,19 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from copyloom import __version__
 from copyloom.cli import main
+from tests.cli.runner import Cli
 from tests.helpers import DEFINITION, Api, Workspace
 from tests.web.test_events import braze_event
 
 SCRIPT = Path(sys.executable).with_name("copyloom")
 BAD_PORT = "error: COPYLOOM_PORT: expected int, got 'abc'\n"
-
-
-@dataclass(frozen=True)
-class Ran:
-    """What a command did: its exit code and what it printed on each stream."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Cli:
-    """`copyloom …` in this process, with the given store and otherwise this process's environment."""
-
-    def __init__(self, database_url: str, **environ: str) -> None:
-        self.env = {"COPYLOOM_DATABASE_URL": database_url, "COPYLOOM_LOG_LEVEL": "WARNING", **environ}
-
-    def run(self, *args: str, ok: bool = True) -> Ran:
-        result = CliRunner(env=self.env).invoke(main, list(args), prog_name="copyloom")
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception  # a traceback is a bug whatever the test expects
-        if ok:
-            assert result.exit_code == 0, result.stderr
-        return Ran(result.exit_code, result.stdout, result.stderr)
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    cli = Cli(database_url)
-    cli.run("init")
-    return cli
 
 
 def test_the_whole_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:

@@ -9,17 +9,10 @@ import pytest
 
 from copyloom.services import experiments as service
 from copyloom.storage.db import Store, open_store
-from tests.cli.test_cli import Cli
+from tests.cli.runner import Cli
 from tests.helpers import Workspace, make_workspace, store_allocation
 
 _LEADING_V2 = {"control": 0.001, "v1": 0.001, "v2": 0.998}
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    cli = Cli(database_url)
-    cli.run("init")
-    return cli
 
 
 @pytest.fixture

@@ -13,16 +13,9 @@ import pytest
 from copyloom.errors import Unauthorized
 from copyloom.services import dashboard_access
 from copyloom.storage.db import Store, open_store
-from tests.cli.test_cli import Cli
+from tests.cli.runner import Cli
 from tests.helpers import Workspace, make_workspace
 from tests.report_data import SECOND_SEND_AT, STANDARD, fill, learn
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    cli = Cli(database_url)
-    cli.run("init")
-    return cli
 
 
 @pytest.fixture

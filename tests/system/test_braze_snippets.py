@@ -31,7 +31,7 @@ from copyloom.settings import Settings
 from copyloom.storage.db import Store
 from copyloom.storage.tables import assignments, engagements
 from tests.braze_liquid import MessageAborted, Rendering, render_field
-from tests.cli.test_cli import Cli
+from tests.cli.runner import Cli
 from tests.helpers import DEFINITION, Workspace, make_workspace
 
 RECIPIENTS = [(f"braze-{i:03d}", f"crm-{i:03d}") for i in range(12)]

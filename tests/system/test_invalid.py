@@ -12,7 +12,7 @@ from copyloom.domain.definition import parse_experiment_definition
 from copyloom.errors import InvalidInput
 from copyloom.settings import load_settings
 from copyloom.storage.db import Store
-from tests.cli.test_cli import Cli
+from tests.cli.runner import Cli
 from tests.helpers import DEFINITION, Api, Workspace, make_workspace
 
 
