@@ -2,7 +2,8 @@
 
 Braze itself cannot run here, so this stands in for it, following `shared/braze/REFERENCE.md` section C:
 
-- `{{${braze_id}}}` and `{{campaign.${dispatch_id}}}`: Braze's attribute syntax, mapped to plain variables;
+- `{{${braze_id}}}`, `{{campaign.${dispatch_id}}}` and `{{campaign.${api_id}}}`: Braze's attribute syntax,
+  mapped to plain variables;
 - `| url_param_escape`: percent-encodes a value for a URL;
 - `{% connected_content URL :method … :headers {…} :body … :content_type … :save var :retry %}` makes a
   real HTTP call (here to the real copyloom server) with Braze's default headers and its 2 s limit. A 2xx
@@ -138,11 +139,13 @@ def render_field(
     user_id: str,
     dispatch_id: str,
     attributes: Mapping[str, object] | None = None,
+    api_id: str = "standin-campaign",
 ) -> Rendering:
     """Render one message field (subject, preheader, body) for one recipient of one dispatch.
 
     `attributes` are the recipient's profile: `first_name`, …, and `custom_attribute` (a mapping); an
     attribute the recipient does not have is left out (Braze renders it blank, so `default` applies).
+    `api_id` is `{{campaign.${api_id}}}`: the campaign's API id, or the Canvas step's in a Canvas.
     """
     outbox = _Outbox()
     template = braze_environment().from_string(
@@ -150,7 +153,10 @@ def render_field(
         globals={"_outbox": outbox},
     )
     text = template.render(
-        **(attributes or {}), braze_id=braze_id, user_id=user_id, campaign={"dispatch_id": dispatch_id}
+        **(attributes or {}),
+        braze_id=braze_id,
+        user_id=user_id,
+        campaign={"dispatch_id": dispatch_id, "api_id": api_id},
     )
     return Rendering(text, outbox.calls, outbox.extras)
 

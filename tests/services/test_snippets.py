@@ -15,7 +15,7 @@ def experiment(**changes: object) -> Experiment:
     return Experiment(ExperimentId("ex_1"), TenantId("tn_1"), make_definition(**changes), "live", None, 0.0)
 
 
-def test_one_get_call_per_placement_with_the_braze_id_in_the_url() -> None:
+def test_one_get_call_per_placement_with_the_braze_id_dispatch_and_campaign_in_the_url() -> None:
     found = render_snippets(experiment(), base_url="https://cl.example.com/")
 
     assert [s.field for s in found] == [
@@ -28,7 +28,8 @@ def test_one_get_call_per_placement_with_the_braze_id_in_the_url() -> None:
     assert subject.startswith(
         "{% connected_content https://cl.example.com/v1/content/ex_1"
         "?recipient={{${braze_id} | url_param_escape}}"
-        "&dispatch={{campaign.${dispatch_id} | url_param_escape}} :method get"
+        "&dispatch={{campaign.${dispatch_id} | url_param_escape}}"
+        "&source={{campaign.${api_id} | url_param_escape}} :method get"
     )
     assert ':headers {"Authorization": "Bearer YOUR_COPYLOOM_TOKEN"} :save copyloom :retry %}' in subject
     assert "{% else %}{% raw %}Our Black Friday sale{% endraw %}{% endif %}" in subject

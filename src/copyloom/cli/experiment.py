@@ -133,6 +133,9 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
             }
             for v in report.variants
         ],
+        "campaign_ids": list(report.experiment.definition.campaign_ids),
+        "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
+        **(report.sources.as_json() if report.sources else {}),
     }
 
 
@@ -143,6 +146,14 @@ def _report_text(report: ExperimentReport) -> str:
     for v in report.variants:
         name = v.variant_id + (" (control)" if v.is_control else "")
         lines.append(f"{name:<16}{v.sends:>9}{v.clicks:>8}{v.opens:>8}{v.weight:>9.3f}{v.p_best:>9.3f}")
+    breakdown = report.sources
+    if breakdown and (len(breakdown.sources) > 1 or e.definition.sources):
+        lines.append(f"{'campaign or Canvas step':<34}{'named as':>12}{'sends':>9}{'clicks':>8}{'opens':>8}")
+        for s in breakdown.sources:
+            name = s.source_id or "(not sent by the snippet)"
+            lines.append(f"{name:<34}{s.named_as or '-':>12}{s.sends:>9}{s.clicks:>8}{s.opens:>8}")
+        for o in breakdown.other_events:
+            lines.append(f"not attributed, from {o.source_id or '(none)'}: {o.total} events")
     return "\n".join(lines)
 
 

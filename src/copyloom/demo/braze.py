@@ -29,6 +29,8 @@ OPEN_RATE = 0.22
 DUPLICATE_SHARE = 0.05
 RERENDER_SHARE = 0.1
 CONCURRENCY = 24
+DEMO_CAMPAIGN = "demo-campaign"
+"""The simulated campaign's Braze API id: the demo's definition names it; its calls and events carry it."""
 TRUE_RATES = {"control": 0.030, "urgency": 0.035, "benefit": 0.050, "question": 0.038}
 
 
@@ -121,7 +123,7 @@ class _Simulation:
     async def _send_one(self, user: str) -> None:
         draws = self.rng.random(4)
         delay_s = float(CLICK_DELAY_MEDIAN_S * np.exp(CLICK_DELAY_SIGMA * self.rng.standard_normal()))
-        params = {"recipient": user, "dispatch": self.dispatch_id}
+        params = {"recipient": user, "dispatch": self.dispatch_id, "source": DEMO_CAMPAIGN}
         called_at = self.clock()
         response = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
         self.tally.renders += 1
@@ -214,7 +216,7 @@ def _click_event(user: str, dispatch_id: str, at: int) -> dict[str, Any]:
         "time": at,
         "user": {"user_id": user, "external_user_id": None, "device_id": None, "timezone": "Europe/London"},
         "properties": {
-            "campaign_id": "demo-campaign",
+            "campaign_id": DEMO_CAMPAIGN,
             "dispatch_id": dispatch_id,
             "email_address": f"{user}@example.com",
             "url": "https://shop.example/winter",

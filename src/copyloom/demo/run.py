@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from copyloom.demo.braze import (
+    DEMO_CAMPAIGN,
     LEARN_EVERY_SIM_S,
     SEND_SPAN_S,
     TRUE_RATES,
@@ -121,6 +122,7 @@ def _set_up(store: Store) -> tuple[str, str]:
             "name": "Winter sale subject line",
             "mode": "broadcast",
             "metric": "click",
+            "campaign_ids": [DEMO_CAMPAIGN],
             "variants": [
                 {"id": v, "control": v == "control", "subject": s, "preheader": p}
                 for v, (s, p) in TEXTS.items()

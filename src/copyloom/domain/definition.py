@@ -18,6 +18,7 @@ from copyloom.domain.values import (
     MAX_CTA_LINKS,
     MAX_ID_CHARS,
     MAX_MIN_SENDS_PER_VARIANT,
+    MAX_SOURCES,
     MAX_TEXT_CHARS,
     MAX_VARIANTS,
     METRICS,
@@ -60,15 +61,43 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
             f"got {warm_up!r}"
         )
     cta_links = _cta_links(raw.get("cta_links"), metric == "cta_click")
+    campaign_ids = _source_ids(raw, "campaign_ids", "campaign")
+    canvas_step_ids = _source_ids(raw, "canvas_step_ids", "Canvas step")
+    both = sorted(set(campaign_ids) & set(canvas_step_ids))
+    if both:
+        raise InvalidInput(f"canvas_step_ids: '{both[0]}' is named in campaign_ids too")
+    if len(campaign_ids) + len(canvas_step_ids) > MAX_SOURCES:
+        raise InvalidInput(
+            f"campaign_ids, canvas_step_ids: at most {MAX_SOURCES} campaigns and Canvas steps in all"
+        )
     return ExperimentDefinition(
-        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links
-    )
+        name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links,
+        campaign_ids, canvas_step_ids,
+    )  # fmt: skip
 
 
 _DEFINITION_FIELDS = {
     "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
-    "min_sends_per_variant", "cta_links",
+    "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids",
 }  # fmt: skip
+
+
+def _source_ids(raw: Mapping[str, object], key: str, what: str) -> tuple[str, ...]:
+    """The Braze API ids of the campaigns (or Canvas steps) the experiment runs in, as a sorted set."""
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SOURCES:
+        raise InvalidInput(f"{key}: expected a list of 1 to {MAX_SOURCES} Braze {what} API ids")
+    ids: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInput(f"{key}[{i}]: expected a non-empty text (a Braze {what} API id)")
+        source_id = field_text(f"{key}[{i}]", "source", item.strip())
+        if source_id in ids:
+            raise InvalidInput(f"{key}[{i}]: duplicate id '{source_id}'")
+        ids.append(source_id)
+    return tuple(sorted(ids))
 
 
 def _cta_links(raw: object, is_needed: bool) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ MAX_RAW_USER_ID_CHARS = 256
 TEXT_LIMITS: Mapping[str, int] = {
     "recipient": MAX_RAW_USER_ID_CHARS,
     "dispatch": MAX_EXTERNAL_ID_CHARS,
+    "source": MAX_EXTERNAL_ID_CHARS,  # a Braze campaign or Canvas step API id
     "placement": 64,
     "format": 16,
     "experiment_id": MAX_EXTERNAL_ID_CHARS,

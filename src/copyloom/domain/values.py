@@ -48,6 +48,10 @@ DEFAULT_CONTROL_HOLDOUT = 0.0
 DEFAULT_MIN_SENDS_PER_VARIANT = 100
 MAX_MIN_SENDS_PER_VARIANT = 1_000_000
 MAX_CTA_LINKS = 20
+MAX_SOURCES = 50
+"""Braze campaigns and Canvas steps one experiment may name."""
+SourceKind = Literal["campaign", "canvas_step"]
+"""Where in Braze an experiment runs: a campaign, or a Canvas step (each named by its Braze API id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,10 @@ class ExperimentDefinition:
     min_sends_per_variant: int = DEFAULT_MIN_SENDS_PER_VARIANT
     cta_links: tuple[str, ...] = ()
     """The Braze link aliases of the call to action, with metric `cta_click`."""
+    campaign_ids: tuple[str, ...] = ()
+    """The Braze campaigns (API ids) the experiment runs in; none named: wherever its snippet is pasted."""
+    canvas_step_ids: tuple[str, ...] = ()
+    """The Braze Canvas steps (API ids) the experiment runs in."""
 
     @property
     def placements(self) -> tuple[str, ...]:
@@ -87,6 +95,21 @@ class ExperimentDefinition:
     @property
     def control(self) -> Variant:
         return next(v for v in self.variants if v.is_control)
+
+    @property
+    def sources(self) -> dict[str, SourceKind]:
+        """The campaigns and Canvas steps the definition names, by API id (empty: it names none)."""
+        named: dict[str, SourceKind] = dict.fromkeys(self.campaign_ids, "campaign")
+        named.update(dict.fromkeys(self.canvas_step_ids, "canvas_step"))
+        return named
+
+    def serves_in(self, source_id: str) -> bool:
+        """Whether a content call from this campaign or Canvas step ("": the call named none, as a snippet
+        made before the experiment named its sources) is assigned: unless the definition names sources
+        and not this one. Events are stricter: with sources named, only theirs are attributed."""
+        if not source_id or not (self.campaign_ids or self.canvas_step_ids):
+            return True
+        return source_id in self.campaign_ids or source_id in self.canvas_step_ids
 
 
 @dataclass(frozen=True, slots=True)

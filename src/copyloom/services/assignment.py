@@ -78,6 +78,8 @@ class AssignmentRequest:
     dispatch_id: str
     proposed: VariantId
     requested_at: float
+    source_id: str = ""
+    """The Braze campaign or Canvas step the content call came from ("" when it named none)."""
 
 
 Assigned = AssignmentRow | JournalledAssignment
@@ -157,6 +159,7 @@ def _new_row(r: AssignmentRequest, variant: VariantId, cohort_width_s: int) -> N
         variant_id=variant,
         assigned_at=r.requested_at,
         cohort_s=cohort_start(r.requested_at, cohort_width_s),
+        source_id=r.source_id,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, get_args
 
 from sqlalchemy.engine import Connection
@@ -20,6 +20,7 @@ from copyloom.domain.values import (
 )
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
+from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
 from copyloom.storage import tenants as tenant_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
@@ -81,6 +82,8 @@ class ExperimentReport:
     leader: VariantId | None
     declared: VariantId | None = None
     """The winner the learner declared in the latest allocation, if any."""
+    sources: SourceBreakdown | None = None
+    """Sends and engagements per Braze campaign or Canvas step (read with the full report only)."""
 
 
 def create_experiment(
@@ -282,7 +285,9 @@ def _choices_text(report: ExperimentReport) -> str:
 def _report_in(conn: Connection, experiment: Experiment) -> ExperimentReport:
     counts = cohort_counts(conn, experiment.experiment_id)
     allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    return build_report(experiment, counts, allocation)
+    return replace(
+        build_report(experiment, counts, allocation), sources=load_source_breakdown(conn, experiment)
+    )
 
 
 def experiment_report(

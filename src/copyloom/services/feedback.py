@@ -137,6 +137,7 @@ def count_events(conn: Connection, tenant: Tenant, events: Sequence[CountedEvent
     )
     event_repo.mark_staged_fresh(conn, tenant.tenant_id, now)
     assignment_repo.insert_staged_engagements(conn, tenant.tenant_id)
+    assignment_repo.count_other_source_events(conn)
     fresh = counted = attributed = 0
     unattributed: Counter[tuple[str, str]] = Counter()
     for tally in assignment_repo.staged_tallies(conn):

@@ -16,6 +16,7 @@ a file twice, or again after a crash mid-replay, stores each assignment exactly 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -339,14 +340,4 @@ class OutageJournal:
 
 
 def _with_variant(row: NewAssignment, variant: VariantId) -> NewAssignment:
-    if row.variant_id == variant:
-        return row
-    return NewAssignment(
-        row.tenant_id,
-        row.experiment_id,
-        row.recipient_key,
-        row.dispatch_id,
-        variant,
-        row.assigned_at,
-        row.cohort_s,
-    )
+    return row if row.variant_id == variant else dataclasses.replace(row, variant_id=variant)

@@ -16,6 +16,7 @@ from copyloom.services import decision_status
 from copyloom.services import report_stats as stats
 from copyloom.services.experiments import ExperimentReport, VariantReport, build_report, metric_events
 from copyloom.services.report_stats import Counts
+from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
 from copyloom.storage.db import Store
@@ -127,6 +128,8 @@ class ExperimentFigures:
     """The leader has the evidence to be shown as one (`is_clear_leader`)."""
     decision: DecisionExplanation | None = None
     """What the decision rule still lacks, for a leader that is not (yet) the winner."""
+    sources: SourceBreakdown | None = None
+    """Sends and engagements per Braze campaign or Canvas step."""
 
     @property
     def metric(self) -> Metric:
@@ -183,7 +186,8 @@ def experiment_figures(
         counts = cohort_counts(conn, experiment.experiment_id)
         history = repo.allocation_history(conn, experiment.experiment_id, limit=MAX_HISTORY_ROWS)
         latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    figures = figures_from(experiment, counts, history, latest)
+        sources = load_source_breakdown(conn, experiment)
+    figures = replace(figures_from(experiment, counts, history, latest), sources=sources)
     if now is None or figures.winner is not None:
         return figures
     decision = decision_status.explain_status(store, experiment, counts, figures.leader, now)

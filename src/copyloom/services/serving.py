@@ -149,6 +149,8 @@ class ServingRuntime:
         self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._pseudonymisers: dict[tuple[bytes, IdTransform], Callable[[str], RecipientKey]] = {}
         self.on_refused: Callable[[str, int], None] = lambda _path, _rows: None
+        self.on_other_source: Callable[[], None] = lambda: None
+        """Called for a content call from a campaign or Canvas step its experiment does not name."""
         """Told of rows the store refused for what they hold, by path (`assignment`, `events`, `journal`)."""
         self.writer.on_refused = lambda: self.on_refused("assignment", 1)
 
@@ -230,9 +232,14 @@ class ServingRuntime:
         recipient: str,
         dispatch_id: str,
         deadline: float | None = None,
+        *,
+        source: str = "",
     ) -> Served:
         """The variant for a recipient: sticky, and stored before this returns when the experiment is live
         or finished (a finished one stores the variant it serves, so that its opens and clicks count).
+
+        `source` is the Braze campaign or Canvas step of the call ("" when the snippet sends none): a call
+        from one the experiment does not name gets the control (or the winner), unassigned, like a preview.
 
         A (recipient, dispatch) this worker answered recently is answered from memory; a new one waits
         for the group commit that stores it.
@@ -252,13 +259,16 @@ class ServingRuntime:
         # Braze's previews and test sends: no recipient's real email, so nothing is assigned or counted.
         if experiment.status not in ASSIGNING or dispatch_id in PLACEHOLDER_DISPATCH_IDS:
             return Served(experiment, experiment.fixed_variant(), None)
+        if not experiment.definition.serves_in(source):
+            self.on_other_source()
+            return Served(experiment, experiment.fixed_variant(), None)
         recipient_key = self._pseudonymiser(tenant)(recipient)
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)
         if recent is not None:
             return Served(experiment, entry.variants[recent.variant_id], recent.pixel_token)
         proposed = self._proposed(entry, recipient_key, dispatch_id)
         request = AssignmentRequest(
-            tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock()
+            tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock(), source
         )
         row = await self.writer.submit(request, deadline)
         # A journalled assignment has no id until replay: its email goes out without an open pixel.

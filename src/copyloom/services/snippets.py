@@ -32,6 +32,8 @@ TOKEN_PLACEHOLDER = "YOUR_COPYLOOM_TOKEN"  # noqa: S105 - a placeholder for the 
 BRAZE_PORTS = (80, 443)  # REFERENCE.md C.1: Connected Content calls only these ports
 _RECIPIENT_TAG = {"user_id": "{{${braze_id}}}", "external_user_id": "{{${user_id}}}"}
 _DISPATCH_TAG = "{{campaign.${dispatch_id}}}"
+_SOURCE_TAG = "{{campaign.${api_id}}}"
+"""The campaign's API id; inside a Canvas Message step, the step's (REFERENCE.md section C)."""
 _VARIABLE = "copyloom"
 _PART_LABEL: dict[Part, str] = {
     "subject": "subject",
@@ -206,10 +208,12 @@ def _call(experiment: Experiment, base_url: str, method: Method, token: str) -> 
     recipient = _RECIPIENT_TAG[experiment.definition.recipient_field]
     url = f"{base_url}/v1/content/{experiment.experiment_id}"
     headers = f':headers {{"Authorization": "Bearer {token}"}}'
+    params = (
+        f"recipient={_escaped(recipient)}&dispatch={_escaped(_DISPATCH_TAG)}&source={_escaped(_SOURCE_TAG)}"
+    )
     if method == "get":
-        query = f"recipient={_escaped(recipient)}&dispatch={_escaped(_DISPATCH_TAG)}"
-        return f"{{% connected_content {url}?{query} :method get {headers} :save {_VARIABLE} :retry %}}"
-    body = f"recipient={_escaped(recipient)}&dispatch={_escaped(_DISPATCH_TAG)}"
+        return f"{{% connected_content {url}?{params} :method get {headers} :save {_VARIABLE} :retry %}}"
+    body = params
     return (
         f"{{% connected_content {url} :method post {headers} :body {body} "
         f":content_type application/x-www-form-urlencoded :save {_VARIABLE} :retry %}}"

@@ -6,15 +6,23 @@ import dataclasses
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain.events import EngagementKind
 from copyloom.domain.values import RecipientField, RecipientKey, TenantId, VariantId
-from copyloom.storage.db import insert_ignoring_conflicts
+from copyloom.storage.db import add_to_counter, insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
-from copyloom.storage.tables import assignments, engagements, experiment_cta_links, experiments
+from copyloom.storage.tables import (
+    assignments,
+    engagements,
+    experiment_cta_links,
+    experiment_sources,
+    experiments,
+    other_source_events,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,8 @@ class NewAssignment:
     variant_id: VariantId
     assigned_at: float
     cohort_s: int
+    source_id: str = ""
+    """The Braze campaign or Canvas step the content call came from ("" when it named none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,7 @@ _NEW_NAMES = tuple(field.name for field in dataclasses.fields(NewAssignment))
 _new_values = operator.attrgetter(*_NEW_NAMES)
 """A `NewAssignment`'s values in the order of `_NEW_NAMES`."""
 _ROWS_PER_STATEMENT = 500
-"""Rows per statement: 500 x 7 parameters stays far below SQLite's and psycopg's parameter limits."""
+"""Rows per statement: 500 x 8 parameters stays far below SQLite's and psycopg's parameter limits."""
 
 RECIPIENTS_SQL_PG = (
     f"SELECT {', '.join(f'a.{c.name}' for c in _ROW_COLUMNS)} FROM unnest(%s::text[]) AS k(key) "
@@ -161,14 +171,25 @@ _COUNTED = "s.fresh AND s.engagement_kind IS NOT NULL AND s.dispatch_id IS NOT N
 
 
 _STAGED_MATCHES = "copyloom_staged_matches"
-"""A temporary table (per connection): which assignments each staged event matched."""
+"""A temporary table (per connection): which assignments each staged event matched, and whether the event
+came from a campaign or Canvas step the assignment's experiment does not name (`other_source`)."""
 
 _MATCHES_DDL = {
     "sqlite": f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_MATCHES} "
-    "(seq INTEGER NOT NULL, assignment_id INTEGER NOT NULL, PRIMARY KEY (seq, assignment_id)) WITHOUT ROWID",
+    "(seq INTEGER NOT NULL, assignment_id INTEGER NOT NULL, other_source BOOLEAN NOT NULL, "
+    "PRIMARY KEY (seq, assignment_id)) WITHOUT ROWID",
     "postgresql": f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_MATCHES} "
-    "(seq BIGINT NOT NULL, assignment_id BIGINT NOT NULL, PRIMARY KEY (seq, assignment_id))",
+    "(seq BIGINT NOT NULL, assignment_id BIGINT NOT NULL, other_source BOOLEAN NOT NULL, "
+    "PRIMARY KEY (seq, assignment_id))",
 }
+
+_OTHER_SOURCE = (
+    f"(EXISTS (SELECT 1 FROM {experiment_sources.name} x WHERE x.experiment_id = e.experiment_id) "
+    f"AND NOT EXISTS (SELECT 1 FROM {experiment_sources.name} x "
+    "WHERE x.experiment_id = e.experiment_id AND x.source_id = s.source_id))"
+)
+"""Whether staged event `s` comes from outside experiment `e`'s named campaigns and Canvas steps (an
+experiment that names none takes events from any)."""
 
 
 def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
@@ -176,8 +197,10 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
     engagements.
 
     An email may carry several experiments (subject and call to action), so one event can match several
-    assignments. An existing (assignment, kind) is left alone, and of two staged the earlier wins. The
-    matches are kept for `staged_tallies`, so each event is looked up once.
+    assignments. An existing (assignment, kind) is left alone, and of two staged the earlier wins. An event
+    from a campaign or Canvas step the experiment does not name is matched but not recorded: it is counted
+    apart (`other_source_events`). The matches are kept for `staged_tallies`, so each event is looked up
+    once.
     """
     conn.exec_driver_sql(_MATCHES_DDL[conn.dialect.name])
     conn.exec_driver_sql(f"DELETE FROM {_STAGED_MATCHES}")
@@ -185,19 +208,19 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
     # index (a temporary table has no statistics, and it would scan the assignments instead); PostgreSQL
     # plans it as the inner join it is.
     per_field = [
-        f"SELECT s.seq, a.assignment_id FROM {STAGED_EVENTS} s "
+        f"SELECT s.seq, a.assignment_id, {_OTHER_SOURCE} FROM {STAGED_EVENTS} s "
         f"CROSS JOIN {assignments.name} a CROSS JOIN {experiments.name} e "
         f"WHERE {_COUNTED} AND {_staged_match(conn, field)}"
         for field in _KEY_COLUMN_OF_FIELD
     ]
     conn.exec_driver_sql(
-        f"INSERT INTO {_STAGED_MATCHES} (seq, assignment_id) {' UNION ALL '.join(per_field)}",
+        f"INSERT INTO {_STAGED_MATCHES} (seq, assignment_id, other_source) {' UNION ALL '.join(per_field)}",
         (tenant_id,) * len(per_field),
     )
     conn.exec_driver_sql(
         f"INSERT INTO {engagements.name} (assignment_id, kind, occurred_at) "
         f"SELECT m.assignment_id, s.engagement_kind, s.time_s FROM {_STAGED_MATCHES} m "
-        f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq "
+        f"CROSS JOIN {STAGED_EVENTS} s WHERE s.seq = m.seq AND NOT m.other_source "
         "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
     )
     # A click on one of its experiment's CTA links is a `cta_click` too; the alias is never stored.
@@ -206,23 +229,46 @@ def insert_staged_engagements(conn: Connection, tenant_id: TenantId) -> None:
         f"SELECT m.assignment_id, 'cta_click', s.time_s FROM {_STAGED_MATCHES} m "
         f"CROSS JOIN {STAGED_EVENTS} s CROSS JOIN {assignments.name} a "
         f"CROSS JOIN {experiment_cta_links.name} c "
-        "WHERE s.seq = m.seq AND s.engagement_kind = 'click' AND a.assignment_id = m.assignment_id "
+        "WHERE s.seq = m.seq AND NOT m.other_source AND s.engagement_kind = 'click' "
+        "AND a.assignment_id = m.assignment_id "
         "AND c.experiment_id = a.experiment_id AND c.link_alias = s.link_alias "
         "ORDER BY m.seq ON CONFLICT (assignment_id, kind) DO NOTHING"
     )
 
 
 def staged_tallies(conn: Connection) -> list[StagedTally]:
-    """The fresh staged events by campaign or step and kind: how many, how many count, how many matched
-    (after `insert_staged_engagements`)."""
+    """The fresh staged events by campaign or step and kind: how many, how many count, how many were
+    attributed (after `insert_staged_engagements`)."""
     counted = "s.engagement_kind IS NOT NULL"
-    matched = f"EXISTS (SELECT 1 FROM {_STAGED_MATCHES} m WHERE m.seq = s.seq)"
+    matched = f"EXISTS (SELECT 1 FROM {_STAGED_MATCHES} m WHERE m.seq = s.seq AND NOT m.other_source)"
     rows = conn.exec_driver_sql(
         f"SELECT s.source_id, s.kind, count(*), sum(CASE WHEN {counted} THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN {matched} THEN 1 ELSE 0 END) "
         f"FROM {STAGED_EVENTS} s WHERE s.fresh GROUP BY s.source_id, s.kind"
     )
     return [StagedTally(source, kind, int(n), int(c), int(m)) for source, kind, n, c, m in rows]
+
+
+def count_other_source_events(conn: Connection) -> None:
+    """Add the staged events that matched an assignment but came from a campaign or Canvas step its
+    experiment does not name to `other_source_events`, per experiment, source and kind."""
+    rows = conn.exec_driver_sql(
+        f"SELECT a.experiment_id, s.source_id, s.engagement_kind, count(*) FROM {_STAGED_MATCHES} m "
+        f"CROSS JOIN {STAGED_EVENTS} s CROSS JOIN {assignments.name} a "
+        "WHERE m.other_source AND s.seq = m.seq AND a.assignment_id = m.assignment_id "
+        "GROUP BY a.experiment_id, s.source_id, s.engagement_kind"
+    ).all()
+    for experiment_id, source_id, kind, n in sorted(rows):
+        key = {"experiment_id": experiment_id, "source_id": source_id, "kind": kind}
+        add_to_counter(conn, other_source_events, key, "count", int(n))
+
+
+def other_source_counts(conn: Connection, experiment_id: str) -> dict[tuple[str, str], int]:
+    """An experiment's events counted apart, by (campaign or Canvas step id, engagement kind)."""
+    table = other_source_events
+    query = sa.select(table.c.source_id, table.c.kind, table.c.count)
+    rows = conn.execute(query.where(table.c.experiment_id == experiment_id))
+    return {(source, kind): int(n) for source, kind, n in rows}
 
 
 _KEY_COLUMN_OF_FIELD: dict[RecipientField, str] = {
@@ -240,51 +286,80 @@ def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind
 def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
     """Sends and unique engagements per variant and send-time bucket; `open` counts real opens (see
     `EngagementKind`), and `pixel_open` is not reported on its own."""
+    grouped = _grouped_counts(conn, experiment_id, assignments.c.cohort_s)
+    counts = [
+        CohortCount(variant, int(cohort), sends, engaged) for (variant, cohort), (sends, engaged) in grouped
+    ]
+    return sorted(counts, key=lambda c: (c.cohort_s, c.variant_id))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCount:
+    """Sends of one variant served to one Braze campaign or Canvas step, with their unique engagements."""
+
+    source_id: str  # "" for content calls that named none
+    variant_id: VariantId
+    sends: int
+    engagements: dict[EngagementKind, int]
+
+
+def source_counts(conn: Connection, experiment_id: str) -> list[SourceCount]:
+    """`cohort_counts`, by the campaign or Canvas step each send was served to instead of its send time."""
+    grouped = _grouped_counts(conn, experiment_id, assignments.c.source_id)
+    counts = [
+        SourceCount(str(source), variant, sends, engaged) for (variant, source), (sends, engaged) in grouped
+    ]
+    return sorted(counts, key=lambda c: (c.source_id, c.variant_id))
+
+
+def _grouped_counts(
+    conn: Connection, experiment_id: str, group: sa.Column[Any]
+) -> list[tuple[tuple[VariantId, Any], tuple[int, dict[EngagementKind, int]]]]:
+    """Sends and unique engagements (real opens as `open`) per variant and value of `group`."""
     sends_query = (
-        sa.select(assignments.c.variant_id, assignments.c.cohort_s, sa.func.count())
+        sa.select(assignments.c.variant_id, group, sa.func.count())
         .where(assignments.c.experiment_id == experiment_id)
-        .group_by(assignments.c.variant_id, assignments.c.cohort_s)
+        .group_by(assignments.c.variant_id, group)
     )
     engaged_query = (
-        sa.select(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind, sa.func.count())
+        sa.select(assignments.c.variant_id, group, engagements.c.kind, sa.func.count())
         .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
         .where(assignments.c.experiment_id == experiment_id, engagements.c.kind.not_in(_REAL_OPEN_PARTS))
-        .group_by(assignments.c.variant_id, assignments.c.cohort_s, engagements.c.kind)
+        .group_by(assignments.c.variant_id, group, engagements.c.kind)
     )
-    counts = {
-        (variant, cohort): CohortCount(variant, cohort, sends, {})
-        for variant, cohort, sends in conn.execute(sends_query)
+    counts: dict[tuple[VariantId, Any], tuple[int, dict[EngagementKind, int]]] = {
+        (variant, value): (sends, {}) for variant, value, sends in conn.execute(sends_query)
     }
-    for variant, cohort, kind, n in conn.execute(engaged_query):
-        counts[(variant, cohort)].engagements[kind] = n
-    for variant, cohort, n in conn.execute(_real_opens_query(experiment_id)):
-        counts[(variant, cohort)].engagements["open"] = n
-    return sorted(counts.values(), key=lambda c: (c.cohort_s, c.variant_id))
+    for variant, value, kind, n in conn.execute(engaged_query):
+        counts[(variant, value)][1][kind] = n
+    for variant, value, n in conn.execute(_real_opens_query(experiment_id, group)):
+        counts[(variant, value)][1]["open"] = n
+    return list(counts.items())
 
 
 _REAL_OPEN_PARTS: tuple[EngagementKind, ...] = ("open", "pixel_open")
 
 
-def _real_opens_query(experiment_id: str) -> sa.Select[str, int, int]:
-    """Real opens per variant and cohort: assignments with an `open`, or a `pixel_open` and no
+def _real_opens_query(experiment_id: str, group: sa.Column[Any]) -> sa.Select[tuple[str, Any, int]]:
+    """Real opens per variant and value of `group`: assignments with an `open`, or a `pixel_open` and no
     `machine_open`, whichever order they were recorded in."""
 
     def has(kind: EngagementKind) -> sa.ColumnElement[bool]:
         return sa.func.max(sa.case((engagements.c.kind == kind, 1), else_=0)) == 1
 
     opened = (
-        sa.select(assignments.c.variant_id, assignments.c.cohort_s)
+        sa.select(assignments.c.variant_id, group.label("grouped"))
         .join(engagements, engagements.c.assignment_id == assignments.c.assignment_id)
         .where(
             assignments.c.experiment_id == experiment_id,
             engagements.c.kind.in_((*_REAL_OPEN_PARTS, "machine_open")),
         )
-        .group_by(assignments.c.assignment_id, assignments.c.variant_id, assignments.c.cohort_s)
+        .group_by(assignments.c.assignment_id, assignments.c.variant_id, group)
         .having(sa.or_(has("open"), sa.and_(has("pixel_open"), sa.not_(has("machine_open")))))
         .subquery()
     )
-    return sa.select(opened.c.variant_id, opened.c.cohort_s, sa.func.count()).group_by(
-        opened.c.variant_id, opened.c.cohort_s
+    return sa.select(opened.c.variant_id, opened.c.grouped, sa.func.count()).group_by(
+        opened.c.variant_id, opened.c.grouped
     )
 
 

@@ -19,7 +19,13 @@ from copyloom.domain.values import (
     VariantId,
 )
 from copyloom.storage.db import id_chunks
-from copyloom.storage.tables import allocations, experiment_cta_links, experiments, variants
+from copyloom.storage.tables import (
+    allocations,
+    experiment_cta_links,
+    experiment_sources,
+    experiments,
+    variants,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,14 @@ def insert_experiment(
             experiment_cta_links.insert(),
             [{"experiment_id": experiment_id, "link_alias": alias} for alias in definition.cta_links],
         )
+    if definition.sources:
+        conn.execute(
+            experiment_sources.insert(),
+            [
+                {"experiment_id": experiment_id, "source_id": source_id, "kind": kind}
+                for source_id, kind in definition.sources.items()
+            ],
+        )
 
 
 def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
@@ -124,8 +138,18 @@ def load_experiments(conn: Connection, query: sa.Select[tuple[object, ...]]) -> 
     ).mappings()
     for a in alias_rows:
         aliases[a["experiment_id"]].append(a["link_alias"])
+    sources: dict[str, dict[str, list[str]]] = {i: {"campaign": [], "canvas_step": []} for i in ids}
+    source_rows = conn.execute(
+        sa.select(experiment_sources)
+        .where(experiment_sources.c.experiment_id.in_(ids))
+        .order_by(experiment_sources.c.source_id)
+    ).mappings()
+    for r in source_rows:
+        sources[r["experiment_id"]][r["kind"]].append(r["source_id"])
     return [
-        _experiment(row, by_experiment[row["experiment_id"]], aliases[row["experiment_id"]]) for row in rows
+        _experiment(row, by_experiment[i], aliases[i], sources[i])
+        for row in rows
+        for i in [row["experiment_id"]]
     ]
 
 
@@ -177,7 +201,9 @@ def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000
     return [_allocation(row) for row in conn.execute(query).mappings()]
 
 
-def _experiment(row: RowMapping, variant_list: list[Variant], cta_links: list[str]) -> Experiment:
+def _experiment(
+    row: RowMapping, variant_list: list[Variant], cta_links: list[str], sources: Mapping[str, list[str]]
+) -> Experiment:
     definition = ExperimentDefinition(
         name=row["name"],
         mode=row["mode"],
@@ -189,6 +215,8 @@ def _experiment(row: RowMapping, variant_list: list[Variant], cta_links: list[st
         control_holdout=row["control_holdout"],
         min_sends_per_variant=row["min_sends_per_variant"],
         cta_links=tuple(cta_links),
+        campaign_ids=tuple(sources["campaign"]),
+        canvas_step_ids=tuple(sources["canvas_step"]),
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),

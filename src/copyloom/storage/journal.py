@@ -46,6 +46,7 @@ def encode_record(row: NewAssignment) -> bytes:
             "variant": row.variant_id,
             "assigned_at": row.assigned_at,
             "cohort_s": row.cohort_s,
+            "source": row.source_id,
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -70,6 +71,7 @@ def decode_record(line: bytes) -> NewAssignment | None:
             variant_id=str(data["variant"]),
             assigned_at=float(data["assigned_at"]),
             cohort_s=int(data["cohort_s"]),
+            source_id=str(data.get("source", "")),  # journals written before sources were kept
         )
     except (ValueError, KeyError, TypeError):
         return None

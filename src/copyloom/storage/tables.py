@@ -69,6 +69,14 @@ experiment_cta_links = sa.Table(
     sa.Column("link_alias", sa.String(256), primary_key=True),
 )
 
+experiment_sources = sa.Table(
+    "experiment_sources",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # campaign | canvas_step
+)
+
 variants = sa.Table(
     "variants",
     metadata,
@@ -90,6 +98,8 @@ assignments = sa.Table(
     sa.Column("variant_id", sa.String(64), nullable=False),
     sa.Column("assigned_at", sa.Double(), nullable=False),
     sa.Column("cohort_s", sa.BigInteger(), nullable=False),
+    # The Braze campaign or Canvas step the content call came from ("" when it named none).
+    sa.Column("source_id", sa.String(128), nullable=False, server_default=""),
     sa.UniqueConstraint("experiment_id", "recipient_key", "dispatch_id", name="uq_assignments_send"),
     # Covers the ingest's attribution join: by recipient and dispatch, to the tenant and experiment.
     sa.Index("ix_assignments_attribution", "recipient_key", "dispatch_id", "tenant_id", "experiment_id"),
@@ -120,6 +130,17 @@ unattributed = sa.Table(
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("count", sa.BigInteger(), nullable=False),
 )
+
+other_source_events = sa.Table(
+    "other_source_events",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+)
+"""Events that matched an assignment's recipient and dispatch but came from a campaign or Canvas step the
+experiment does not name: counted apart, never attributed."""
 
 allocations = sa.Table(
     "allocations",

@@ -69,6 +69,7 @@ def create_app(
     )
     runtime.writer.on_batch = metrics.batch_size.observe
     runtime.on_refused = lambda path, rows: metrics.refused_rows.labels(path=path).inc(rows)
+    runtime.on_other_source = metrics.other_sources.inc
     routes: list[BaseRoute] = [
         Route("/v1/content/{experiment_id}", endpoints.content, methods=["GET", "POST"]),
         Route("/v1/events", endpoints.events, methods=["POST"]),

@@ -62,6 +62,11 @@ class Metrics:
             "Content answers that ran out of budget and served the control",
             registry=self.registry,
         )
+        self.other_sources = Counter(
+            "copyloom_content_other_source_answers",
+            "Content calls from a campaign or Canvas step the experiment does not name (control, unassigned)",
+            registry=self.registry,
+        )
         self.refused_rows = Counter(
             "copyloom_store_refused_rows",
             "Rows the store refused for what they hold (not an outage), answered or skipped on their own",

@@ -83,6 +83,11 @@ _CONTENT_FIELDS: dict[str, dict[str, object]] = {
     "dispatch": _text(
         TEXT_LIMITS["dispatch"], description="the Braze dispatch id; clicks and opens are attributed by it"
     ),
+    "source": _text(
+        TEXT_LIMITS["source"],
+        description="the Braze campaign or Canvas step API id; from one the experiment does not name, "
+        "the answer is the control, unassigned",
+    ),
     "format": {"type": "string", "enum": ["json", "text"], "default": "json"},
     "placement": _text(
         TEXT_LIMITS["placement"], description="with format=text: the placement whose text to return"

@@ -45,18 +45,28 @@ def _render_up_to_token(served: Served, public_base_url: str) -> bytes:
     return rendered[: -len(b'"}')]
 
 
-def _content_params(params: Mapping[str, str], *, complete: bool) -> tuple[str, str, str, str]:
-    """The content call's recipient, dispatch, format and placement, each under the rule for text; with
-    `complete`, the recipient (and, for `format=text`, the placement) is required."""
+@dataclass(frozen=True, slots=True)
+class _ContentCall:
+    recipient: str
+    dispatch: str
+    source: str  # the Braze campaign or Canvas step API id, "" when the snippet sends none
+    output: str
+    placement: str
+
+
+def _content_params(params: Mapping[str, str], *, complete: bool) -> _ContentCall:
+    """The content call's recipient, dispatch, source, format and placement, each under the rule for text;
+    with `complete`, the recipient (and, for `format=text`, the placement) is required."""
     recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=complete)
     dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
+    source = text_param(params, "source", max_chars=TEXT_LIMITS["source"], required=False)
     output = text_param(params, "format", max_chars=TEXT_LIMITS["format"], required=False) or "json"
     if output not in ("json", "text"):
         raise InvalidInput(f"format: expected json or text, got {output!r}")
     placement = text_param(
         params, "placement", max_chars=TEXT_LIMITS["placement"], required=complete and output == "text"
     )
-    return recipient, dispatch, output, placement
+    return _ContentCall(recipient, dispatch, source, output, placement)
 
 
 def _served_texts(served: Served) -> dict[str, str]:
@@ -86,25 +96,25 @@ class Endpoints:
         experiment_id = field_text("experiment_id", "experiment_id", request.path_params["experiment_id"])
         if body:  # the body overrides the query; what it overrides is checked all the same
             _content_params(query, complete=False)
-        recipient, dispatch, output, placement = _content_params({**query, **body}, complete=True)
-        served = await self._serve_within_budget(tenant, experiment_id, recipient, dispatch)
-        if output == "text":
-            if placement not in served.variant.texts:
+        call = _content_params({**query, **body}, complete=True)
+        served = await self._serve_within_budget(tenant, experiment_id, call)
+        if call.output == "text":
+            if call.placement not in served.variant.texts:
                 raise InvalidInput(
-                    f"placement: '{placement}' is not one of {', '.join(served.variant.texts)}"
+                    f"placement: '{call.placement}' is not one of {', '.join(served.variant.texts)}"
                 )
-            return PlainTextResponse(_served_texts(served)[placement])
+            return PlainTextResponse(_served_texts(served)[call.placement])
         return self._content_response(served)
 
-    async def _serve_within_budget(
-        self, tenant: Tenant, experiment_id: str, recipient: str, dispatch: str
-    ) -> Served:
+    async def _serve_within_budget(self, tenant: Tenant, experiment_id: str, call: _ContentCall) -> Served:
         """Braze gives up after 2 s; past the budget the control goes out (no assignment is promised: a
         commit already under way may still store one) and the fallback is counted. The group commit
         enforces the deadline with one timer for every waiting request."""
         deadline = asyncio.get_running_loop().time() + self.budget_s
         try:
-            return await self.runtime.serve(tenant, experiment_id, recipient, dispatch, deadline)
+            return await self.runtime.serve(
+                tenant, experiment_id, call.recipient, call.dispatch, deadline, source=call.source
+            )
         except TimeoutError:
             self.on_fallback()
             log.warning("content answer over the %.0f ms budget: served the control", self.budget_s * 1000)
