@@ -35,3 +35,18 @@ def test_a_definition_carries_its_allocation_rules_defaulting_to_the_engines() -
 def test_triggered_experiments_default_to_per_dispatch_stickiness() -> None:
     assert make_definition(mode="triggered").sticky == "dispatch"
     assert make_definition(mode="triggered", sticky="recipient").sticky == "recipient"
+
+
+def test_a_definition_may_name_the_campaigns_and_canvas_steps_it_runs_in() -> None:
+    definition = make_definition(campaign_ids=["camp-b", "camp-a"], canvas_step_ids=["step-1"])
+
+    assert definition.campaign_ids == ("camp-a", "camp-b")
+    assert definition.sources == {"camp-a": "campaign", "camp-b": "campaign", "step-1": "canvas_step"}
+    assert [definition.serves_in(s) for s in ("camp-a", "step-1", "", "camp-c")] == [True, True, True, False]
+
+
+def test_a_definition_that_names_no_source_serves_every_campaign() -> None:
+    definition = make_definition()
+
+    assert definition.sources == {}
+    assert definition.serves_in("camp-anything")

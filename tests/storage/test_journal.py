@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,20 @@ def test_a_batch_reads_back_as_written(tmp_path: Path) -> None:
 
     assert contents.records == [row(1), row(2), row(3)]
     assert contents.bad_lines == 0
+
+
+def test_the_source_of_an_assignment_is_journalled_and_older_lines_without_it_still_read() -> None:
+    sourced = NewAssignment(TenantId("tn_1"), "ex_1", RecipientKey("k"), "d", "v1", 1.0, 0, "camp-a")
+    payload = (
+        b'{"assigned_at":1.0,"cohort_s":0,"dispatch":"d","experiment":"ex_1","recipient_key":"k",'
+        b'"tenant":"tn_1","variant":"v1"}'
+    )
+    older = b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+    assert journal.decode_record(journal.encode_record(sourced)) == sourced
+    assert journal.decode_record(older) == NewAssignment(
+        TenantId("tn_1"), "ex_1", RecipientKey("k"), "d", "v1", 1.0, 0, ""
+    )
 
 
 def test_one_fsync_per_batch_not_per_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,6 +61,23 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
         changed(metric="cta_click", cta_links=["sh\x07op"]),
         "cta_links[0]: control character U+0007 is not allowed at character 3",
     ),
+    (changed(campaign_ids="camp-a"), "campaign_ids: expected a list of 1 to 50 Braze campaign API ids"),
+    (changed(canvas_step_ids=[]), "canvas_step_ids: expected a list of 1 to 50 Braze Canvas step API ids"),
+    (changed(campaign_ids=["a", 7]), "campaign_ids[1]: expected a non-empty text (a Braze campaign API id)"),
+    (changed(campaign_ids=["a", " a "]), "campaign_ids[1]: duplicate id 'a'"),
+    (changed(campaign_ids=["x" * 129]), "campaign_ids[0]: longer than 128 characters"),
+    (
+        changed(canvas_step_ids=["st\x00ep"]),
+        "canvas_step_ids[0]: control character U+0000 is not allowed at character 3",
+    ),
+    (
+        changed(campaign_ids=["a"], canvas_step_ids=["a"]),
+        "canvas_step_ids: 'a' is named in campaign_ids too",
+    ),
+    (
+        changed(campaign_ids=[f"c{i}" for i in range(30)], canvas_step_ids=[f"s{i}" for i in range(21)]),
+        "campaign_ids, canvas_step_ids: at most 50 campaigns and Canvas steps in all",
+    ),
     (
         changed(recipient_field="email"),
         "recipient_field: expected one of user_id, external_user_id, got 'email'",

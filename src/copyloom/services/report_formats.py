@@ -92,6 +92,7 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
             {"at": g.at, "vs_even": _number(g.vs_even), "vs_control": _number(g.vs_control)}
             for g in figures.gains
         ],
+        **(figures.sources.as_json() if figures.sources else {}),
         "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
     }
 
@@ -104,6 +105,7 @@ def _variant_dict(v: VariantFigures) -> dict[str, Any]:
         "sends": v.sends,
         "delivered": v.delivered,
         "clicks": v.clicks,
+        "cta_clicks": v.cta_clicks,
         "opens": v.opens,
         "bot_clicks": v.bot_clicks,
         "machine_opens": v.machine_opens,
@@ -112,6 +114,8 @@ def _variant_dict(v: VariantFigures) -> dict[str, Any]:
         "spam": v.spam,
         "click_rate": _number(v.click_rate),
         "click_rate_ci": _interval(v.click_rate_ci),
+        "cta_click_rate": _number(v.cta_click_rate),
+        "cta_click_rate_ci": _interval(v.cta_click_rate_ci),
         "open_rate": _number(v.open_rate),
         "open_rate_ci": _interval(v.open_rate_ci),
         "p_best": _number(v.p_best),
@@ -135,6 +139,7 @@ _CSV_FIGURES = (
     "sends",
     "delivered",
     "clicks",
+    "cta_clicks",
     "opens",
     "bot_clicks",
     "machine_opens",
@@ -144,6 +149,9 @@ _CSV_FIGURES = (
     "click_rate",
     "click_rate_low",
     "click_rate_high",
+    "cta_click_rate",
+    "cta_click_rate_low",
+    "cta_click_rate_high",
     "open_rate",
     "open_rate_low",
     "open_rate_high",
@@ -179,6 +187,8 @@ def _csv(figures: ExperimentFigures) -> str:
             **values,
             "click_rate_low": v.click_rate_ci.low,
             "click_rate_high": v.click_rate_ci.high,
+            "cta_click_rate_low": v.cta_click_rate_ci.low,
+            "cta_click_rate_high": v.cta_click_rate_ci.high,
             "open_rate_low": v.open_rate_ci.low,
             "open_rate_high": v.open_rate_ci.high,
         }
@@ -229,6 +239,7 @@ def _markdown(figures: ExperimentFigures) -> str:
         "",
         *_variant_table(figures),
         "",
+        *_sources_table(figures),
         "## How these figures are computed",
         "",
         *(
@@ -239,6 +250,28 @@ def _markdown(figures: ExperimentFigures) -> str:
         "See docs/reports.md for every figure and its formula.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sources_table(figures: ExperimentFigures) -> list[str]:
+    """Sends and metric events per Braze campaign or Canvas step, when there is more than one or the
+    definition names them; with the events counted apart."""
+    breakdown = figures.sources
+    if breakdown is None or (len(breakdown.sources) < 2 and not figures.experiment.definition.sources):
+        return []
+    metric = figures.metric
+    header = ["Campaign or Canvas step", "Named as", "Sends", f"{metric.replace('_', ' ').capitalize()}s"]
+    lines = ["## Where it ran", "", _table_row(header), _table_row(["---"] * len(header))]
+    for s in breakdown.sources:
+        name = _escape(s.source_id) if s.source_id else "(not sent by the snippet)"
+        named = (s.named_as or "not named").replace("_", " ")
+        lines.append(_table_row([name, named, f"{s.sends:,}", f"{metric_events(s, metric):,}"]))
+    if breakdown.pools_sources:
+        lines += ["", "Sends from more than one campaign or step are pooled in the figures above."]
+    for other in breakdown.other_events:
+        source = _escape(other.source_id) or "(none)"
+        events = "event" if other.total == 1 else "events"
+        lines += ["", f"Not attributed: {other.total:,} {events} of the same recipients from {source}."]
+    return [*lines, ""]
 
 
 def _decision(figures: ExperimentFigures) -> list[str]:
@@ -292,6 +325,7 @@ def _decision(figures: ExperimentFigures) -> list[str]:
 
 def _variant_table(figures: ExperimentFigures) -> list[str]:
     placements = list(figures.experiment.definition.placements)
+    is_cta = figures.metric == "cta_click"
     header = [
         "Variant",
         *(p.capitalize() for p in placements),
@@ -299,6 +333,7 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
         "Delivered",
         "Clicks",
         "Click rate (95 %)",
+        *(["CTA clicks", "CTA click rate (95 %)"] if is_cta else []),
         "Opens",
         "Open rate (95 %)",
         "Bot clicks",
@@ -322,6 +357,14 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
                     f"{v.delivered:,}",
                     f"{v.clicks:,}",
                     f"{_percent(v.click_rate)} ({_interval_text(v.click_rate_ci, _percent)})",
+                    *(
+                        [
+                            f"{v.cta_clicks:,}",
+                            f"{_percent(v.cta_click_rate)} ({_interval_text(v.cta_click_rate_ci, _percent)})",
+                        ]
+                        if is_cta
+                        else []
+                    ),
                     f"{v.opens:,}",
                     f"{_percent(v.open_rate)} ({_interval_text(v.open_rate_ci, _percent)})",
                     f"{v.bot_clicks:,}",

@@ -61,6 +61,8 @@ class VariantFigures:
     p_best: float
     weight: float
     cta_clicks: int = 0
+    cta_click_rate: float = 0.0
+    cta_click_rate_ci: Interval = Interval(0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,7 @@ def figures_from(
 
 def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFigures:
     clicks, opens = Counts(report.sends, report.clicks), Counts(report.sends, report.opens)
+    cta_clicks = Counts(report.sends, report.cta_clicks)
     return VariantFigures(
         variant_id=report.variant_id,
         is_control=report.is_control,
@@ -262,6 +265,8 @@ def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFi
         p_best=report.p_best,
         weight=report.weight,
         cta_clicks=report.cta_clicks,
+        cta_click_rate=cta_clicks.rate,
+        cta_click_rate_ci=Interval(*stats.rate_interval(cta_clicks)),
     )
 
 
