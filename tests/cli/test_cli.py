@@ -14,8 +14,9 @@ import pytest
 
 from copyloom import __version__
 from copyloom.cli import main
+from copyloom.storage.db import Store
 from tests.cli.runner import Cli
-from tests.helpers import DEFINITION, Api, Workspace
+from tests.helpers import DEFINITION, Api, Workspace, make_workspace
 from tests.web.test_events import braze_event
 
 SCRIPT = Path(sys.executable).with_name("copyloom")
@@ -253,3 +254,27 @@ def test_the_bot_click_rule_defaults_to_flag_or_reason_and_can_be_set(cli: Cli) 
     assert cli.json("tenant", "list")[0]["bot_clicks"] == "flag"
     assert refused.returncode == 2
     assert "'never' is not one of 'flag', 'flag_or_reason'" in refused.stderr
+
+
+def test_experiment_show_breaks_sends_and_clicks_down_per_campaign(
+    api: Api, store: Store, database_url: str
+) -> None:
+    workspace = make_workspace(store, "acme", campaign_ids=["camp-a"])
+    api.content(workspace.token, workspace.experiment_id, recipient="u-1", dispatch="d-1", source="camp-a")
+    api.content(workspace.token, workspace.experiment_id, recipient="u-2", dispatch="d-2", source="camp-b")
+    events = [
+        braze_event("Click", "u-1", "d-1", campaign_id="camp-a"),
+        braze_event("Open", "u-1", "d-1", campaign_id="camp-c"),
+    ]
+    api.events(workspace.token, {"events": events})
+
+    shown = Cli(database_url).json("experiment", "show", workspace.experiment_id)
+
+    assert shown["campaign_ids"] == ["camp-a"]
+    assert [(s["source_id"], s["named_as"], s["sends"], s["clicks"]) for s in shown["sources"]] == [
+        ("camp-a", "campaign", 1, 1)
+    ]
+    assert shown["other_source_events"] == [{"source_id": "camp-c", "events": {"open": 1}}]
+    text = Cli(database_url).run("experiment", "show", workspace.experiment_id).stdout
+    assert "camp-a" in text
+    assert "not attributed, from camp-c: 1 event" in text

@@ -153,7 +153,8 @@ def _report_text(report: ExperimentReport) -> str:
             name = s.source_id or "(not sent by the snippet)"
             lines.append(f"{name:<34}{s.named_as or '-':>12}{s.sends:>9}{s.clicks:>8}{s.opens:>8}")
         for o in breakdown.other_events:
-            lines.append(f"not attributed, from {o.source_id or '(none)'}: {o.total} events")
+            events = "event" if o.total == 1 else "events"
+            lines.append(f"not attributed, from {o.source_id or '(none)'}: {o.total} {events}")
     return "\n".join(lines)
 
 
