@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copyloom.domain.values import AutoRetireRule
 from copyloom.engine import PolicyConfig
 from tests.helpers import make_definition
 
@@ -50,3 +51,11 @@ def test_a_definition_that_names_no_source_serves_every_campaign() -> None:
 
     assert definition.sources == {}
     assert definition.serves_in("camp-anything")
+
+
+def test_auto_retire_is_off_unless_set_and_defaults_each_part() -> None:
+    assert make_definition(mode="triggered").auto_retire is None
+    assert make_definition(mode="triggered", auto_retire=True).auto_retire == AutoRetireRule(0.05, 72.0, 2000)
+    assert make_definition(mode="triggered", auto_retire={"for_hours": 24}).auto_retire == AutoRetireRule(
+        0.05, 24.0, 2000
+    )

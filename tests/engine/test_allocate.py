@@ -146,14 +146,24 @@ def test_min_cohort_age_does_not_apply_in_triggered_mode() -> None:
     )
 
 
-def test_warm_up_splits_evenly_until_every_variant_has_enough_sends() -> None:
+def test_warm_up_splits_evenly_while_no_variant_has_enough_sends() -> None:
+    allocation = run({"control": (99, 0), "v1": (99, 9), "v2": (50, 1)})
+
+    assert allocation.reason == "warm_up"
+    assert list(allocation.weights.values()) == pytest.approx([1 / 3] * 3)
+
+
+def test_a_variant_short_of_its_warm_up_keeps_an_even_share_while_the_others_follow_the_evidence() -> None:
+    """A late joiner warms up on its own: the variants past their warm-up keep allocating by the evidence."""
     counts = {"control": (99, 0), "v1": (5000, 400), "v2": (5000, 10)}
 
     allocation = run(counts)
 
     assert allocation.reason == "warm_up"
     assert allocation.winner is None
-    assert list(allocation.weights.values()) == pytest.approx([1 / 3] * 3)
+    assert allocation.weights["control"] == pytest.approx(1 / 3, abs=0.011)
+    assert allocation.weights["v1"] > 0.6
+    assert allocation.weights["v2"] < 0.02
     assert allocation.p_best["v1"] > 0.9
 
 

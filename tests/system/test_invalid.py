@@ -78,6 +78,24 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
         changed(campaign_ids=[f"c{i}" for i in range(30)], canvas_step_ids=[f"s{i}" for i in range(21)]),
         "campaign_ids, canvas_step_ids: at most 50 campaigns and Canvas steps in all",
     ),
+    (changed(auto_retire=True), "auto_retire: only used with mode triggered"),
+    (
+        changed(mode="triggered", auto_retire="yes"),
+        "auto_retire: expected true or an object with p_best_below, for_hours, min_sends",
+    ),
+    (
+        changed(mode="triggered", auto_retire={"p_best_below": 0.5}),
+        "auto_retire.p_best_below: expected a number above 0 and below 0.5, got 0.5",
+    ),
+    (
+        changed(mode="triggered", auto_retire={"for_hours": 0.5}),
+        "auto_retire.for_hours: expected a number of hours from 1 to 2160, got 0.5",
+    ),
+    (
+        changed(mode="triggered", auto_retire={"min_sends": -1}),
+        "auto_retire.min_sends: expected an integer from 0 to 1000000, got -1",
+    ),
+    (changed(mode="triggered", auto_retire={"after": 3}), "auto_retire.after: unknown field"),
     (
         changed(recipient_field="email"),
         "recipient_field: expected one of user_id, external_user_id, got 'email'",

@@ -8,7 +8,10 @@ import json
 import click
 
 from copyloom import __version__
-from copyloom.cli import common
+from copyloom.cli import (
+    common,
+    variants,  # noqa: F401 (adds add-variant and retire-variant to `experiment`)
+)
 from copyloom.cli.bench import bench
 from copyloom.cli.demo import demo
 from copyloom.cli.experiment import experiment

@@ -32,14 +32,15 @@ def experiment_create(tenant_name: str, file: Path, as_json: bool) -> None:
     from copyloom.services import experiments as experiment_service
 
     settings = current_settings()
-    definition = parse_experiment_definition(_read_definition(file))
+    definition = parse_experiment_definition(read_definition(file))
     experiment_id = experiment_service.create_experiment(
         ready_store(settings), tenant_name, definition, time.time()
     )
     emit({"experiment_id": experiment_id}, as_json, f"created experiment {experiment_id} (draft)")
 
 
-def _read_definition(file: Path) -> Any:
+def read_definition(file: Path) -> Any:
+    """A YAML or JSON file's object (a definition, or a variant)."""
     import yaml
 
     text = file.read_text(encoding="utf-8")
@@ -130,6 +131,10 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
                 "spam": v.spam,
                 "weight": round(v.weight, 6),
                 "p_best": round(v.p_best, 6),
+                "status": v.status,
+                "added_at": v.added_at,
+                "retired_at": v.retired_at,
+                "retired_by": v.retired_by,
             }
             for v in report.variants
         ],
@@ -144,7 +149,7 @@ def _report_text(report: ExperimentReport) -> str:
     lines = [f"{e.experiment_id} {e.definition.name!r}: {e.status}, winner {e.winner or '-'}"]
     lines.append(f"{'variant':<16}{'sends':>9}{'clicks':>8}{'opens':>8}{'weight':>9}{'P(best)':>9}")
     for v in report.variants:
-        name = v.variant_id + (" (control)" if v.is_control else "")
+        name = v.variant_id + (" (control)" if v.is_control else "") + (" (retired)" if v.retired_at else "")
         lines.append(f"{name:<16}{v.sends:>9}{v.clicks:>8}{v.opens:>8}{v.weight:>9.3f}{v.p_best:>9.3f}")
     breakdown = report.sources
     if breakdown and (len(breakdown.sources) > 1 or e.definition.sources):

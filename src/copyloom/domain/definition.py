@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from copyloom.domain.checks import is_finite_number, is_integer
-from copyloom.domain.personalisation import split_wording
+from copyloom.domain.personalisation import Expression, placement_slots, split_wording
 from copyloom.domain.text import field_text
 from copyloom.domain.values import (
     DEFAULT_CONTROL_HOLDOUT,
@@ -21,11 +21,14 @@ from copyloom.domain.values import (
     MAX_SOURCES,
     MAX_TEXT_CHARS,
     MAX_VARIANTS,
+    MAX_VARIANTS_EVER,
     METRICS,
     MIN_VARIANTS,
     MODES,
     RECIPIENT_FIELDS,
     STICKY_SCOPES,
+    AutoRetireRule,
+    Experiment,
     ExperimentDefinition,
     StickyScope,
     Variant,
@@ -70,16 +73,86 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
         raise InvalidInput(
             f"campaign_ids, canvas_step_ids: at most {MAX_SOURCES} campaigns and Canvas steps in all"
         )
+    auto_retire = _auto_retire(raw.get("auto_retire"), mode)
     return ExperimentDefinition(
         name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links,
-        campaign_ids, canvas_step_ids,
+        campaign_ids, canvas_step_ids, auto_retire,
     )  # fmt: skip
 
 
 _DEFINITION_FIELDS = {
     "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
-    "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids",
+    "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids", "auto_retire",
 }  # fmt: skip
+_AUTO_RETIRE_FIELDS = {"p_best_below", "for_hours", "min_sends"}
+
+
+def _auto_retire(raw: object, mode: str) -> AutoRetireRule | None:
+    """The rule that retires a losing variant of a triggered experiment; off unless set."""
+    if raw is None:
+        return None
+    if mode != "triggered":
+        raise InvalidInput("auto_retire: only used with mode triggered")
+    if raw is True:
+        return AutoRetireRule()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("auto_retire: expected true or an object with p_best_below, for_hours, min_sends")
+    unknown = sorted(set(raw) - _AUTO_RETIRE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"auto_retire.{unknown[0]}: unknown field")
+    default = AutoRetireRule()
+    below = raw.get("p_best_below", default.p_best_below)
+    if not is_finite_number(below) or not 0 < below < 0.5:
+        raise InvalidInput(
+            f"auto_retire.p_best_below: expected a number above 0 and below 0.5, got {below!r}"
+        )
+    hours = raw.get("for_hours", default.for_hours)
+    if not is_finite_number(hours) or not 1 <= hours <= 24 * 90:
+        raise InvalidInput(f"auto_retire.for_hours: expected a number of hours from 1 to 2160, got {hours!r}")
+    sends = raw.get("min_sends", default.min_sends)
+    if not is_integer(sends) or not 0 <= sends <= MAX_MIN_SENDS_PER_VARIANT:
+        raise InvalidInput(
+            f"auto_retire.min_sends: expected an integer from 0 to {MAX_MIN_SENDS_PER_VARIANT}, got {sends!r}"
+        )
+    return AutoRetireRule(float(below), float(hours), int(sends))
+
+
+def parse_added_variant(raw: object, experiment: Experiment) -> Variant:
+    """A wording to add to a running experiment: the same placements as the others, a new id, and only the
+    personalisation the experiment's printed snippets already fill.
+
+    Raises:
+        InvalidInput: naming the field, e.g. ``variant.id: 'v2' is already a variant (retired ones too)``.
+    """
+    variant = _parse_variant(raw, "variant")
+    if variant.is_control:
+        raise InvalidInput("variant.control: an added variant cannot be the control")
+    existing = experiment.definition.variants
+    if any(v.variant_id == variant.variant_id for v in existing):
+        raise InvalidInput(f"variant.id: '{variant.variant_id}' is already a variant (retired ones too)")
+    placements = experiment.definition.placements
+    if set(variant.texts) != set(placements):
+        raise InvalidInput(
+            f"variant: placements {sorted(variant.texts)} differ from the experiment's {sorted(placements)}"
+        )
+    if len(experiment.active_variant_ids) >= MAX_VARIANTS:
+        raise InvalidInput(
+            f"variant: the experiment already has {MAX_VARIANTS} live variants; retire one first"
+        )
+    if len(existing) >= MAX_VARIANTS_EVER:
+        raise InvalidInput(
+            f"variant: an experiment can have {MAX_VARIANTS_EVER} variants in all, retired ones included"
+        )
+    for placement, text in variant.texts.items():
+        filled = placement_slots(v.texts[placement] for v in existing)
+        for segment in split_wording(text):
+            if isinstance(segment, Expression) and segment not in filled:
+                raise InvalidInput(
+                    f"variant.{placement}: personalisation '{segment.liquid}' is not in the experiment's "
+                    "other wordings, so the snippets pasted in Braze cannot fill it; use the same "
+                    "expressions, or create a new experiment"
+                )
+    return variant
 
 
 def _source_ids(raw: Mapping[str, object], key: str, what: str) -> tuple[str, ...]:

@@ -63,11 +63,36 @@ class Tenant:
     bot_clicks: BotClickRule = DEFAULT_BOT_CLICK_RULE
 
 
+RetiredBy = Literal["manual", "auto"]
+"""Who retired a variant: a person (CLI, API, dashboard) or the definition's `auto_retire` rule."""
+MAX_VARIANTS_EVER = 50
+"""Variants an experiment may have had in all, retired ones included (`MAX_VARIANTS` live at once)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
     variant_id: VariantId
     texts: Mapping[str, str]
     is_control: bool = False
+    added_at: float | None = None
+    """When it joined a running experiment; None for the variants it was created with."""
+    retired_at: float | None = None
+    """When it stopped receiving new recipients (those already assigned keep it); None while active."""
+    retired_by: RetiredBy | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoRetireRule:
+    """Retire a triggered experiment's variant whose P(best) stayed below `p_best_below` at every learner
+    run for `for_hours`, once it has `min_sends` sends; never the control, never below two live variants."""
+
+    p_best_below: float = 0.05
+    for_hours: float = 72.0
+    min_sends: int = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +112,8 @@ class ExperimentDefinition:
     """The Braze campaigns (API ids) the experiment runs in; none named: wherever its snippet is pasted."""
     canvas_step_ids: tuple[str, ...] = ()
     """The Braze Canvas steps (API ids) the experiment runs in."""
+    auto_retire: AutoRetireRule | None = None
+    """Triggered mode only; off unless set."""
 
     @property
     def placements(self) -> tuple[str, ...]:
@@ -127,7 +154,13 @@ class Experiment:
 
     @property
     def variant_ids(self) -> tuple[VariantId, ...]:
+        """Every variant it ever had, retired ones included, in the order they were added."""
         return tuple(v.variant_id for v in self.definition.variants)
+
+    @property
+    def active_variant_ids(self) -> tuple[VariantId, ...]:
+        """The variants new recipients may get."""
+        return tuple(v.variant_id for v in self.definition.variants if v.is_active)
 
     def variant(self, variant_id: VariantId) -> Variant:
         return next(v for v in self.definition.variants if v.variant_id == variant_id)

@@ -14,6 +14,7 @@ from copyloom.domain.values import (
     ExperimentDefinition,
     ExperimentId,
     Metric,
+    RetiredBy,
     Status,
     TenantId,
     VariantId,
@@ -56,6 +57,13 @@ class VariantReport:
     weight: float
     p_best: float
     cta_clicks: int = 0  # clicks on the CTA's links, with metric cta_click
+    added_at: float | None = None  # joined the running experiment then; None: one of the first variants
+    retired_at: float | None = None  # gets no new recipients since; None while live
+    retired_by: RetiredBy | None = None
+
+    @property
+    def status(self) -> Literal["live", "retired"]:
+        return "live" if self.retired_at is None else "retired"
 
 
 class MetricCounts(Protocol):
@@ -329,6 +337,9 @@ def build_report(
             weight=float(allocation.weights.get(v.variant_id, 0.0)),
             p_best=float(allocation.p_best.get(v.variant_id, 0.0)),
             cta_clicks=totals[v.variant_id].get("cta_click", 0),
+            added_at=v.added_at,
+            retired_at=v.retired_at,
+            retired_by=v.retired_by,
         )
         for v in experiment.definition.variants
     )
@@ -338,8 +349,8 @@ def build_report(
 
 def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
     """The allocation an experiment starts with, as the engine's warm-up allocates: the control's holdout
-    first, the rest in equal shares; P(best) equal."""
-    ids = experiment.variant_ids
+    first, the rest in equal shares over the live variants (retired ones get nothing); P(best) equal."""
+    ids = experiment.active_variant_ids
     definition = experiment.definition
     shares = apply_floor_and_holdout(
         even_shares(len(ids)),
@@ -347,7 +358,7 @@ def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:
         control=ids.index(definition.control.variant_id),
         holdout=definition.control_holdout,
     )
-    weights = dict(zip(ids, (float(w) for w in shares), strict=True))
-    return StoredAllocation(
-        experiment.experiment_id, now, weights, dict.fromkeys(ids, 1.0 / len(ids)), None, "initial"
-    )
+    retired = dict.fromkeys((v for v in experiment.variant_ids if v not in ids), 0.0)
+    weights = dict(zip(ids, (float(w) for w in shares), strict=True)) | retired
+    p_best = dict.fromkeys(ids, 1.0 / len(ids)) | retired
+    return StoredAllocation(experiment.experiment_id, now, weights, p_best, None, "initial")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from copyloom.domain.events import EngagementKind
-from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId
+from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
+from copyloom.services import variants
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
@@ -35,16 +36,21 @@ class LearnOutcome:
     experiment_id: ExperimentId
     allocation: Allocation | None
     error: str | None = None
+    retired: VariantId | None = None
+    """The variant the `auto_retire` rule retired in this pass, if any."""
 
 
 def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[Cohort]:
-    """Engine cohorts from stored counts, counting the experiment's metric (bots and machine opens apart)."""
+    """Engine cohorts of the live variants from stored counts, counting the experiment's metric (bots and
+    machine opens apart); a retired variant's cohorts are left out, as it gets no new traffic."""
     kind = _METRIC_KIND[experiment.definition.metric]
+    active = set(experiment.active_variant_ids)
     return [
         Cohort(
             variant=c.variant_id, sent_at=float(c.cohort_s), sends=c.sends, clicks=c.engagements.get(kind, 0)
         )
         for c in counts
+        if c.variant_id in active
     ]
 
 
@@ -92,18 +98,19 @@ def learn_experiment(
     definition = experiment.definition
     config = policy_config(experiment, samples, delay)
     allocation = allocate(
-        variants=list(experiment.variant_ids),
+        variants=list(experiment.active_variant_ids),
         cohorts=cohorts_for(experiment, counts),
         now=now,
         config=config,
         rng=rng,
         control=definition.control.variant_id,
     )
+    retired = dict.fromkeys((v for v in experiment.variant_ids if v not in allocation.weights), 0.0)
     stored = StoredAllocation(
         experiment.experiment_id,
         now,
-        allocation.weights,
-        allocation.p_best,
+        {**allocation.weights, **retired},
+        {**allocation.p_best, **retired},
         allocation.winner,
         allocation.reason,
     )
@@ -124,9 +131,32 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
             if key not in delays:
                 delays[key] = delay_model(store, *key, now)
             allocation = learn_experiment(store, experiment, now, rng, samples, delay=delays[key])
+            retired = apply_auto_retire(store, experiment, now)
         except Exception as exc:  # isolate: one experiment's failure never stops the pass
             log.exception("learner failed on experiment %s", experiment.experiment_id)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))
             continue
-        outcomes.append(LearnOutcome(experiment.experiment_id, allocation))
+        outcomes.append(LearnOutcome(experiment.experiment_id, allocation, retired=retired))
     return outcomes
+
+
+def apply_auto_retire(store: Store, experiment: Experiment, now: float) -> VariantId | None:
+    """Retire the variant a triggered experiment's `auto_retire` rule says is due (see
+    `variants.due_for_retirement`), after this pass's allocation; None when the rule is off or none is."""
+    rule = experiment.definition.auto_retire
+    if rule is None or experiment.definition.mode != "triggered":
+        return None
+    with store.read() as conn:
+        history = experiment_repo.allocations_since(
+            conn, experiment.experiment_id, now - rule.for_hours * 3600
+        )
+        counts = cohort_counts(conn, experiment.experiment_id)
+    sends: dict[VariantId, int] = {}
+    for c in counts:
+        sends[c.variant_id] = sends.get(c.variant_id, 0) + c.sends
+    due = variants.due_for_retirement(experiment, rule, history, sends, now)
+    if due is None:
+        return None
+    variants.retire_variant(store, experiment.experiment_id, due, now, by="auto")
+    log.info("auto-retired variant %s of experiment %s", due, experiment.experiment_id)
+    return due

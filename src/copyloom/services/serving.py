@@ -418,13 +418,19 @@ class ServingRuntime:
             allocation = allocations.get(experiment_id)
             entries[experiment_id] = _entry(
                 experiment,
-                _weights(experiment.variant_ids, allocation.weights if allocation else None),
+                _weights(experiment, allocation.weights if allocation else None),
                 allocation.computed_at if allocation else None,
             )
         return entries
 
 
-def _weights(variant_ids: Sequence[VariantId], stored: Mapping[str, float] | None) -> tuple[float, ...]:
-    if not stored:
-        return tuple(1.0 for _ in variant_ids)
-    return tuple(max(0.0, float(stored.get(v, 0.0))) for v in variant_ids)
+def _weights(experiment: Experiment, stored: Mapping[str, float] | None) -> tuple[float, ...]:
+    """The served weight of each variant: the learner's, or even before it ran (or when the stored ones
+    leave every live variant at zero); none for a retired one."""
+    variants = experiment.definition.variants
+    weights = tuple(
+        max(0.0, float(stored.get(v.variant_id, 0.0))) if stored and v.is_active else 0.0 for v in variants
+    )
+    if sum(weights) > 0:
+        return weights
+    return tuple(1.0 if v.is_active else 0.0 for v in variants)

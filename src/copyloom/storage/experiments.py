@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from copyloom.domain.values import (
+    AutoRetireRule,
     Experiment,
     ExperimentDefinition,
     ExperimentId,
+    RetiredBy,
     Status,
     TenantId,
     Variant,
@@ -57,6 +59,7 @@ def insert_experiment(
             floor=definition.floor,
             control_holdout=definition.control_holdout,
             min_sends_per_variant=definition.min_sends_per_variant,
+            **_auto_retire_columns(definition.auto_retire),
             status="draft",
             winner=None,
             created_at=now,
@@ -64,17 +67,7 @@ def insert_experiment(
         )
     )
     conn.execute(
-        variants.insert(),
-        [
-            {
-                "experiment_id": experiment_id,
-                "variant_id": v.variant_id,
-                "position": i,
-                "is_control": v.is_control,
-                "texts_json": json.dumps(dict(v.texts), ensure_ascii=False),
-            }
-            for i, v in enumerate(definition.variants)
-        ],
+        variants.insert(), [_variant_row(experiment_id, i, v) for i, v in enumerate(definition.variants)]
     )
     if definition.cta_links:
         conn.execute(
@@ -89,6 +82,57 @@ def insert_experiment(
                 for source_id, kind in definition.sources.items()
             ],
         )
+
+
+def _variant_row(experiment_id: str, position: int, v: Variant) -> dict[str, object]:
+    return {
+        "experiment_id": experiment_id,
+        "variant_id": v.variant_id,
+        "position": position,
+        "is_control": v.is_control,
+        "texts_json": json.dumps(dict(v.texts), ensure_ascii=False),
+        "added_at": v.added_at,
+        "retired_at": v.retired_at,
+        "retired_by": v.retired_by,
+    }
+
+
+def _auto_retire_columns(rule: AutoRetireRule | None) -> dict[str, float | int | None]:
+    return {
+        "auto_retire_p_best_below": rule.p_best_below if rule else None,
+        "auto_retire_for_hours": rule.for_hours if rule else None,
+        "auto_retire_min_sends": rule.min_sends if rule else None,
+    }
+
+
+def add_variant(conn: Connection, experiment_id: str, variant: Variant) -> None:
+    """Append a variant to an experiment (after every other, so slot numbering and order stay)."""
+    last = conn.execute(
+        sa.select(sa.func.max(variants.c.position)).where(variants.c.experiment_id == experiment_id)
+    ).scalar()
+    conn.execute(variants.insert().values(**_variant_row(experiment_id, int(last or 0) + 1, variant)))
+
+
+def retire_variant(
+    conn: Connection, experiment_id: str, variant_id: VariantId, now: float, by: RetiredBy
+) -> bool:
+    """Mark an active variant retired; False when it was retired already (or does not exist)."""
+    result = conn.execute(
+        variants.update()
+        .where(
+            variants.c.experiment_id == experiment_id,
+            variants.c.variant_id == variant_id,
+            variants.c.retired_at.is_(None),
+        )
+        .values(retired_at=now, retired_by=by)
+    )
+    return result.rowcount == 1
+
+
+def touch_experiment(conn: Connection, experiment_id: str, now: float) -> None:
+    conn.execute(
+        experiments.update().where(experiments.c.experiment_id == experiment_id).values(updated_at=now)
+    )
 
 
 def load_experiment(conn: Connection, experiment_id: str) -> Experiment | None:
@@ -129,7 +173,11 @@ def load_experiments(conn: Connection, query: sa.Select[tuple[object, ...]]) -> 
     by_experiment: dict[str, list[Variant]] = {i: [] for i in ids}
     for v in variant_rows:
         texts = json.loads(v["texts_json"])
-        by_experiment[v["experiment_id"]].append(Variant(v["variant_id"], texts, bool(v["is_control"])))
+        by_experiment[v["experiment_id"]].append(
+            Variant(
+                v["variant_id"], texts, bool(v["is_control"]), v["added_at"], v["retired_at"], v["retired_by"]
+            )
+        )
     aliases: dict[str, list[str]] = {i: [] for i in ids}
     alias_rows = conn.execute(
         sa.select(experiment_cta_links)
@@ -201,6 +249,16 @@ def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000
     return [_allocation(row) for row in conn.execute(query).mappings()]
 
 
+def allocations_since(conn: Connection, experiment_id: str, since: float) -> list[StoredAllocation]:
+    """An experiment's allocations computed at or after `since`, oldest first."""
+    query = (
+        sa.select(allocations)
+        .where(allocations.c.experiment_id == experiment_id, allocations.c.computed_at >= since)
+        .order_by(allocations.c.allocation_id)
+    )
+    return [_allocation(row) for row in conn.execute(query).mappings()]
+
+
 def _experiment(
     row: RowMapping, variant_list: list[Variant], cta_links: list[str], sources: Mapping[str, list[str]]
 ) -> Experiment:
@@ -217,6 +275,7 @@ def _experiment(
         cta_links=tuple(cta_links),
         campaign_ids=tuple(sources["campaign"]),
         canvas_step_ids=tuple(sources["canvas_step"]),
+        auto_retire=_auto_retire(row),
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),
@@ -225,6 +284,16 @@ def _experiment(
         status=row["status"],
         winner=row["winner"],
         created_at=row["created_at"],
+    )
+
+
+def _auto_retire(row: RowMapping) -> AutoRetireRule | None:
+    if row["auto_retire_p_best_below"] is None:
+        return None
+    return AutoRetireRule(
+        float(row["auto_retire_p_best_below"]),
+        float(row["auto_retire_for_hours"]),
+        int(row["auto_retire_min_sends"]),
     )
 
 

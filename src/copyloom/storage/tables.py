@@ -56,6 +56,10 @@ experiments = sa.Table(
     sa.Column("floor", sa.Double(), nullable=False, server_default="0.01"),
     sa.Column("control_holdout", sa.Double(), nullable=False, server_default="0"),
     sa.Column("min_sends_per_variant", sa.Integer(), nullable=False, server_default="100"),
+    # The `auto_retire` rule of a triggered experiment; NULL when it is off.
+    sa.Column("auto_retire_p_best_below", sa.Double(), nullable=True),
+    sa.Column("auto_retire_for_hours", sa.Double(), nullable=True),
+    sa.Column("auto_retire_min_sends", sa.Integer(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
@@ -85,6 +89,9 @@ variants = sa.Table(
     sa.Column("position", sa.Integer(), nullable=False),
     sa.Column("is_control", sa.Boolean(), nullable=False),
     sa.Column("texts_json", sa.Text(), nullable=False),
+    sa.Column("added_at", sa.Double(), nullable=True),  # NULL: one of the variants it was created with
+    sa.Column("retired_at", sa.Double(), nullable=True),  # NULL while it gets new recipients
+    sa.Column("retired_by", sa.String(16), nullable=True),  # manual | auto
 )
 
 assignments = sa.Table(

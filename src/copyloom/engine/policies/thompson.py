@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from copyloom.engine.allocation import even_shares, winner_shares
 from copyloom.engine.config import PolicyConfig
@@ -21,6 +22,10 @@ def thompson(problem: Problem, rng: np.random.Generator) -> Proposal:
     traffic, rising alike, on the variant of the highest posterior mean (`broadcast_shares`), and a
     declared winner takes all the traffic that floor and holdout leave; in triggered mode traffic keeps
     following P(best), because an experiment that runs for weeks can see its winner change.
+
+    A variant that joined late warms up on its own: while it has fewer sends than the warm-up needs it
+    gets an even share (1 / variants), and the variants past their warm-up share the rest as they would
+    among themselves (`late_warm_up_shares`).
 
     Args:
         problem: the checked inputs.
@@ -50,16 +55,32 @@ def thompson_naive(problem: Problem, rng: np.random.Generator) -> Proposal:
 
 def _matching(problem: Problem, evidence: Evidence) -> Proposal:
     count = len(problem.variants)
-    if evidence.is_warming_up:
+    config = problem.config
+    warming = evidence.sends < config.min_sends_per_variant
+    if warming.all():
         return Proposal(even_shares(count), evidence.p_best, None, "warm_up")
-    if evidence.winner is not None and problem.config.mode == "broadcast":
+    if evidence.winner is not None and config.mode == "broadcast":
         return Proposal(winner_shares(count, evidence.winner), evidence.p_best, evidence.winner, "winner")
     shares = evidence.p_best
-    config = problem.config
     if config.mode == "broadcast":
         means = posterior_mean(evidence.totals, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta)
         shares = broadcast_shares(evidence.p_best, means, float(evidence.totals.clicks.sum()), config)
+    if warming.any():
+        return Proposal(late_warm_up_shares(shares, warming), evidence.p_best, None, "warm_up")
     return Proposal(shares, evidence.p_best, evidence.winner, "probability_matching")
+
+
+def late_warm_up_shares(shares: FloatArray, warming: NDArray[np.bool_]) -> FloatArray:
+    """An even share (1 / variants) for each variant still warming up; the others split the rest in
+    proportion to their `shares` (evenly when those are all zero)."""
+    count = len(shares)
+    warmed = np.where(warming, 0.0, shares)
+    total = warmed.sum()
+    if total <= 0:
+        warmed = np.where(warming, 0.0, 1.0)
+        total = warmed.sum()
+    rest = 1.0 - warming.sum() / count
+    return np.where(warming, 1.0 / count, warmed / total * rest)
 
 
 def broadcast_shares(
