@@ -11,13 +11,14 @@ import pytest
 
 from copyloom.domain.values import AutoRetireRule, Experiment, RecipientKey, VariantId
 from copyloom.errors import Conflict, InvalidInput
-from copyloom.services import variants
+from copyloom.services import dashboard_access, variants
 from copyloom.services.experiments import change_status, experiment_report
 from copyloom.services.learning import learn_once
 from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import NewAssignment, insert_assignments, insert_engagement
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
+from tests.dashboard_data import sign_in
 from tests.helpers import Api, Workspace, make_workspace
 from tests.web.test_events import braze_event
 
@@ -223,3 +224,15 @@ def repo_experiment(store: Store, experiment_id: str) -> Experiment:
 def history(store: Store, experiment_id: str, now: float) -> list[StoredAllocation]:
     with store.read() as conn:
         return repo.allocations_since(conn, experiment_id, now - 24 * 3600)
+
+
+def test_the_dashboard_marks_retired_and_added_variants(api: Api, workspace: Workspace) -> None:
+    store, experiment_id = workspace.store, workspace.experiment_id
+    password = dashboard_access.issue_dashboard_password(store, "acme", time.time())
+    variants.add_variant(store, experiment_id, NEW, time.time())
+    variants.retire_variant(store, experiment_id, "v1", time.time())
+
+    page = sign_in(api.client, "acme", password).get(f"/dashboard/experiments/{experiment_id}").text
+
+    assert 'data-retired="v1">retired ' in page
+    assert page.count('class="badge added"') == 1

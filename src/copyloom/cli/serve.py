@@ -70,6 +70,7 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
             "weights": o.allocation.weights if o.allocation else None,
             "p_best": o.allocation.p_best if o.allocation else None,
             "winner": o.allocation.winner if o.allocation else None,
+            "retired": o.retired,
             "error": o.error,
         }
         for o in outcomes

@@ -101,6 +101,10 @@ def _variant_dict(v: VariantFigures) -> dict[str, Any]:
     return {
         "variant_id": v.variant_id,
         "is_control": v.is_control,
+        "status": v.status,
+        "added_at": v.added_at,
+        "retired_at": v.retired_at,
+        "retired_by": v.retired_by,
         "texts": dict(v.texts),
         "sends": v.sends,
         "delivered": v.delivered,

@@ -63,6 +63,14 @@ class VariantFigures:
     cta_clicks: int = 0
     cta_click_rate: float = 0.0
     cta_click_rate_ci: Interval = Interval(0.0, 0.0)
+    added_at: float | None = None
+    """When it joined the running experiment (its sends are all since then); None: from the start."""
+    retired_at: float | None = None
+    retired_by: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "live" if self.retired_at is None else "retired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +275,9 @@ def _variant_figures(experiment: Experiment, report: VariantReport) -> VariantFi
         cta_clicks=report.cta_clicks,
         cta_click_rate=cta_clicks.rate,
         cta_click_rate_ci=Interval(*stats.rate_interval(cta_clicks)),
+        added_at=report.added_at,
+        retired_at=report.retired_at,
+        retired_by=report.retired_by,
     )
 
 
