@@ -3,6 +3,7 @@ to paste into Braze)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,8 @@ def report(experiment_id: str, fmt: ReportFormat, tenant_name: str | None, outpu
 
     store = ready_store(current_settings())
     tenant_id = tenant_service.get_tenant(store, tenant_name).tenant_id if tenant_name else None
-    text = render_report(reports.experiment_figures(store, experiment_id, tenant_id=tenant_id), fmt)
+    figures = reports.experiment_figures(store, experiment_id, tenant_id=tenant_id, now=time.time())
+    text = render_report(figures, fmt)
     if output is None:
         click.echo(text, nl=False)
         return

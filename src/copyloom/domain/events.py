@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
-from copyloom.domain.values import RecipientKey
+from copyloom.domain.values import Metric, RecipientKey
 
 EngagementKind = Literal[
     "click", "cta_click", "open", "bot_click", "machine_open", "pixel_open", "braze_send", "delivery",
@@ -22,6 +22,8 @@ Apple Mail Privacy Protection and other proxies load without anyone reading. An 
 open when it has an `open`, or a `pixel_open` and no `machine_open` (whichever arrived first): only real
 opens are counted as opens (`storage.assignments.cohort_counts`). A `cta_click` is a click (not a bot's)
 on a link whose alias is one of its experiment's `cta_links`, recorded beside the `click`."""
+METRIC_KIND: dict[Metric, EngagementKind] = {"click": "click", "open": "open", "cta_click": "cta_click"}
+"""The engagement each metric counts."""
 EventKind = Literal[
     "Send",
     "Delivery",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copyloom.domain.events import EngagementKind
+from copyloom.domain.events import METRIC_KIND
 from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
 from copyloom.services import variants
@@ -24,7 +24,6 @@ from copyloom.storage.experiments import StoredAllocation
 
 log = logging.getLogger(__name__)
 
-_METRIC_KIND: dict[Metric, EngagementKind] = {"click": "click", "open": "open", "cta_click": "cta_click"}
 DELAY_WINDOW_S = 7 * 86_400.0
 """Engagements later than this after their send are not modelled (nor, in practice, expected)."""
 
@@ -43,7 +42,7 @@ class LearnOutcome:
 def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[Cohort]:
     """Engine cohorts of the live variants from stored counts, counting the experiment's metric (bots and
     machine opens apart); a retired variant's cohorts are left out, as it gets no new traffic."""
-    kind = _METRIC_KIND[experiment.definition.metric]
+    kind = METRIC_KIND[experiment.definition.metric]
     active = set(experiment.active_variant_ids)
     return [
         Cohort(
@@ -60,7 +59,7 @@ def delay_model(store: Store, tenant_id: TenantId, metric: Metric, now: float) -
         delays = engagement_delays(
             conn,
             tenant_id,
-            _METRIC_KIND[metric],
+            METRIC_KIND[metric],
             sent_before=now - DELAY_WINDOW_S,
             max_delay_s=DELAY_WINDOW_S,
         )

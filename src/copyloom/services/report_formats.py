@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
 from copyloom.services.experiments import metric_events
+from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
 from copyloom.services.report_stats import Counts
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
 
@@ -25,7 +26,8 @@ DEFINITIONS = {
     "dispatch counted once; bot clicks and machine opens are shown apart and not counted",
     "rate_ci": "95 % credible interval from Beta(1 + events, 1 + sends - events); from 0 when there are none",
     "p_best": "posterior probability that the variant has the highest rate, from the newest learner run",
-    "uplift": "the variant's {metric} rate / the control's - 1, 95 % interval by Monte Carlo (seed 0)",
+    "uplift": "the variant's {metric} rate / the control's - 1 on pooled counts (naive under a moving split; "
+    "`adjusted` weights each send by its assignment probability), 95 % interval by Monte Carlo (seed 0)",
     "incremental_vs_control": "{metric}s - total sends x the control's {metric} rate",
     "incremental_vs_even": "{metric}s - sum over the k variants of (total sends / k) x that variant's rate",
 }
@@ -93,6 +95,7 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
             for g in figures.gains
         ],
         **(figures.sources.as_json() if figures.sources else {}),
+        "adjusted": adjusted_json(figures.adjusted) if figures.adjusted else None,
         "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
     }
 
@@ -243,6 +246,7 @@ def _markdown(figures: ExperimentFigures) -> str:
         "",
         *_variant_table(figures),
         "",
+        *(adjusted_markdown(figures.adjusted, figures.metric, figures.sends) if figures.adjusted else []),
         *_sources_table(figures),
         "## How these figures are computed",
         "",

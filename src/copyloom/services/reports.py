@@ -15,6 +15,8 @@ from copyloom.errors import NotFound
 from copyloom.services import decision_status
 from copyloom.services import report_stats as stats
 from copyloom.services.experiments import ExperimentReport, VariantReport, build_report, metric_events
+from copyloom.services.learning import delay_model
+from copyloom.services.report_adjusted import AdjustedFigures, adjusted_figures
 from copyloom.services.report_stats import Counts
 from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
@@ -140,6 +142,9 @@ class ExperimentFigures:
     """What the decision rule still lacks, for a leader that is not (yet) the winner."""
     sources: SourceBreakdown | None = None
     """Sends and engagements per Braze campaign or Canvas step."""
+    adjusted: AdjustedFigures | None = None
+    """Rates and uplift weighted for the changing split, mature and to date (computed when `now` is
+    given and the experiment has an allocation)."""
 
     @property
     def metric(self) -> Metric:
@@ -184,7 +189,9 @@ def experiment_figures(
     Args:
         tenant_id: when given, only an experiment of this tenant is found.
         now: when given, and the experiment is not finished and has no winner, the figures also say
-            what the decision rule still lacks (`decision`), as the learner would see it at `now`.
+            what the decision rule still lacks (`decision`), as the learner would see it at `now`; and
+            the adjusted figures (`adjusted`) count as mature the cohorts sent an attribution window
+            before `now`.
 
     Raises:
         NotFound: no such experiment, or it belongs to another tenant (the message does not say which).
@@ -197,7 +204,14 @@ def experiment_figures(
         history = repo.allocation_history(conn, experiment.experiment_id, limit=MAX_HISTORY_ROWS)
         latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
         sources = load_source_breakdown(conn, experiment)
-    figures = replace(figures_from(experiment, counts, history, latest), sources=sources)
+    adjusted = None
+    if now is not None:
+        delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
+        with store.read() as conn:
+            adjusted = adjusted_figures(
+                conn, experiment, counts, now=now, delay_median_s=delay.median_s, delay_sigma=delay.sigma
+            )
+    figures = replace(figures_from(experiment, counts, history, latest), sources=sources, adjusted=adjusted)
     if now is None or figures.winner is not None:
         return figures
     decision = decision_status.explain_status(store, experiment, counts, figures.leader, now)

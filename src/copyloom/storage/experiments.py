@@ -249,6 +249,16 @@ def allocation_history(conn: Connection, experiment_id: str, limit: int = 10_000
     return [_allocation(row) for row in conn.execute(query).mappings()]
 
 
+def allocation_weights(conn: Connection, experiment_id: str) -> list[tuple[float, dict[VariantId, float]]]:
+    """Every allocation's time and weights, oldest first: the weights in force over the experiment's life."""
+    query = (
+        sa.select(allocations.c.computed_at, allocations.c.weights_json)
+        .where(allocations.c.experiment_id == experiment_id)
+        .order_by(allocations.c.allocation_id)
+    )
+    return [(float(at), json.loads(weights)) for at, weights in conn.execute(query)]
+
+
 def allocations_since(conn: Connection, experiment_id: str, since: float) -> list[StoredAllocation]:
     """An experiment's allocations computed at or after `since`, oldest first."""
     query = (
