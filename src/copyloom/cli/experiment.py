@@ -109,6 +109,8 @@ def experiment_show(experiment_id: str, as_json: bool) -> None:
 
 def report_json(report: ExperimentReport) -> dict[str, Any]:
     """The `experiment show --json` object."""
+    from copyloom.services.health import checks_json
+
     return {
         "experiment_id": report.experiment.experiment_id,
         "name": report.experiment.definition.name,
@@ -138,6 +140,7 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
             }
             for v in report.variants
         ],
+        "health": checks_json(report.health),
         "campaign_ids": list(report.experiment.definition.campaign_ids),
         "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
         **(report.sources.as_json() if report.sources else {}),

@@ -15,7 +15,7 @@ import hashlib
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -64,6 +64,18 @@ def choose_from_cumulative(
     u = int.from_bytes(digest[:8], "big") / 2**64
     index = bisect.bisect_right(cumulative, u * cumulative[-1])
     return variant_ids[min(index, len(variant_ids) - 1)]
+
+
+def served_weights(experiment: Experiment, stored: Mapping[str, float] | None) -> tuple[float, ...]:
+    """The served weight of each variant: the learner's, or even before it ran (or when the stored ones
+    leave every live variant at zero); none for a retired one."""
+    variants = experiment.definition.variants
+    weights = tuple(
+        max(0.0, float(stored.get(v.variant_id, 0.0))) if stored and v.is_active else 0.0 for v in variants
+    )
+    if sum(weights) > 0:
+        return weights
+    return tuple(1.0 if v.is_active else 0.0 for v in variants)
 
 
 def cohort_start(assigned_at: float, width_s: int) -> int:

@@ -21,6 +21,7 @@ from copyloom.domain.values import (
 )
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
+from copyloom.services.health import HealthCheck, checks_from_json
 from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
 from copyloom.storage import tenants as tenant_repo
@@ -92,6 +93,8 @@ class ExperimentReport:
     """The winner the learner declared in the latest allocation, if any."""
     sources: SourceBreakdown | None = None
     """Sends and engagements per Braze campaign or Canvas step (read with the full report only)."""
+    health: tuple[HealthCheck, ...] = ()
+    """The health checks of the learner's latest look (none before it has run)."""
 
 
 def create_experiment(
@@ -344,7 +347,10 @@ def build_report(
         for v in experiment.definition.variants
     )
     leader = max(reports, key=lambda r: r.p_best).variant_id if allocation.reason != "initial" else None
-    return ExperimentReport(experiment, reports, allocation.computed_at, leader, allocation.winner)
+    checks = checks_from_json(allocation.health) if allocation.health else ()
+    return ExperimentReport(
+        experiment, reports, allocation.computed_at, leader, allocation.winner, health=checks
+    )
 
 
 def even_allocation(experiment: Experiment, now: float) -> StoredAllocation:

@@ -16,7 +16,8 @@ import numpy as np
 from copyloom.domain.events import METRIC_KIND
 from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
-from copyloom.services import variants
+from copyloom.services import experiment_health, health, variants
+from copyloom.services.adjusted import mature_window_s
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
@@ -89,11 +90,13 @@ def learn_experiment(
     *,
     delay: DelayModel | None = None,
 ) -> Allocation:
-    """Recompute and store one experiment's allocation."""
-    with store.read() as conn:
-        counts = cohort_counts(conn, experiment.experiment_id)
+    """Recompute and store one experiment's allocation, with the health checks of this look."""
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
+    window = mature_window_s(delay.median_s, delay.sigma)
+    with store.read() as conn:
+        counts = cohort_counts(conn, experiment.experiment_id)
+        checks = experiment_health.assess(conn, experiment, counts, now=now, window_s=window)
     definition = experiment.definition
     config = policy_config(experiment, samples, delay)
     allocation = allocate(
@@ -112,6 +115,7 @@ def learn_experiment(
         {**allocation.p_best, **retired},
         allocation.winner,
         allocation.reason,
+        health.checks_json(checks),
     )
     with store.write() as conn:
         experiment_repo.insert_allocation(conn, stored)

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
 from copyloom.services.experiments import metric_events
+from copyloom.services.health import checks_json
 from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
 from copyloom.services.report_stats import Counts
 from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
@@ -96,6 +97,7 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
         ],
         **(figures.sources.as_json() if figures.sources else {}),
         "adjusted": adjusted_json(figures.adjusted) if figures.adjusted else None,
+        "health": checks_json(figures.health),
         "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
     }
 

@@ -15,6 +15,7 @@ from copyloom.errors import NotFound
 from copyloom.services import decision_status
 from copyloom.services import report_stats as stats
 from copyloom.services.experiments import ExperimentReport, VariantReport, build_report, metric_events
+from copyloom.services.health import HealthCheck
 from copyloom.services.learning import delay_model
 from copyloom.services.report_adjusted import AdjustedFigures, adjusted_figures
 from copyloom.services.report_stats import Counts
@@ -142,6 +143,8 @@ class ExperimentFigures:
     """What the decision rule still lacks, for a leader that is not (yet) the winner."""
     sources: SourceBreakdown | None = None
     """Sends and engagements per Braze campaign or Canvas step."""
+    health: tuple[HealthCheck, ...] = ()
+    """The health checks of the learner's latest look."""
     adjusted: AdjustedFigures | None = None
     """Rates and uplift weighted for the changing split, mature and to date (computed when `now` is
     given and the experiment has an allocation)."""
@@ -261,6 +264,7 @@ def figures_from(
         incremental_vs_even_ci=Interval(*stats.incremental_vs_even_interval(list(by_variant.values()), rng)),
         incremental_vs_control_ci=Interval(*stats.incremental_vs_control_interval(total, control)),
         is_leader_clear=is_clear_leader(leader_p_best, leader_events),
+        health=report.health,
     )
 
 

@@ -31,9 +31,11 @@ from copyloom.services.assignment import (
     GroupCommitWriter,
     choose_from_cumulative,
     cumulative_weights,
+    served_weights,
 )
 from copyloom.services.expiring import ExpiringKeys
 from copyloom.services.feedback import EventTally
+from copyloom.services.health import checks_from_json
 from copyloom.services.journal import JournalStats, OutageJournal
 from copyloom.services.pixel import install_pixel_secret, pixel_signer
 from copyloom.services.recent import RecentAnswer, RecentAssignments
@@ -68,9 +70,13 @@ class _LiveEntry:
     variant_ids: tuple[VariantId, ...]
     cumulative: tuple[float, ...]
     variants: Mapping[VariantId, Variant]
+    checks: tuple[tuple[str, str], ...] = ()  # (health check, verdict) of the learner's latest look
 
 
-def _entry(experiment: Experiment, weights: tuple[float, ...], allocated_at: float | None) -> _LiveEntry:
+def _entry(
+    experiment: Experiment, weights: tuple[float, ...], allocated_at: float | None, checks: object = None
+) -> _LiveEntry:
+    found = checks_from_json(checks) if isinstance(checks, Mapping) else ()
     return _LiveEntry(
         experiment,
         weights,
@@ -78,6 +84,7 @@ def _entry(experiment: Experiment, weights: tuple[float, ...], allocated_at: flo
         experiment.variant_ids,
         cumulative_weights(weights),
         {v.variant_id: v for v in experiment.definition.variants},
+        tuple((c.name, c.verdict) for c in found),
     )
 
 
@@ -297,6 +304,14 @@ class ServingRuntime:
             found = self._pseudonymisers[settings] = pseudonymiser(*settings)
         return found
 
+    def health_counts(self) -> dict[tuple[str, str], int]:
+        """Live experiments in this worker's cache by (health check, verdict) of their latest look."""
+        counts: dict[tuple[str, str], int] = {}
+        for entry in self._experiments.values():
+            for key in entry.checks if entry.experiment.is_live else ():
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def weights_age_s(self) -> dict[str, float]:
         """Seconds since the learner computed the served weights, per live experiment in this cache."""
         now = self.clock()
@@ -418,19 +433,8 @@ class ServingRuntime:
             allocation = allocations.get(experiment_id)
             entries[experiment_id] = _entry(
                 experiment,
-                _weights(experiment, allocation.weights if allocation else None),
+                served_weights(experiment, allocation.weights if allocation else None),
                 allocation.computed_at if allocation else None,
+                allocation.health if allocation else None,
             )
         return entries
-
-
-def _weights(experiment: Experiment, stored: Mapping[str, float] | None) -> tuple[float, ...]:
-    """The served weight of each variant: the learner's, or even before it ran (or when the stored ones
-    leave every live variant at zero); none for a retired one."""
-    variants = experiment.definition.variants
-    weights = tuple(
-        max(0.0, float(stored.get(v.variant_id, 0.0))) if stored and v.is_active else 0.0 for v in variants
-    )
-    if sum(weights) > 0:
-        return weights
-    return tuple(1.0 if v.is_active else 0.0 for v in variants)

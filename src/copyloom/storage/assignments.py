@@ -263,6 +263,12 @@ def count_other_source_events(conn: Connection) -> None:
         add_to_counter(conn, other_source_events, key, "count", int(n))
 
 
+def experiment_source_ids(conn: Connection, experiment_id: str) -> list[str]:
+    """The campaigns and Canvas steps an experiment's content calls came from ("" for calls without one)."""
+    query = sa.select(assignments.c.source_id).where(assignments.c.experiment_id == experiment_id).distinct()
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
 def other_source_counts(conn: Connection, experiment_id: str) -> dict[tuple[str, str], int]:
     """An experiment's events counted apart, by (campaign or Canvas step id, engagement kind)."""
     table = other_source_events

@@ -38,6 +38,8 @@ class StoredAllocation:
     p_best: Mapping[VariantId, float]
     winner: VariantId | None
     reason: str
+    health: Mapping[str, object] | None = None
+    """The health checks computed at this look (`services.health.checks_json`), when the learner ran them."""
 
 
 def insert_experiment(
@@ -220,6 +222,7 @@ def insert_allocation(conn: Connection, allocation: StoredAllocation) -> None:
             p_best_json=json.dumps(dict(allocation.p_best)),
             winner=allocation.winner,
             reason=allocation.reason,
+            health_json=json.dumps(dict(allocation.health)) if allocation.health is not None else None,
         )
     )
 
@@ -315,4 +318,5 @@ def _allocation(row: RowMapping) -> StoredAllocation:
         p_best=json.loads(row["p_best_json"]),
         winner=row["winner"],
         reason=row["reason"],
+        health=json.loads(row["health_json"]) if row["health_json"] else None,
     )

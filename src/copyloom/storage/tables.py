@@ -159,6 +159,7 @@ allocations = sa.Table(
     sa.Column("p_best_json", sa.Text(), nullable=False),
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("health_json", sa.Text(), nullable=True),  # the health checks of this look (services/health.py)
     sa.Index("ix_allocations_experiment_time", "experiment_id", "computed_at"),
 )
 

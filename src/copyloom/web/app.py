@@ -55,6 +55,7 @@ def create_app(
         runtime.journal_stats,
         runtime.refresh_stats,
         experiment_labels=metrics_experiment_labels,
+        health_counts=runtime.health_counts,
     )
     endpoints = Endpoints(
         runtime,

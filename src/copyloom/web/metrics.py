@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from copyloom.errors import Unauthorized
+from copyloom.services.health import CHECK_NAMES, VERDICTS
 from copyloom.services.journal import JournalStats
 from copyloom.services.serving import RefreshStats
 from copyloom.web.requests import bearer_token
@@ -36,6 +37,7 @@ class Metrics:
         refresh_stats: Callable[[], RefreshStats] | None = None,
         *,
         experiment_labels: bool = False,
+        health_counts: Callable[[], Mapping[tuple[str, str], int]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -74,6 +76,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_WeightsAge(weights_age_s, experiment_labels))
+        if health_counts is not None:
+            self.registry.register(_Health(health_counts))
         self.registry.register(_Journal(journal_stats))
         if refresh_stats is not None:
             self.registry.register(_Refresh(refresh_stats))
@@ -95,6 +99,25 @@ def operator_only(
         return await endpoint(request)
 
     return guarded
+
+
+class _Health(Collector):
+    """Live experiments by health check and verdict (labels from closed sets: bounded)."""
+
+    def __init__(self, health_counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._health_counts = health_counts
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "copyloom_experiments_health",
+            "Live experiments by the verdict of each health check at the learner's latest look",
+            labels=["check", "verdict"],
+        )
+        counts = self._health_counts()
+        for check in CHECK_NAMES:
+            for verdict in VERDICTS:
+                gauge.add_metric([check, verdict], counts.get((check, verdict), 0))
+        yield gauge
 
 
 class _WeightsAge(Collector):
