@@ -16,7 +16,7 @@ import numpy as np
 from copyloom.domain.events import EngagementKind
 from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
-from copyloom.services import variants
+from copyloom.services import alerts, variants
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
@@ -120,7 +120,11 @@ def learn_experiment(
 
 
 def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int) -> list[LearnOutcome]:
-    """One pass over every live experiment; a failing experiment is logged and the others go on."""
+    """One pass over every live experiment; a failing experiment is logged and the others go on.
+
+    What the pass found that a tenant should hear of (a winner, an automatic retirement, a failure) goes
+    to the tenant's webhooks (`alerts.alert_learn_pass`).
+    """
     with store.read() as conn:
         live = experiment_repo.experiments_with_status(conn, ["live"])
     delays: dict[tuple[TenantId, Metric], DelayModel] = {}
@@ -137,6 +141,10 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))
             continue
         outcomes.append(LearnOutcome(experiment.experiment_id, allocation, retired=retired))
+    passed = [
+        alerts.PassOutcome(e, o.allocation, o.error, o.retired) for e, o in zip(live, outcomes, strict=True)
+    ]
+    alerts.alert_learn_pass(store, passed, now, cohorts_for)
     return outcomes
 
 
