@@ -126,6 +126,15 @@ def check_webhook_url(url: str, *, allow_loopback_http: bool) -> str:
     return url
 
 
+def default_webhook_name(url: str) -> str:
+    """A webhook's name when none is given: its URL's host, or `webhook` when that is not a valid name."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    return host if WEBHOOK_NAME.match(host) else "webhook"
+
+
 def is_loopback_host(host: str) -> bool:
     """`localhost` or a literal loopback address (127.0.0.0/8, ::1)."""
     if host in ("localhost", "localhost."):
