@@ -16,13 +16,14 @@ import pytest
 from standardwebhooks import Webhook as Verifier
 
 from copyloom.domain.alerts import RetrySchedule, Webhook
+from copyloom.domain.pseudonyms import pseudonymise
 from copyloom.domain.values import AutoRetireRule, TenantId
 from copyloom.engine import Allocation
 from copyloom.services import alerts
 from copyloom.services import experiments as experiment_service
 from copyloom.services.learning import cohorts_for, learn_once
 from copyloom.storage.db import Store
-from tests.helpers import Workspace
+from tests.helpers import Api, Workspace
 from tests.services.test_learning import fill
 from tests.webhook_receiver import Receiver
 
@@ -195,6 +196,28 @@ def test_the_learner_alerts_a_winner_once_with_the_figures_and_no_personal_data(
     figures = {v["variant_id"]: (v["sends"], v["events"]) for v in data["variants"]}
     assert figures == {"control": (1500, 30), "v1": (1500, 30), "v2": (1500, 300)}
     _assert_no_personal_data(workspace, request.body)
+
+
+def test_recipients_who_came_through_the_content_endpoint_never_reach_a_payload(
+    api: Api, workspace: Workspace, client: httpx.Client
+) -> None:
+    raw_ids = ["jane.doe@example.com", "user-88123", "+44 7700 900123"]
+    for raw in raw_ids:
+        assert api.content(workspace.token, workspace.experiment_id, recipient=raw, dispatch="d-1").is_success
+    fill(workspace, {"control": 0.02, "v1": 0.02, "v2": 0.2}, per_variant=1500)
+    with Receiver() as receiver:
+        add(workspace, receiver.url)
+        learn_once(workspace.store, 5000.0, np.random.default_rng(1), samples=4000)
+        alerts.send_test(workspace.store, workspace.tenant.name, "ops", time.time())
+        deliver(workspace.store, client)
+
+    assert len(receiver.received) == 2
+    for request in receiver.received:
+        for raw in raw_ids:
+            assert raw.encode() not in request.body
+            assert pseudonymise(workspace.tenant.pseudonym_key, raw).encode() not in request.body
+        _assert_no_personal_data(workspace, request.body)
+        assert set(request.headers) >= {"webhook-id", "webhook-timestamp", "webhook-signature"}
 
 
 def _assert_no_personal_data(workspace: Workspace, body: bytes) -> None:
