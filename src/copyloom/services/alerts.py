@@ -190,6 +190,8 @@ def alert_learn_pass(
 
     Never raises: an alert that cannot be written is logged, and the learner goes on.
     """
+    if not outcomes:
+        return
     try:
         with store.write() as conn:
             recovered = [o.experiment.experiment_id for o in outcomes if o.error is None]
