@@ -32,7 +32,7 @@ from copyloom.services.serving import ServingRuntime
 from copyloom.settings import Settings, journal_directory, load_settings
 from copyloom.storage.db import Store, open_store
 from copyloom.web.app import BackgroundTask, create_app
-from copyloom.worker import ingest_loop, learner_loop
+from copyloom.worker import DELIVERY_INTERVAL_S, delivery_loop, ingest_loop, learner_loop
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def build_app(
     clock: Callable[[], float] = time.time,
     seed: int | None = None,
 ) -> Starlette:
-    """The API app for these settings, with the learner and the ingest poller inside when asked, and the
-    outage journal's replay loop always."""
+    """The API app for these settings, with the learner (and the delivery of the alerts it raises) and the
+    ingest poller inside when asked, and the outage journal's replay loop always."""
     journal = OutageJournal(journal_directory(settings))
     runtime = ServingRuntime(
         store,
@@ -76,6 +76,14 @@ def build_app(
             seed=seed,
         )
         background.append(loop)
+        deliver = functools.partial(
+            delivery_loop,
+            store,
+            interval_s=DELIVERY_INTERVAL_S,
+            clock=clock,
+            allow_loopback_http=settings.webhook_allow_loopback_http,
+        )
+        background.append(deliver)
     if with_ingest:
         background.append(
             functools.partial(ingest_loop, store, interval_s=settings.ingest_interval_s, clock=clock)

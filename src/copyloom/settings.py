@@ -239,6 +239,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds a client may take to send a request's body, from the request's start (longer: 408)",
         greater_than=0,
     ),
+    SettingSpec(
+        "webhook_allow_loopback_http",
+        bool,
+        False,
+        "Let tenants register plain-http webhook URLs on a loopback address (127.0.0.0/8, ::1, localhost),"
+        " for a receiver on the same machine; off: https to public addresses only",
+    ),
     SettingSpec("log_level", str, "INFO", "Python logging level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -277,6 +284,7 @@ class Settings:
     dashboard_session_ttl_s: float
     header_read_timeout_s: float
     body_read_timeout_s: float
+    webhook_allow_loopback_http: bool
     log_level: str
 
     def redacted(self) -> dict[str, object]:

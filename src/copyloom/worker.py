@@ -1,14 +1,18 @@
-"""Background loops: the learner and the Currents ingest poller, run by `serve` or `worker`."""
+"""Background loops: the learner, the Currents ingest poller and the alerts' delivery, run by `serve` or
+`worker`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 
 import anyio.to_thread
 import numpy as np
 
+from copyloom.domain.alerts import DEFAULT_SCHEDULE, RetrySchedule
+from copyloom.services.alerts import deliver_due, delivery_client
 from copyloom.services.ingestion import poll_sources
 from copyloom.services.learning import LearnOutcome, learn_once
 from copyloom.storage.db import Store
@@ -49,3 +53,35 @@ async def ingest_loop(store: Store, *, interval_s: float, clock: Callable[[], fl
         except Exception:  # the loop must outlive a store outage
             log.exception("ingest pass failed")
         await asyncio.sleep(interval_s)
+
+
+async def delivery_loop(
+    store: Store,
+    *,
+    interval_s: float,
+    clock: Callable[[], float],
+    allow_loopback_http: bool,
+    schedule: RetrySchedule = DEFAULT_SCHEDULE,
+) -> None:
+    """POST the alerts due to tenants' webhooks every `interval_s` seconds, until cancelled."""
+    rng = random.Random()  # noqa: S311 - retry jitter, not a secret
+    with delivery_client() as client:
+        while True:
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: deliver_due(
+                        store,
+                        clock(),
+                        client=client,
+                        allow_loopback_http=allow_loopback_http,
+                        schedule=schedule,
+                        rng=rng,
+                    )
+                )
+            except Exception:  # the loop must outlive a store outage
+                log.exception("alert delivery pass failed")
+            await asyncio.sleep(interval_s)
+
+
+DELIVERY_INTERVAL_S = 2.0
+"""Seconds between looks for due alerts: well under the first retry's 5 s."""

@@ -3,16 +3,18 @@ opens that are mostly machines; judged by the learner at each look and shown eve
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
 from copyloom.domain.values import RecipientKey
-from copyloom.services import dashboard_access, health
+from copyloom.services import alerts, dashboard_access, health
 from copyloom.services.adjusted import WeightsInForce
 from copyloom.services.experiments import experiment_report
 from copyloom.services.health import SentSlice
 from copyloom.services.learning import learn_once
+from copyloom.storage import alerts as alert_repo
 from copyloom.storage.assignments import NewAssignment, insert_assignments
 from tests.cli.runner import Cli
 from tests.dashboard_data import fill_experiment, sign_in
@@ -118,3 +120,37 @@ def test_the_learner_judges_each_look_and_every_view_shows_it(
     assert 'copyloom_experiments_health{check="sample_ratio",verdict="failing"} 1.0' in metrics
     page = sign_in(api.client, "acme", password).get(f"/dashboard/experiments/{experiment_id}").text
     assert 'data-check="sample_ratio" data-verdict="failing"' in page
+
+
+def test_a_failing_check_is_alerted_once_until_it_passes_again(api: Api, workspace: Workspace) -> None:
+    store, experiment_id = workspace.store, workspace.experiment_id
+    alerts.add_webhook(
+        store, "acme", "ops", "https://hooks.example.com/copyloom", time.time(), allow_loopback_http=False
+    )
+    fill_experiment(api.client, workspace.token, experiment_id, recipients=40)
+    now = time.time()
+    rows = [
+        NewAssignment(
+            workspace.tenant.tenant_id,
+            experiment_id,
+            RecipientKey(f"k{i}"),
+            "d",
+            "v2",
+            now,
+            int(now) // 60 * 60,
+        )
+        for i in range(3000)
+    ]
+    with store.write() as conn:
+        insert_assignments(conn, rows)
+
+    learn_once(store, now, np.random.default_rng(1), 2000)
+    learn_once(store, now + 60, np.random.default_rng(2), 2000)
+
+    with store.read() as conn:
+        sent = alert_repo.recent_deliveries(conn, workspace.tenant.tenant_id, 50)
+    failing = [
+        json.loads(d.payload_json)["data"] for d in sent if d.event_type == "experiment.health_failing"
+    ]
+    assert [d["check"] for d in failing] == ["sample_ratio"]
+    assert failing[0]["experiment_id"] == experiment_id

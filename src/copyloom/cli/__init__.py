@@ -11,6 +11,7 @@ from copyloom import __version__
 from copyloom.cli import (
     common,
     variants,  # noqa: F401 (adds add-variant and retire-variant to `experiment`)
+    webhooks,  # noqa: F401 (adds the `webhook` group to `tenant`)
 )
 from copyloom.cli.bench import bench
 from copyloom.cli.demo import demo

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,8 @@ from copyloom.cli.common import (
 
 if TYPE_CHECKING:
     from copyloom.server import ServerName
+    from copyloom.settings import Settings
+    from copyloom.storage.db import Store
 
 
 def _server_names() -> Iterable[str]:
@@ -43,11 +45,13 @@ def _default_server() -> str:
 @json_option
 @handles_errors
 def learn(once: bool, seed: int | None, as_json: bool) -> None:
-    """Recompute the weights of every live experiment."""
+    """Recompute the weights of every live experiment, and send the alerts that raises to the tenants'
+    webhooks (with --once, each alert's first attempt; looping, retries too)."""
     import asyncio
 
     import numpy as np
 
+    from copyloom.services import alerts
     from copyloom.services.learning import learn_once
     from copyloom.worker import learner_loop
 
@@ -61,9 +65,13 @@ def learn(once: bool, seed: int | None, as_json: bool) -> None:
             clock=time.time,
             seed=seed,
         )
-        asyncio.run(loop)
+        asyncio.run(_with_delivery(store, settings, loop))
         return
     outcomes = learn_once(store, time.time(), np.random.default_rng(seed), settings.learn_samples)
+    with alerts.delivery_client() as client:  # the alerts of this pass get their first attempt now
+        alerts.deliver_due(
+            store, time.time(), client=client, allow_loopback_http=settings.webhook_allow_loopback_http
+        )
     data = [
         {
             "experiment_id": o.experiment_id,
@@ -133,8 +141,9 @@ def serve(
 @click.command()
 @handles_errors
 def worker() -> None:
-    """Run the background loops without the HTTP API: the learner (every COPYLOOM_LEARN_INTERVAL_S) and
-    the poller of every tenant's Currents source (every COPYLOOM_INGEST_INTERVAL_S)."""
+    """Run the background loops without the HTTP API: the learner (every COPYLOOM_LEARN_INTERVAL_S) with
+    the delivery of its alerts, and the poller of every tenant's Currents source (every
+    COPYLOOM_INGEST_INTERVAL_S)."""
     import asyncio
 
     from copyloom.worker import ingest_loop, learner_loop
@@ -142,12 +151,23 @@ def worker() -> None:
     settings = current_settings()
     store = ready_store(settings)
 
-    async def both() -> None:
-        learner = learner_loop(
-            store, interval_s=settings.learn_interval_s, samples=settings.learn_samples, clock=time.time
-        )
-        await asyncio.gather(
-            learner, ingest_loop(store, interval_s=settings.ingest_interval_s, clock=time.time)
-        )
+    learner = learner_loop(
+        store, interval_s=settings.learn_interval_s, samples=settings.learn_samples, clock=time.time
+    )
+    ingest = ingest_loop(store, interval_s=settings.ingest_interval_s, clock=time.time)
+    asyncio.run(_with_delivery(store, settings, learner, ingest))
 
-    asyncio.run(both())
+
+async def _with_delivery(store: Store, settings: Settings, *loops: Coroutine[Any, Any, None]) -> None:
+    """Run the learner loop (and any others) with the delivery loop of the alerts it raises."""
+    import asyncio
+
+    from copyloom.worker import DELIVERY_INTERVAL_S, delivery_loop
+
+    delivery = delivery_loop(
+        store,
+        interval_s=DELIVERY_INTERVAL_S,
+        clock=time.time,
+        allow_loopback_http=settings.webhook_allow_loopback_http,
+    )
+    await asyncio.gather(*loops, delivery)

@@ -16,8 +16,9 @@ import numpy as np
 from copyloom.domain.events import METRIC_KIND
 from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
-from copyloom.services import experiment_health, health, variants
+from copyloom.services import alerts, experiment_health, health, variants
 from copyloom.services.adjusted import mature_window_s
+from copyloom.services.health import HealthCheck
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
@@ -38,6 +39,8 @@ class LearnOutcome:
     error: str | None = None
     retired: VariantId | None = None
     """The variant the `auto_retire` rule retired in this pass, if any."""
+    health: tuple[HealthCheck, ...] = ()
+    """The health checks of this look."""
 
 
 def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[Cohort]:
@@ -89,7 +92,7 @@ def learn_experiment(
     samples: int,
     *,
     delay: DelayModel | None = None,
-) -> Allocation:
+) -> tuple[Allocation, tuple[HealthCheck, ...]]:
     """Recompute and store one experiment's allocation, with the health checks of this look."""
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
@@ -119,11 +122,15 @@ def learn_experiment(
     )
     with store.write() as conn:
         experiment_repo.insert_allocation(conn, stored)
-    return allocation
+    return allocation, checks
 
 
 def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int) -> list[LearnOutcome]:
-    """One pass over every live experiment; a failing experiment is logged and the others go on."""
+    """One pass over every live experiment; a failing experiment is logged and the others go on.
+
+    What the pass found that a tenant should hear of (a winner, an automatic retirement, a failure) goes
+    to the tenant's webhooks (`alerts.alert_learn_pass`).
+    """
     with store.read() as conn:
         live = experiment_repo.experiments_with_status(conn, ["live"])
     delays: dict[tuple[TenantId, Metric], DelayModel] = {}
@@ -133,13 +140,18 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
             key = (experiment.tenant_id, experiment.definition.metric)
             if key not in delays:
                 delays[key] = delay_model(store, *key, now)
-            allocation = learn_experiment(store, experiment, now, rng, samples, delay=delays[key])
+            allocation, checks = learn_experiment(store, experiment, now, rng, samples, delay=delays[key])
             retired = apply_auto_retire(store, experiment, now)
         except Exception as exc:  # isolate: one experiment's failure never stops the pass
             log.exception("learner failed on experiment %s", experiment.experiment_id)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))
             continue
-        outcomes.append(LearnOutcome(experiment.experiment_id, allocation, retired=retired))
+        outcomes.append(LearnOutcome(experiment.experiment_id, allocation, retired=retired, health=checks))
+    passed = [
+        alerts.PassOutcome(e, o.allocation, o.error, o.retired, o.health)
+        for e, o in zip(live, outcomes, strict=True)
+    ]
+    alerts.alert_learn_pass(store, passed, now, cohorts_for)
     return outcomes
 
 

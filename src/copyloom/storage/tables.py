@@ -209,3 +209,69 @@ dashboard_sessions = sa.Table(
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("expires_at", sa.Double(), nullable=False),
 )
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    # The Standard Webhooks signing secret (`whsec_…`): HMAC needs it in clear to sign.
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("disabled_at", sa.Double(), nullable=True),  # NULL while it receives alerts
+    # A name is unique among the tenant's webhooks that are not removed.
+    sa.Index(
+        "ix_webhooks_active_name",
+        "tenant_id",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("disabled_at IS NULL"),
+        postgresql_where=sa.text("disabled_at IS NULL"),
+    ),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("delivery_id", _BigId, primary_key=True, autoincrement=True),
+    # The Standard Webhooks `webhook-id`: one per event, the same on every retry.
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("webhook_id", sa.String(32), sa.ForeignKey("webhooks.webhook_id"), nullable=False),
+    sa.Column("tenant_id", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("payload_json", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double(), nullable=True),  # NULL once delivered or given up
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Column("delivered_at", sa.Double(), nullable=True),
+    sa.UniqueConstraint("event_id", "webhook_id", name="uq_webhook_deliveries_event"),
+    sa.Index("ix_webhook_deliveries_due", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_tenant_time", "tenant_id", "created_at"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("delivery_id", _BigId, sa.ForeignKey("webhook_deliveries.delivery_id"), primary_key=True),
+    sa.Column("attempt", sa.Integer(), primary_key=True),
+    sa.Column("attempted_at", sa.Double(), nullable=False),
+    sa.Column("duration_ms", sa.Double(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),  # NULL: no answer (refused, timed out)
+    sa.Column("error", sa.String(300), nullable=True),
+)
+
+experiment_alerts = sa.Table(
+    "experiment_alerts",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("event_type", sa.String(64), primary_key=True),
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("alerted_at", sa.Double(), nullable=False),
+)
+"""What was alerted for an experiment (e.g. its winner), so that a learner pass that finds the same state
+again does not alert again."""
