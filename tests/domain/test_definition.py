@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from copyloom.domain.values import AutoRetireRule
+from copyloom.domain.values import AutoRetireRule, GuardrailRule
 from copyloom.engine import PolicyConfig
 from tests.helpers import make_definition
 
@@ -59,3 +59,12 @@ def test_auto_retire_is_off_unless_set_and_defaults_each_part() -> None:
     assert make_definition(mode="triggered", auto_retire={"for_hours": 24}).auto_retire == AutoRetireRule(
         0.05, 24.0, 2000
     )
+
+
+def test_guardrails_are_on_by_default_and_can_be_tuned_or_turned_off() -> None:
+    assert make_definition().guardrails == GuardrailRule(("unsubscribe", "spam"), 0.5, 0.95, "floor", 5)
+    assert make_definition(guardrails=False).guardrails is None
+    tuned = make_definition(
+        guardrails={"metrics": ["bounce", "spam"], "margin": 1, "action": "retire"}
+    ).guardrails
+    assert tuned == GuardrailRule(("spam", "bounce"), 1.0, 0.95, "retire", 5)

@@ -80,6 +80,31 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
     ),
     (changed(auto_retire=True), "auto_retire: only used with mode triggered"),
     (
+        changed(guardrails="on"),
+        "guardrails: expected true, false or an object with metrics, margin, confidence, action",
+    ),
+    (
+        changed(guardrails={"metrics": ["clicks"]}),
+        "guardrails.metrics: expected a list of unsubscribe, spam, bounce, got ['clicks']",
+    ),
+    (
+        changed(guardrails={"margin": -1}),
+        "guardrails.margin: expected a relative margin from 0 to 10 (0.5: 50 % worse), got -1",
+    ),
+    (
+        changed(guardrails={"confidence": 1}),
+        "guardrails.confidence: expected a probability from 0.5 to below 1, got 1",
+    ),
+    (
+        changed(guardrails={"action": "pause"}),
+        "guardrails.action: expected one of floor, retire, got 'pause'",
+    ),
+    (
+        changed(guardrails={"min_events": 0}),
+        "guardrails.min_events: expected an integer from 1 to 1000000, got 0",
+    ),
+    (changed(guardrails={"when": 1}), "guardrails.when: unknown field"),
+    (
         changed(mode="triggered", auto_retire="yes"),
         "auto_retire: expected true or an object with p_best_below, for_hours, min_sends",
     ),

@@ -109,6 +109,7 @@ def experiment_show(experiment_id: str, as_json: bool) -> None:
 
 def report_json(report: ExperimentReport) -> dict[str, Any]:
     """The `experiment show --json` object."""
+    from copyloom.services.guardrails import guardrails_json
     from copyloom.services.health import checks_json
 
     return {
@@ -141,6 +142,7 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
             for v in report.variants
         ],
         "health": checks_json(report.health),
+        "guardrails": guardrails_json(report.experiment, report.breaches),
         "campaign_ids": list(report.experiment.definition.campaign_ids),
         "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
         **(report.sources.as_json() if report.sources else {}),

@@ -25,7 +25,7 @@ EventType = Literal[
     "experiment.guardrail_breached",
     "webhook.test",
 ]
-"""Every event an alert can carry. `experiment.guardrail_breached` is reserved: no check sends it yet."""
+"""Every event an alert can carry (docs/alerts.md describes each)."""
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]

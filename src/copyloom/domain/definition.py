@@ -15,6 +15,8 @@ from copyloom.domain.values import (
     DEFAULT_CONTROL_HOLDOUT,
     DEFAULT_FLOOR,
     DEFAULT_MIN_SENDS_PER_VARIANT,
+    GUARDRAIL_ACTIONS,
+    GUARDRAIL_METRICS,
     MAX_CTA_LINKS,
     MAX_ID_CHARS,
     MAX_MIN_SENDS_PER_VARIANT,
@@ -30,6 +32,7 @@ from copyloom.domain.values import (
     AutoRetireRule,
     Experiment,
     ExperimentDefinition,
+    GuardrailRule,
     StickyScope,
     Variant,
 )
@@ -74,16 +77,57 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
             f"campaign_ids, canvas_step_ids: at most {MAX_SOURCES} campaigns and Canvas steps in all"
         )
     auto_retire = _auto_retire(raw.get("auto_retire"), mode)
+    guardrails = _guardrails(raw.get("guardrails", True))
     return ExperimentDefinition(
         name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links,
-        campaign_ids, canvas_step_ids, auto_retire,
+        campaign_ids, canvas_step_ids, auto_retire, guardrails,
     )  # fmt: skip
 
 
 _DEFINITION_FIELDS = {
     "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
-    "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids", "auto_retire",
+    "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids", "auto_retire", "guardrails",
 }  # fmt: skip
+_GUARDRAIL_FIELDS = {"metrics", "margin", "confidence", "action", "min_events"}
+
+
+def _guardrails(raw: object) -> GuardrailRule | None:
+    """The guardrails on unsubscribes and spam complaints (and bounces): on unless `false`."""
+    if raw is False:
+        return None
+    if raw is True:
+        return GuardrailRule()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(
+            "guardrails: expected true, false or an object with metrics, margin, confidence, action"
+        )
+    unknown = sorted(set(raw) - _GUARDRAIL_FIELDS)
+    if unknown:
+        raise InvalidInput(f"guardrails.{unknown[0]}: unknown field")
+    default = GuardrailRule()
+    metrics = raw.get("metrics", list(default.metrics))
+    if not isinstance(metrics, list) or not metrics or any(m not in GUARDRAIL_METRICS for m in metrics):
+        raise InvalidInput(
+            f"guardrails.metrics: expected a list of {', '.join(GUARDRAIL_METRICS)}, got {metrics!r}"
+        )
+    margin = raw.get("margin", default.margin)
+    if not is_finite_number(margin) or not 0 <= margin <= 10:
+        raise InvalidInput(
+            f"guardrails.margin: expected a relative margin from 0 to 10 (0.5: 50 % worse), got {margin!r}"
+        )
+    confidence = raw.get("confidence", default.confidence)
+    if not is_finite_number(confidence) or not 0.5 <= confidence < 1:
+        raise InvalidInput(
+            f"guardrails.confidence: expected a probability from 0.5 to below 1, got {confidence!r}"
+        )
+    action = _choice(raw.get("action", default.action), GUARDRAIL_ACTIONS, "guardrails.action")
+    least = raw.get("min_events", default.min_events)
+    if not is_integer(least) or not 1 <= least <= 1_000_000:
+        raise InvalidInput(f"guardrails.min_events: expected an integer from 1 to 1000000, got {least!r}")
+    chosen = tuple(m for m in GUARDRAIL_METRICS if m in metrics)
+    return GuardrailRule(chosen, float(margin), float(confidence), action, int(least))
+
+
 _AUTO_RETIRE_FIELDS = {"p_best_below", "for_hours", "min_sends"}
 
 

@@ -85,6 +85,25 @@ class Variant:
         return self.retired_at is None
 
 
+GuardrailMetric = Literal["unsubscribe", "spam", "bounce"]
+GUARDRAIL_METRICS: tuple[GuardrailMetric, ...] = get_args(GuardrailMetric)
+GuardrailAction = Literal["floor", "retire"]
+GUARDRAIL_ACTIONS: tuple[GuardrailAction, ...] = get_args(GuardrailAction)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailRule:
+    """A variant breaches when P(its rate > the control's x (1 + margin)) >= confidence on a watched metric,
+    with at least `min_events` of its own (so a handful of sends cannot breach on the prior alone); it is
+    then held at the floor, or retired, by `action` (`engine.guardrails`)."""
+
+    metrics: tuple[GuardrailMetric, ...] = ("unsubscribe", "spam")
+    margin: float = 0.5
+    confidence: float = 0.95
+    action: GuardrailAction = "floor"
+    min_events: int = 5
+
+
 @dataclass(frozen=True, slots=True)
 class AutoRetireRule:
     """Retire a triggered experiment's variant whose P(best) stayed below `p_best_below` at every learner
@@ -114,6 +133,8 @@ class ExperimentDefinition:
     """The Braze Canvas steps (API ids) the experiment runs in."""
     auto_retire: AutoRetireRule | None = None
     """Triggered mode only; off unless set."""
+    guardrails: GuardrailRule | None = GuardrailRule()
+    """On by default; None when the definition turns them off (`guardrails: false`)."""
 
     @property
     def placements(self) -> tuple[str, ...]:

@@ -5,21 +5,27 @@ No IO, no clock, no environment, no global random state: randomness comes in as 
 
 from __future__ import annotations
 
+from copyloom.domain.values import GuardrailRule
 from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel, estimate_delay_model
+from copyloom.engine.guardrails import Breach, Tally, find_breaches
 from copyloom.engine.policies import POLICIES, policy_names
 from copyloom.engine.values import Allocation, Cohort, PolicyName, Reason
 
 __all__ = [
     "POLICIES",
     "Allocation",
+    "Breach",
     "Cohort",
     "DelayModel",
+    "GuardrailRule",
     "PolicyConfig",
     "PolicyName",
     "Reason",
+    "Tally",
     "allocate",
     "estimate_delay_model",
+    "find_breaches",
     "policy_names",
 ]

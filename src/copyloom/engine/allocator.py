@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from copyloom.domain.checks import is_finite_number
 from copyloom.domain.values import VariantId
@@ -25,6 +26,7 @@ def allocate(
     rng: np.random.Generator,
     *,
     control: VariantId | None = None,
+    capped: Collection[VariantId] = (),
 ) -> Allocation:
     """Shares of new traffic per variant, P(best) per variant and the winner, from the cohorts so far.
 
@@ -39,6 +41,8 @@ def allocate(
         config: the policy and its rules.
         rng: the only source of randomness (the Monte Carlo draws).
         control: the variant that receives `config.control_holdout`; default the first variant.
+        capped: variants held at the floor whatever the evidence (a guardrail breach): their policy share
+            goes to the others, and none of them can be the winner. Never the control.
 
     Returns:
         Weights that sum to 1, every variant at least `config.floor` and the control at least
@@ -49,17 +53,34 @@ def allocate(
             unknown control, a non-finite `now`, or a floor and holdout that leave nothing to allocate.
     """
     problem = checked_problem(variants, cohorts, now, config, control)
+    held = _checked_capped(problem.variants, problem.control, capped)
     proposal = POLICIES[config.policy](problem, rng)
+    shares = np.where(held, 0.0, proposal.shares)
+    if shares.sum() <= 0:  # the policy favoured only capped variants: the others share evenly
+        shares = np.where(held, 0.0, 1.0)
     weights = apply_floor_and_holdout(
-        proposal.shares, floor=config.floor, control=problem.control, holdout=config.control_holdout
+        shares, floor=config.floor, control=problem.control, holdout=config.control_holdout
     )
     names = problem.variants
+    winner = None if proposal.winner is None or held[proposal.winner] else names[proposal.winner]
     return Allocation(
         weights=dict(zip(names, (float(w) for w in weights), strict=True)),
         p_best=dict(zip(names, (float(p) for p in proposal.p_best), strict=True)),
-        winner=None if proposal.winner is None else names[proposal.winner],
-        reason=proposal.reason,
+        winner=winner,
+        reason="guardrail" if held.any() and proposal.reason != "warm_up" else proposal.reason,
     )
+
+
+def _checked_capped(
+    names: tuple[VariantId, ...], control: int, capped: Collection[VariantId]
+) -> NDArray[np.bool_]:
+    held = np.array([name in capped for name in names], dtype=bool)
+    unknown = sorted(set(capped) - set(names))
+    if unknown:
+        raise ValueError(f"capped: {unknown[0]!r} is not one of the variants")
+    if held[control]:
+        raise ValueError("capped: the control is the guardrails' reference and cannot be capped")
+    return held
 
 
 def checked_problem(

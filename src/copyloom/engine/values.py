@@ -17,8 +17,10 @@ Reason = Literal[
     "observed_best",
     "upper_confidence_bound",
     "epsilon_greedy",
+    "guardrail",
 ]
-"""Why the weights are what they are: every reason any policy can give, in one place."""
+"""Why the weights are what they are: every reason any policy can give, in one place (`guardrail`: some
+variant is held at the floor by a guardrail breach, the rest allocated as the policy says)."""
 
 PolicyName = Literal["thompson", "thompson_naive", "uniform", "ab_test", "ucb1", "epsilon_greedy"]
 """Every registered policy, in the registry's order (`policies.POLICIES` maps each to its function)."""

@@ -48,6 +48,7 @@ from copyloom.storage import alerts as repo
 from copyloom.storage import tenants as tenant_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
 from copyloom.storage.db import Store
+from copyloom.storage.guardrails import StoredBreach
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class PassOutcome:
     error: str | None
     retired: VariantId | None
     health: tuple[HealthCheck, ...] = ()
+    breaches: tuple[StoredBreach, ...] = ()
 
 
 def alert_learn_pass(
@@ -227,6 +229,20 @@ def _alert_outcome(
     if allocation is None:
         return
     _alert_health(conn, outcome, about, now)
+    for breach in outcome.breaches:  # recorded once each, so alerted once each
+        data = {
+            **about,
+            "variant_id": breach.variant_id,
+            "metric": breach.metric,
+            "variant_rate": breach.variant_rate,
+            "control_rate": breach.control_rate,
+            "variant_sends": breach.variant_sends,
+            "control_sends": breach.control_sends,
+            "probability": breach.probability,
+            "margin": breach.margin,
+            "action": breach.action,
+        }
+        notify(conn, experiment.tenant_id, "experiment.guardrail_breached", data, now)
     if outcome.retired is not None and experiment.definition.auto_retire is not None:
         rule = experiment.definition.auto_retire
         if repo.mark_alerted(

@@ -28,6 +28,7 @@ from copyloom.storage import tenants as tenant_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
+from copyloom.storage.guardrails import StoredBreach, breaches_of
 
 Action = Literal["start", "pause", "finish"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
@@ -95,6 +96,8 @@ class ExperimentReport:
     """Sends and engagements per Braze campaign or Canvas step (read with the full report only)."""
     health: tuple[HealthCheck, ...] = ()
     """The health checks of the learner's latest look (none before it has run)."""
+    breaches: tuple[StoredBreach, ...] = ()
+    """Guardrail breaches, oldest first (read with the full report only)."""
 
 
 def create_experiment(
@@ -296,9 +299,9 @@ def _choices_text(report: ExperimentReport) -> str:
 def _report_in(conn: Connection, experiment: Experiment) -> ExperimentReport:
     counts = cohort_counts(conn, experiment.experiment_id)
     allocation = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
-    return replace(
-        build_report(experiment, counts, allocation), sources=load_source_breakdown(conn, experiment)
-    )
+    sources = load_source_breakdown(conn, experiment)
+    breaches = tuple(breaches_of(conn, experiment.experiment_id))
+    return replace(build_report(experiment, counts, allocation), sources=sources, breaches=breaches)
 
 
 def experiment_report(

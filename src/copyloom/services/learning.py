@@ -16,13 +16,15 @@ import numpy as np
 from copyloom.domain.events import METRIC_KIND
 from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
-from copyloom.services import alerts, experiment_health, health, variants
+from copyloom.errors import Conflict
+from copyloom.services import alerts, experiment_health, guardrails, health, variants
 from copyloom.services.adjusted import mature_window_s
 from copyloom.services.health import HealthCheck
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
+from copyloom.storage.guardrails import StoredBreach
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class LearnOutcome:
     """The variant the `auto_retire` rule retired in this pass, if any."""
     health: tuple[HealthCheck, ...] = ()
     """The health checks of this look."""
+    breaches: tuple[StoredBreach, ...] = ()
+    """Guardrail breaches found at this look (each variant and metric once)."""
 
 
 def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[Cohort]:
@@ -92,14 +96,19 @@ def learn_experiment(
     samples: int,
     *,
     delay: DelayModel | None = None,
-) -> tuple[Allocation, tuple[HealthCheck, ...]]:
-    """Recompute and store one experiment's allocation, with the health checks of this look."""
+) -> tuple[Allocation, tuple[HealthCheck, ...], tuple[StoredBreach, ...]]:
+    """Recompute and store one experiment's allocation, with the health checks and guardrails of this look.
+
+    A variant that breaches a guardrail (or did before) is held at the floor; with the rule's action
+    `retire`, a new breach also retires it when it may be (not the control, two stay live).
+    """
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
     window = mature_window_s(delay.median_s, delay.sigma)
     with store.read() as conn:
         counts = cohort_counts(conn, experiment.experiment_id)
         checks = experiment_health.assess(conn, experiment, counts, now=now, window_s=window)
+        guarded = guardrails.look(conn, experiment, counts, rng)
     definition = experiment.definition
     config = policy_config(experiment, samples, delay)
     allocation = allocate(
@@ -109,6 +118,7 @@ def learn_experiment(
         config=config,
         rng=rng,
         control=definition.control.variant_id,
+        capped=guarded.held,
     )
     retired = dict.fromkeys((v for v in experiment.variant_ids if v not in allocation.weights), 0.0)
     stored = StoredAllocation(
@@ -122,7 +132,14 @@ def learn_experiment(
     )
     with store.write() as conn:
         experiment_repo.insert_allocation(conn, stored)
-    return allocation, checks
+        breaches = guardrails.record(conn, experiment, guarded.new, now)
+    rule = definition.guardrails
+    for breach in breaches if rule is not None and rule.action == "retire" else ():
+        try:
+            variants.retire_variant(store, experiment.experiment_id, breach.variant_id, now, by="auto")
+        except Conflict:  # already retired, or one of the last two: it stays at the floor
+            log.info("guardrail breach of %s kept at the floor (cannot retire)", breach.variant_id)
+    return allocation, checks, tuple(breaches)
 
 
 def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int) -> list[LearnOutcome]:
@@ -140,15 +157,21 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
             key = (experiment.tenant_id, experiment.definition.metric)
             if key not in delays:
                 delays[key] = delay_model(store, *key, now)
-            allocation, checks = learn_experiment(store, experiment, now, rng, samples, delay=delays[key])
+            allocation, checks, breaches = learn_experiment(
+                store, experiment, now, rng, samples, delay=delays[key]
+            )
             retired = apply_auto_retire(store, experiment, now)
         except Exception as exc:  # isolate: one experiment's failure never stops the pass
             log.exception("learner failed on experiment %s", experiment.experiment_id)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))
             continue
-        outcomes.append(LearnOutcome(experiment.experiment_id, allocation, retired=retired, health=checks))
+        outcomes.append(
+            LearnOutcome(
+                experiment.experiment_id, allocation, retired=retired, health=checks, breaches=breaches
+            )
+        )
     passed = [
-        alerts.PassOutcome(e, o.allocation, o.error, o.retired, o.health)
+        alerts.PassOutcome(e, o.allocation, o.error, o.retired, o.health, o.breaches)
         for e, o in zip(live, outcomes, strict=True)
     ]
     alerts.alert_learn_pass(store, passed, now, cohorts_for)

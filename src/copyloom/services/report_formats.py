@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
 from copyloom.services.experiments import metric_events
+from copyloom.services.guardrails import guardrails_json, guardrails_markdown
 from copyloom.services.health import checks_json
 from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
 from copyloom.services.report_stats import Counts
@@ -98,6 +99,7 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
         **(figures.sources.as_json() if figures.sources else {}),
         "adjusted": adjusted_json(figures.adjusted) if figures.adjusted else None,
         "health": checks_json(figures.health),
+        "guardrails": guardrails_json(figures.experiment, figures.breaches),
         "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
     }
 
@@ -249,6 +251,7 @@ def _markdown(figures: ExperimentFigures) -> str:
         *_variant_table(figures),
         "",
         *(adjusted_markdown(figures.adjusted, figures.metric, figures.sends) if figures.adjusted else []),
+        *guardrails_markdown(figures.experiment, figures.breaches),
         *_sources_table(figures),
         "## How these figures are computed",
         "",

@@ -24,6 +24,7 @@ from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
+from copyloom.storage.guardrails import StoredBreach, breaches_of
 
 MAX_HISTORY_ROWS = 20_000
 """Learner runs read for the charts: two weeks at one run a minute."""
@@ -145,6 +146,8 @@ class ExperimentFigures:
     """Sends and engagements per Braze campaign or Canvas step."""
     health: tuple[HealthCheck, ...] = ()
     """The health checks of the learner's latest look."""
+    breaches: tuple[StoredBreach, ...] = ()
+    """Guardrail breaches, oldest first."""
     adjusted: AdjustedFigures | None = None
     """Rates and uplift weighted for the changing split, mature and to date (computed when `now` is
     given and the experiment has an allocation)."""
@@ -207,6 +210,7 @@ def experiment_figures(
         history = repo.allocation_history(conn, experiment.experiment_id, limit=MAX_HISTORY_ROWS)
         latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
         sources = load_source_breakdown(conn, experiment)
+        breaches = tuple(breaches_of(conn, experiment.experiment_id))
     adjusted = None
     if now is not None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
@@ -214,7 +218,12 @@ def experiment_figures(
             adjusted = adjusted_figures(
                 conn, experiment, counts, now=now, delay_median_s=delay.median_s, delay_sigma=delay.sigma
             )
-    figures = replace(figures_from(experiment, counts, history, latest), sources=sources, adjusted=adjusted)
+    figures = replace(
+        figures_from(experiment, counts, history, latest),
+        sources=sources,
+        adjusted=adjusted,
+        breaches=breaches,
+    )
     if now is None or figures.winner is not None:
         return figures
     decision = decision_status.explain_status(store, experiment, counts, figures.leader, now)

@@ -14,6 +14,7 @@ from copyloom.domain.values import (
     Experiment,
     ExperimentDefinition,
     ExperimentId,
+    GuardrailRule,
     RetiredBy,
     Status,
     TenantId,
@@ -62,6 +63,7 @@ def insert_experiment(
             control_holdout=definition.control_holdout,
             min_sends_per_variant=definition.min_sends_per_variant,
             **_auto_retire_columns(definition.auto_retire),
+            guardrails_json=_guardrails_json(definition.guardrails),
             status="draft",
             winner=None,
             created_at=now,
@@ -105,6 +107,36 @@ def _auto_retire_columns(rule: AutoRetireRule | None) -> dict[str, float | int |
         "auto_retire_for_hours": rule.for_hours if rule else None,
         "auto_retire_min_sends": rule.min_sends if rule else None,
     }
+
+
+def _guardrails_json(rule: GuardrailRule | None) -> str:
+    if rule is None:
+        return '"off"'
+    return json.dumps(
+        {
+            "metrics": list(rule.metrics),
+            "margin": rule.margin,
+            "confidence": rule.confidence,
+            "action": rule.action,
+            "min_events": rule.min_events,
+        }
+    )
+
+
+def _guardrails(raw: str | None) -> GuardrailRule | None:
+    """The stored rule: NULL (experiments from before guardrails) is the default rule."""
+    if raw is None:
+        return GuardrailRule()
+    data = json.loads(raw)
+    if data == "off":
+        return None
+    return GuardrailRule(
+        tuple(data["metrics"]),
+        float(data["margin"]),
+        float(data["confidence"]),
+        data["action"],
+        int(data["min_events"]),
+    )
 
 
 def add_variant(conn: Connection, experiment_id: str, variant: Variant) -> None:
@@ -289,6 +321,7 @@ def _experiment(
         campaign_ids=tuple(sources["campaign"]),
         canvas_step_ids=tuple(sources["canvas_step"]),
         auto_retire=_auto_retire(row),
+        guardrails=_guardrails(row["guardrails_json"]),
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),

@@ -60,6 +60,8 @@ experiments = sa.Table(
     sa.Column("auto_retire_p_best_below", sa.Double(), nullable=True),
     sa.Column("auto_retire_for_hours", sa.Double(), nullable=True),
     sa.Column("auto_retire_min_sends", sa.Integer(), nullable=True),
+    # The guardrail rule as JSON; "off" when the definition turns them off; NULL: the defaults.
+    sa.Column("guardrails_json", sa.Text(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
@@ -148,6 +150,23 @@ other_source_events = sa.Table(
 )
 """Events that matched an assignment's recipient and dispatch but came from a campaign or Canvas step the
 experiment does not name: counted apart, never attributed."""
+
+guardrail_breaches = sa.Table(
+    "guardrail_breaches",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), sa.ForeignKey("experiments.experiment_id"), primary_key=True),
+    sa.Column("variant_id", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.String(16), primary_key=True),
+    sa.Column("detected_at", sa.Double(), nullable=False),
+    sa.Column("variant_sends", sa.BigInteger(), nullable=False),
+    sa.Column("variant_events", sa.BigInteger(), nullable=False),
+    sa.Column("control_sends", sa.BigInteger(), nullable=False),
+    sa.Column("control_events", sa.BigInteger(), nullable=False),
+    sa.Column("probability", sa.Double(), nullable=False),
+    sa.Column("margin", sa.Double(), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+)
+"""Each guardrail breach, with the figures it was found on: a breached variant stays held from then on."""
 
 allocations = sa.Table(
     "allocations",
