@@ -19,6 +19,7 @@ from copyloom.storage.assignments import NewAssignment, insert_assignments
 from tests.cli.runner import Cli
 from tests.dashboard_data import fill_experiment, sign_in
 from tests.helpers import METRICS_HEADERS, Api, Workspace
+from tests.web.test_events import braze_event
 
 EVEN = [WeightsInForce(0.0, {"a": 0.5, "b": 0.5})]
 
@@ -154,3 +155,60 @@ def test_a_failing_check_is_alerted_once_until_it_passes_again(api: Api, workspa
     ]
     assert [d["check"] for d in failing] == ["sample_ratio"]
     assert failing[0]["experiment_id"] == experiment_id
+
+
+def test_a_normal_run_through_the_real_server_raises_no_sample_ratio_alarm(
+    api: Api, workspace: Workspace
+) -> None:
+    auth = {"Authorization": f"Bearer {workspace.token}"}
+    for i in range(1200):
+        api.client.get(
+            f"/v1/content/{workspace.experiment_id}",
+            params={"recipient": f"u-{i}", "dispatch": "d-1"},
+            headers=auth,
+        ).raise_for_status()
+
+    learn_once(workspace.store, time.time(), np.random.default_rng(1), 2000)
+
+    [check] = [
+        c
+        for c in experiment_report(workspace.store, workspace.experiment_id).health
+        if c.name == "sample_ratio"
+    ]
+    assert check.verdict == "ok"
+    assert check.value is not None
+    assert check.value > 0.001
+
+
+def test_clicks_that_join_nothing_and_a_silent_current_fire_their_checks(
+    api: Api, workspace: Workspace
+) -> None:
+    """Sends a day old with no Currents event at all, and then clicks of the campaign that join no send."""
+    store, experiment_id = workspace.store, workspace.experiment_id
+    day_ago = time.time() - 20 * 3600
+    rows = [
+        NewAssignment(
+            workspace.tenant.tenant_id,
+            experiment_id,
+            RecipientKey(f"k{i}"),
+            "d",
+            ("control", "v1", "v2")[i % 3],
+            day_ago,
+            int(day_ago) // 60 * 60,
+            "camp-1",
+        )
+        for i in range(1500)
+    ]
+    with store.write() as conn:
+        insert_assignments(conn, rows)
+
+    learn_once(store, time.time(), np.random.default_rng(1), 2000)
+    silent = {c.name: c.verdict for c in experiment_report(store, experiment_id).health}
+    strangers = [braze_event("Click", f"stranger-{i}", "d-9", campaign_id="camp-1") for i in range(60)]
+    api.events(workspace.token, {"events": strangers})
+    learn_once(store, time.time(), np.random.default_rng(2), 2000)
+    checks = {c.name: c for c in experiment_report(store, experiment_id).health}
+
+    assert silent["current_silent"] == "failing"
+    assert checks["unattributed_clicks"].verdict == "failing"
+    assert "60 of 60 clicks from its campaigns" in checks["unattributed_clicks"].detail
