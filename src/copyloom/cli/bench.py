@@ -94,3 +94,21 @@ def bench_optimize(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--scenario") from error
     emit(result, as_json, render_table(result))
+
+
+@bench.command(name="uplift")
+@click.option(
+    "--seeds", type=click.IntRange(1, 10_000), default=200, show_default=True, help="Simulated sends."
+)
+@click.option("--first-seed", type=click.IntRange(0), default=0, show_default=True, help="The first seed.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes.")
+@json_option
+@handles_errors
+def bench_uplift(*, seeds: int, first_seed: int, workers: int, as_json: bool) -> None:
+    """How often the naive and the weighted uplift intervals cover the true uplift over the control, on
+    engine-allocated broadcasts with a rhythm shared by every variant (see docs/reports.md)."""
+    from copyloom.bench.uplift import render_uplift_table, run_uplift_benchmark
+
+    current_settings()
+    result = run_uplift_benchmark(seeds=seeds, first_seed=first_seed, workers=workers)
+    emit(result, as_json, render_uplift_table(result))
