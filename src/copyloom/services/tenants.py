@@ -35,7 +35,7 @@ def new_token() -> str:
 
 
 _WHAT_SCOPES_DO: dict[TokenScope, str] = {
-    "serving": "fetches content, loads the pixel and posts events",
+    "serving": "fetches content and posts events",
     "management": "manages experiments",
 }
 
@@ -145,7 +145,7 @@ def tenant_in_scope(credential: Credential, scope: TokenScope) -> Tenant:
 
     Raises:
         Forbidden: naming what the route takes, e.g. ``Authorization: this route takes the tenant's
-            management token (a serving token fetches content, loads the pixel and posts events)``.
+            management token (a serving token fetches content and posts events)``.
     """
     if credential.scope != scope:
         raise Forbidden(
