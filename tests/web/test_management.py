@@ -14,7 +14,7 @@ import pytest
 from copyloom.server import ThreadedServer, build_app
 from copyloom.services import experiments, learning, tenants
 from copyloom.services.experiment_json import report_json
-from copyloom.services.report_formats import REPORT_FORMATS
+from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
 from copyloom.web.management import OPERATIONS, REPORT_MEDIA_TYPES, Operation
@@ -254,14 +254,14 @@ def test_a_wording_keeps_its_newlines(api: Api, workspace: Workspace) -> None:
 
 @pytest.mark.parametrize("fmt", REPORT_FORMATS)
 def test_the_report_comes_in_each_format_with_its_media_type(
-    api: Api, workspace: Workspace, fmt: str
+    api: Api, workspace: Workspace, fmt: ReportFormat
 ) -> None:
     path = f"/v1/experiments/{workspace.experiment_id}/report"
 
     response = _call(api, workspace.management_token, "GET", path, params={"format": fmt})
 
     assert response.status_code == 200
-    assert response.headers["content-type"].split(";")[0] == REPORT_MEDIA_TYPES[fmt]  # type: ignore[index]
+    assert response.headers["content-type"].split(";")[0] == REPORT_MEDIA_TYPES[fmt]
     assert workspace.experiment_id in response.text
 
 
