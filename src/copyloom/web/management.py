@@ -207,7 +207,10 @@ OPERATIONS: tuple[Operation, ...] = (
         ManagementApi.create_experiment,
         {"201": {"description": "the new draft's id", "content": bodies.json_content(bodies.CREATED_SCHEMA)}},
         ("400", "401", "403", "413", "429", "503"),
-        request_body={"required": True, "content": bodies.json_content(bodies.DEFINITION_SCHEMA)},
+        request_body={
+            "required": True,
+            "content": bodies.json_content(bodies.DEFINITION_SCHEMA, bodies.DEFINITION_EXAMPLE),
+        },
     ),
     Operation(
         "GET",
@@ -239,7 +242,10 @@ OPERATIONS: tuple[Operation, ...] = (
         {"200": {"description": "the new status", "content": bodies.json_content(bodies.STATUS_SCHEMA)}},
         ("400", "401", "403", "404", "409", "413", "429", "503"),
         parameters=(_EXPERIMENT_ID,),
-        request_body={"required": False, "content": bodies.json_content(bodies.FINISH_SCHEMA)},
+        request_body={
+            "required": False,
+            "content": bodies.json_content(bodies.FINISH_SCHEMA, {"serve": "control"}),
+        },
         description="Without a body, the learner's declared winner; when none was declared, 409 lists "
         "the choices with the leader's P(best) and rate.",
     ),

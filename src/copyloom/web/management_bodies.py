@@ -147,6 +147,18 @@ DEFINITION_SCHEMA: dict[str, Any] = {
     },
 }
 
+DEFINITION_EXAMPLE: dict[str, Any] = {
+    "name": "Black Friday subject",
+    "mode": "broadcast",
+    "metric": "click",
+    "variants": [
+        {"id": "control", "control": True, "subject": "Our Black Friday sale"},
+        {"id": "v1", "subject": "Black Friday: 30% off everything"},
+    ],
+}
+"""A valid definition: the document's example, which the fuzz suite also sends (random definitions are
+almost never valid, one control and the same placements in every variant being unlikely by chance)."""
+
 FINISH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -229,5 +241,8 @@ SHOW_SCHEMA: dict[str, Any] = {
 }
 
 
-def json_content(schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": dict(schema)}}
+def json_content(schema: Mapping[str, Any], example: object = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": dict(schema)}
+    if example is not None:
+        content["example"] = example
+    return {"application/json": content}
