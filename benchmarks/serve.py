@@ -232,7 +232,7 @@ def run(
 ) -> dict[str, object]:
     store = open_store(database_url)
     migrate.upgrade(store)
-    tenant, token = tenants.create_tenant(store, f"bench-{secrets.token_hex(3)}", time.time())
+    tenant, tokens = tenants.create_tenant(store, f"bench-{secrets.token_hex(3)}", time.time())
     experiment_id = experiments.create_experiment(
         store, tenant.name, parse_experiment_definition(DEFINITION), time.time()
     )
@@ -242,7 +242,7 @@ def run(
         text = (
             template.replace("REPEAT", str(args.repeat_share))
             .replace("PATH", json.dumps(f"/v1/content/{experiment_id}"))
-            .replace("HEADERS", '{["Authorization"] = ' + json.dumps(f"Bearer {token}") + "}")
+            .replace("HEADERS", '{["Authorization"] = ' + json.dumps(f"Bearer {tokens.serving}") + "}")
         )
         for key, value in extra.items():
             text = text.replace(key, value)

@@ -30,10 +30,10 @@ def braze_event(kind: str, user_id: str, dispatch_id: str, **properties: Any) ->
 
 def other_tenant(store: Store, tenant: str, experiment_name: str) -> Workspace:
     """Another tenant with one live experiment of its own."""
-    created, token = tenant_service.create_tenant(store, tenant, time.time())
+    created, tokens = tenant_service.create_tenant(store, tenant, time.time())
     definition = make_definition(name=experiment_name)
     experiment_id = experiment_service.create_experiment(store, tenant, definition, time.time())
-    workspace = Workspace(store, created, token, experiment_id)
+    workspace = Workspace(store, created, tokens.serving, experiment_id, tokens.management)
     workspace.start()
     return workspace
 

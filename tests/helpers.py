@@ -37,21 +37,22 @@ def make_definition(**changes: object) -> ExperimentDefinition:
 
 @dataclass
 class Workspace:
-    """A tenant with its token and one experiment, in a store."""
+    """A tenant with its serving token, its management token and one experiment, in a store."""
 
     store: Store
     tenant: Tenant
     token: str
     experiment_id: ExperimentId
+    management_token: str = ""
 
     def start(self) -> None:
         experiment_service.change_status(self.store, self.experiment_id, "start", time.time())
 
 
 def make_workspace(store: Store, name: str, *, start: bool = True, **changes: object) -> Workspace:
-    tenant, token = tenant_service.create_tenant(store, name, time.time())
+    tenant, tokens = tenant_service.create_tenant(store, name, time.time())
     experiment_id = experiment_service.create_experiment(store, name, make_definition(**changes), time.time())
-    workspace = Workspace(store, tenant, token, experiment_id)
+    workspace = Workspace(store, tenant, tokens.serving, experiment_id, tokens.management)
     if start:
         workspace.start()
     return workspace

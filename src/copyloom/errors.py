@@ -25,6 +25,12 @@ class Unauthorized(CopyloomError):
     code = "unauthorized"
 
 
+class Forbidden(CopyloomError):
+    """A valid credential that may not do this: a serving token on a management route, or the reverse."""
+
+    code = "forbidden"
+
+
 class NotFound(CopyloomError):
     """The thing does not exist, or belongs to another tenant (never say which)."""
 

@@ -8,7 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from copyloom.errors import Unauthorized
+from copyloom.domain.values import TokenScope
+from copyloom.errors import Forbidden, Unauthorized
 from copyloom.services import experiments, tenants
 from copyloom.services.serving import ServingRuntime
 from copyloom.storage.tables import assignments
@@ -100,3 +101,37 @@ def test_a_missing_or_unknown_token_is_refused(workspace: Workspace, token: str)
 
     with pytest.raises(Unauthorized):
         asyncio.run(run())
+
+
+def test_a_token_of_the_other_scope_is_forbidden_from_memory(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> list[str]:
+        runtime = runtime_for(workspace)
+        refused = []
+        try:
+            await runtime.authenticate(workspace.token, "serving")
+            await runtime.authenticate(workspace.management_token, "management")
+            monkeypatch.setattr(tenants, "credential_of", _no_store_read)
+            crossed: list[tuple[str, TokenScope]] = [
+                (workspace.token, "management"),
+                (workspace.management_token, "serving"),
+            ]
+            for token, scope in crossed:
+                try:
+                    await runtime.authenticate(token, scope)
+                except Forbidden as exc:
+                    refused.append(exc.message)
+        finally:
+            await runtime.stop()
+        return refused
+
+    refused = asyncio.run(run())
+
+    assert len(refused) == 2
+    assert "takes the tenant's management token" in refused[0]
+    assert "takes the tenant's serving token" in refused[1]
+
+
+def _no_store_read(*_args: object) -> None:
+    raise AssertionError("a cached token's scope is checked in memory")

@@ -33,7 +33,7 @@ def test_experiments_and_allocations_by_ids_take_more_ids_than_a_statement_can_b
 def test_tokens_are_looked_up_in_chunks(workspace: Workspace) -> None:
     tokens = [f"unknown-{i}" for i in range(_MANY_IDS)] + [workspace.token]
 
-    found = tenants.tenants_of_tokens(workspace.store, tokens)
+    found = tenants.credentials_of_tokens(workspace.store, tokens)
 
     assert list(found) == [workspace.token]
 

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from copyloom.services import tenants
 from copyloom.storage import migrate
 from copyloom.storage.db import Store, open_store
 from copyloom.storage.experiments import load_experiment
@@ -69,4 +70,25 @@ def test_experiments_created_before_0005_keep_the_engine_defaults(database_url: 
         0.0,
         100,
     )
+    store.dispose()
+
+
+def test_tokens_made_before_0012_are_serving_tokens(database_url: str) -> None:
+    store = open_store(database_url)
+    config = migrate._config()
+    with store.engine.begin() as conn:  # the schema as 0011 left it, with one tenant and its token
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0011")
+        conn.exec_driver_sql(
+            "INSERT INTO tenants (tenant_id, name, pseudonym_key, created_at) VALUES ('t1', 'acme', 'ab', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tokens (token_hash, tenant_id, created_at) "
+            f"VALUES ('{tenants.hash_token('cl_old')}', 't1', 0)"
+        )
+
+    migrate.upgrade(store)
+    credential = tenants.credential_of(store, "cl_old")
+
+    assert (credential.tenant.name, credential.scope) == ("acme", "serving")
     store.dispose()

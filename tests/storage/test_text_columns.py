@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from copyloom.domain.text import TEXT_LIMITS
 from copyloom.storage.events import STAGED_COLUMNS
-from copyloom.storage.tables import assignments, seen_events, tenants, unattributed
+from copyloom.storage.tables import assignments, experiments, seen_events, tenants, unattributed
 
 COLUMN_OF_FIELD: dict[str, tuple[sa.Column[str], ...]] = {
     "dispatch": (assignments.c.dispatch_id,),
@@ -18,6 +18,7 @@ COLUMN_OF_FIELD: dict[str, tuple[sa.Column[str], ...]] = {
     "campaign_id": (unattributed.c.source_id,),
     "canvas_step_id": (unattributed.c.source_id,),
     "tenant": (tenants.c.name,),
+    "experiment_name": (experiments.c.name,),
 }
 
 

@@ -1,5 +1,6 @@
 """The fuzz suite: requests generated from `GET /v1/openapi.json` (schemathesis over hypothesis) against a
-real server on SQLite and PostgreSQL, with a valid, an invalid and no bearer token.
+real server on SQLite and PostgreSQL, with a valid, an invalid and no bearer token (valid: the token of the
+scope the operation's `security` names, the serving or the management token).
 
 Every answer must be no 5xx, conform to the document (status, content type, headers, body schema), reject
 data the document rejects with a 4xx, and leave no traceback or error in the server's log. The run is
@@ -11,6 +12,7 @@ The hand-made hostile cases of the hostile-input issue (findings 1-4) follow as 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -92,6 +94,7 @@ class Target:
     token: str
     experiment_id: str
     errors: _ServerErrors
+    management_token: str = ""
     failures: list[str] = field(default_factory=list)
 
 
@@ -110,7 +113,9 @@ def target(settings: Settings, store: Store, workspace: Workspace) -> Iterator[T
         logger.propagate = False
     try:
         with server:
-            yield Target(server.url, workspace.token, workspace.experiment_id, errors)
+            yield Target(
+                server.url, workspace.token, workspace.experiment_id, errors, workspace.management_token
+            )
     finally:
         for logger, propagate in zip(loggers, propagates, strict=True):
             logger.removeHandler(errors)
@@ -122,19 +127,31 @@ def _schema(target: Target) -> Any:
     return schemathesis.openapi.from_dict(document)
 
 
-def _operations() -> dict[str, str]:
-    """Each operation's label (`GET /healthz`) and its operationId (`getHealth`, the test id)."""
+@functools.cache
+def _described() -> dict[str, dict[str, Any]]:
+    """Each operation's label (`GET /healthz`) and its description in the document."""
     paths: dict[str, dict[str, Any]] = openapi_document(max_events_per_post=1)["paths"]  # type: ignore[assignment]
     return {
-        f"{method.upper()} {path}": operation["operationId"]
+        f"{method.upper()} {path}": operation
         for path, item in paths.items()
         for method, operation in item.items()
     }
 
 
+def _operations() -> dict[str, str]:
+    """Each operation's label (`GET /healthz`) and its operationId (`getHealth`, the test id)."""
+    return {label: operation["operationId"] for label, operation in _described().items()}
+
+
+def _scheme(label: str) -> str | None:
+    """The security scheme an operation names (`bearer`, `management`, `operator`), None for none."""
+    security = _described()[label].get("security", [])
+    return next(iter(security[0]), None) if security else None
+
+
 def _has_constraints(operation_id: str) -> bool:
     """Whether the operation takes input that can be invalid (negative cases of the others are empty)."""
-    return operation_id.startswith(("GET /v1/content", "POST /v1/"))
+    return operation_id.startswith(("GET /v1/content", "POST /v1/", "GET /v1/experiments/"))
 
 
 def _params() -> list[Any]:
@@ -154,9 +171,10 @@ def _cases(operation: Any, mode: GenerationMode, experiment_id: str) -> Any:
     return st.one_of(strategy, real)
 
 
-def _headers(target: Target, auth: str) -> dict[str, str]:
+def _headers(target: Target, auth: str, label: str) -> dict[str, str]:
+    token = target.management_token if _scheme(label) == "management" else target.token
     return {
-        "valid": {"Authorization": f"Bearer {target.token}"},
+        "valid": {"Authorization": f"Bearer {token}"},
         "invalid": {"Authorization": "Bearer x"},
     }.get(auth, {})
 
@@ -203,7 +221,7 @@ def test_fuzz(target: Target, operation_id: str, mode: str) -> None:
         auth=st.sampled_from(["valid", "invalid", "none"]),
     )
     def run(case: Any, auth: str) -> None:
-        headers = _headers(target, auth)
+        headers = _headers(target, auth, operation_id)
         try:
             response = case.call(base_url=target.url, headers=headers, timeout=30)
         except Exception as exc:  # the server dropped the connection: as bad as a 5xx

@@ -392,3 +392,89 @@ def test_rejected_content_requests(api: Api, workspace: Workspace) -> None:
         assert (response.status_code, response.json()["error"]["message"]) == (status, message)
         assert set(response.json()) == {"error"}
         assert set(response.json()["error"]) == {"code", "message"}
+
+
+def test_rejected_management_requests(api: Api, workspace: Workspace) -> None:
+    auth = {"Authorization": f"Bearer {workspace.management_token}"}
+    finish = f"/v1/experiments/{workspace.experiment_id}/finish"
+    report = f"/v1/experiments/{workspace.experiment_id}/report"
+    cases = [
+        (
+            api.client.post("/v1/experiments", content=b"", headers=auth),
+            400,
+            "body: not valid JSON: Expecting value at line 1, column 1",
+        ),
+        (
+            api.client.post("/v1/experiments", json=[DEFINITION], headers=auth),
+            400,
+            "body: expected an experiment definition, a JSON object",
+        ),
+        (
+            api.client.post("/v1/experiments", json=changed(name="n" * 201), headers=auth),
+            400,
+            "name: longer than 200 characters",
+        ),
+        (
+            api.client.post("/v1/experiments", json=changed(name="a\tb"), headers=auth),
+            400,
+            "name: control character U+0009 is not allowed at character 2",
+        ),
+        (
+            api.client.post(
+                "/v1/experiments", json=changed(variants=variants_with(1, subject="a\x00b")), headers=auth
+            ),
+            400,
+            "variants[1].subject: control character U+0000 is not allowed at character 2",
+        ),
+        (
+            api.client.post(
+                "/v1/experiments", json=changed(variants=variants_with(0, **{"p" * 65: "x"})), headers=auth
+            ),
+            400,
+            "variants[0]: a field name: longer than 64 characters",
+        ),
+        (
+            api.client.post("/v1/experiments", json=changed(mode="weekly"), headers=auth),
+            400,
+            "mode: expected one of broadcast, triggered, got 'weekly'",
+        ),
+        (api.client.post(finish, json={"winner": "v1"}, headers=auth), 400, "winner: unknown field"),
+        (
+            api.client.post(finish, json={"serve": None}, headers=auth),
+            400,
+            "serve: expected winner, leader, control or a variant id",
+        ),
+        (
+            api.client.get(report, params={"format": "pdf"}, headers=auth),
+            400,
+            "format: expected one of md, csv, json, got 'pdf'",
+        ),
+        (
+            api.client.get("/v1/experiments/" + "e" * 200, headers=auth),
+            400,
+            "experiment_id: longer than 128 characters",
+        ),
+        (
+            api.client.get("/v1/experiments", headers={"Authorization": f"Bearer {workspace.token}"}),
+            403,
+            "Authorization: this route takes the tenant's management token (a serving token fetches content "
+            "and posts events)",
+        ),
+        (
+            api.content(workspace.management_token, workspace.experiment_id, recipient="r"),
+            403,
+            "Authorization: this route takes the tenant's serving token (a management token manages "
+            "experiments)",
+        ),
+        (api.client.get("/v1/experiments"), 401, "Authorization: missing bearer token"),
+        (
+            api.client.get("/v1/experiments/ex_missing", headers=auth),
+            404,
+            "experiment: no experiment 'ex_missing'",
+        ),
+        (api.client.delete("/v1/experiments", headers=auth), 405, "Method Not Allowed"),
+    ]
+    for response, status, message in cases:
+        assert (response.status_code, response.json()["error"]["message"]) == (status, message)
+        assert set(response.json()) == {"error"}
+        assert set(response.json()["error"]) == {"code", "message"}

@@ -11,6 +11,7 @@ from copyloom.domain.text import TEXT_LIMITS
 from copyloom.server import build_app
 from copyloom.settings import Settings, load_settings
 from copyloom.storage.db import Store
+from copyloom.web.management import OPERATIONS
 from copyloom.web.openapi import openapi_document
 from tests.helpers import Api
 
@@ -66,3 +67,25 @@ def test_the_document_is_served_without_a_token(api: Api) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == openapi_document(max_events_per_post=load_settings({}).max_events_per_post)
+
+
+def test_each_operation_names_the_token_it_takes() -> None:
+    schemes = {
+        (method.upper(), path): next(iter(operation["security"][0]), None)
+        if "security" in operation
+        else None
+        for path, item in _DOCUMENT["paths"].items()
+        for method, operation in item.items()
+    }
+
+    assert schemes[("GET", "/v1/content/{experiment_id}")] == "bearer"
+    assert schemes[("POST", "/v1/events")] == "bearer"
+    assert schemes[("GET", "/metrics")] == "operator"
+    assert schemes[("GET", "/v1/pixel/{token}.gif")] is None
+    management = {key: scheme for key, scheme in schemes.items() if key[1].startswith("/v1/experiments")}
+    assert {(op.method, op.path) for op in OPERATIONS} == set(management)
+    assert set(management.values()) == {"management"}
+    assert (
+        "forbidden"
+        in _DOCUMENT["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    )

@@ -58,13 +58,13 @@ def _status_command(action: Action) -> click.Command:
     @handles_errors
     def command(experiment_id: str, as_json: bool, **extra: Any) -> None:
         from copyloom.services import experiments as experiment_service
+        from copyloom.services.experiment_json import status_json
 
         serve = extra.get("serve") or extra.get("winner")
         updated = experiment_service.change_status(
             ready_store(current_settings()), experiment_id, action, time.time(), serve=serve
         )
-        data = {"experiment_id": updated.experiment_id, "status": updated.status, "winner": updated.winner}
-        emit(data, as_json, f"{updated.experiment_id}: {updated.status}")
+        emit(status_json(updated), as_json, f"{updated.experiment_id}: {updated.status}")
 
     helps = {
         "start": "Start (or resume) serving and learning.",
@@ -102,51 +102,10 @@ for _action in _ACTIONS:
 def experiment_show(experiment_id: str, as_json: bool) -> None:
     """Show status, winner and per-variant figures (unique clicks and opens per recipient and dispatch)."""
     from copyloom.services import experiments as experiment_service
+    from copyloom.services.experiment_json import report_json
 
     report = experiment_service.experiment_report(ready_store(current_settings()), experiment_id)
     emit(report_json(report), as_json, _report_text(report))
-
-
-def report_json(report: ExperimentReport) -> dict[str, Any]:
-    """The `experiment show --json` object."""
-    from copyloom.services.guardrails import guardrails_json
-    from copyloom.services.health import checks_json
-
-    return {
-        "experiment_id": report.experiment.experiment_id,
-        "name": report.experiment.definition.name,
-        "status": report.experiment.status,
-        "winner": report.experiment.winner,
-        "allocated_at": report.allocated_at,
-        "variants": [
-            {
-                "variant_id": v.variant_id,
-                "control": v.is_control,
-                "sends": v.sends,
-                "clicks": v.clicks,
-                "cta_clicks": v.cta_clicks,
-                "opens": v.opens,
-                "bot_clicks": v.bot_clicks,
-                "machine_opens": v.machine_opens,
-                "delivered": v.delivered,
-                "bounced": v.bounced,
-                "unsubscribed": v.unsubscribed,
-                "spam": v.spam,
-                "weight": round(v.weight, 6),
-                "p_best": round(v.p_best, 6),
-                "status": v.status,
-                "added_at": v.added_at,
-                "retired_at": v.retired_at,
-                "retired_by": v.retired_by,
-            }
-            for v in report.variants
-        ],
-        "health": checks_json(report.health),
-        "guardrails": guardrails_json(report.experiment, report.breaches),
-        "campaign_ids": list(report.experiment.definition.campaign_ids),
-        "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
-        **(report.sources.as_json() if report.sources else {}),
-    }
 
 
 def _report_text(report: ExperimentReport) -> str:
@@ -175,16 +134,9 @@ def _report_text(report: ExperimentReport) -> str:
 def experiment_list(tenant_name: str | None, as_json: bool) -> None:
     """List experiments."""
     from copyloom.services import experiments as experiment_service
+    from copyloom.services.experiment_json import experiment_json
 
     found = experiment_service.list_experiments(ready_store(current_settings()), tenant_name)
-    data = [
-        {
-            "experiment_id": e.experiment_id,
-            "name": e.definition.name,
-            "status": e.status,
-            "mode": e.definition.mode,
-        }
-        for e in found
-    ]
+    data = [experiment_json(e) for e in found]
     text = "\n".join(f"{e.experiment_id}\t{e.status}\t{e.definition.name}" for e in found)
     emit(data, as_json, text or "no experiments")

@@ -1,4 +1,5 @@
-"""`copyloom tenant`: tenants (one per Braze workspace), their serving tokens, passwords and sources."""
+"""`copyloom tenant`: tenants (one per Braze workspace), their serving and management tokens, passwords and
+sources."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import cast, get_args
 import click
 
 from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
-from copyloom.domain.values import BotClickRule, IdTransform
+from copyloom.domain.values import TOKEN_SCOPES, BotClickRule, IdTransform, TokenScope
 
 
 @click.group()
 def tenant() -> None:
-    """Tenants (one per Braze workspace) and their serving tokens."""
+    """Tenants (one per Braze workspace) and their tokens: a serving token for Braze (content, pixel,
+    events) and a management token for the management API."""
 
 
 @tenant.command(name="create")
@@ -21,36 +23,68 @@ def tenant() -> None:
 @json_option
 @handles_errors
 def tenant_create(name: str, as_json: bool) -> None:
-    """Create a tenant and print its serving token (shown only this once)."""
+    """Create a tenant and print its serving token (`token`, for Braze templates) and its management token
+    (`management_token`, for the management API), each shown only this once."""
     from copyloom.services import tenants as tenant_service
 
-    created, token = tenant_service.create_tenant(ready_store(current_settings()), name, time.time())
-    data = {"tenant_id": created.tenant_id, "name": created.name, "token": token}
-    emit(data, as_json, f"tenant {created.name} ({created.tenant_id})\ntoken (shown only once): {token}")
+    created, tokens = tenant_service.create_tenant(ready_store(current_settings()), name, time.time())
+    data = {
+        "tenant_id": created.tenant_id,
+        "name": created.name,
+        "token": tokens.serving,
+        "management_token": tokens.management,
+    }
+    text = (
+        f"tenant {created.name} ({created.tenant_id})\n"
+        f"serving token (shown only once): {tokens.serving}\n"
+        f"management token (shown only once): {tokens.management}"
+    )
+    emit(data, as_json, text)
 
 
 @tenant.command(name="rotate-token")
 @click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(TOKEN_SCOPES),
+    default="serving",
+    show_default=True,
+    help="Which token: serving (Braze templates) or management (the management API).",
+)
 @json_option
 @handles_errors
-def tenant_rotate_token(name: str, as_json: bool) -> None:
-    """Revoke the tenant's tokens and print a new one (shown only this once)."""
+def tenant_rotate_token(name: str, scope: str, as_json: bool) -> None:
+    """Revoke the tenant's token of one scope and print a new one (shown only this once); the token of the
+    other scope keeps working."""
     from copyloom.services import tenants as tenant_service
 
-    token = tenant_service.rotate_token(ready_store(current_settings()), name, time.time())
-    emit({"name": name, "token": token}, as_json, f"new token (shown only once): {token}")
+    chosen = cast(TokenScope, scope)
+    token = tenant_service.rotate_token(ready_store(current_settings()), name, time.time(), chosen)
+    emit(
+        {"name": name, "scope": chosen, "token": token},
+        as_json,
+        f"new {chosen} token (shown only once): {token}",
+    )
 
 
 @tenant.command(name="revoke")
 @click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(TOKEN_SCOPES),
+    default=None,
+    help="Only the tokens of this scope (default: every token of the tenant).",
+)
 @json_option
 @handles_errors
-def tenant_revoke(name: str, as_json: bool) -> None:
-    """Revoke every token of the tenant (serving stops within the cache refresh time)."""
+def tenant_revoke(name: str, scope: str | None, as_json: bool) -> None:
+    """Revoke the tenant's tokens, of one scope or all (refused within the cache refresh time)."""
     from copyloom.services import tenants as tenant_service
 
-    revoked = tenant_service.revoke_tokens(ready_store(current_settings()), name, time.time())
-    emit({"name": name, "revoked": revoked}, as_json, f"revoked {revoked} token(s) of {name}")
+    chosen = cast(TokenScope | None, scope)
+    revoked = tenant_service.revoke_tokens(ready_store(current_settings()), name, time.time(), chosen)
+    data = {"name": name, "scope": chosen, "revoked": revoked}
+    emit(data, as_json, f"revoked {revoked} {chosen or 'serving and management'} token(s) of {name}")
 
 
 @tenant.command(name="dashboard-password")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from copyloom.cli.common import current_settings, emit, handles_errors, json_option, ready_store
 from copyloom.cli.experiment import experiment, read_definition
-from copyloom.domain.values import Experiment
 
 
 @experiment.command(name="add-variant")
@@ -26,12 +24,13 @@ def experiment_add_variant(experiment_id: str, file: Path, as_json: bool) -> Non
     already pasted in Braze fill.
     """
     from copyloom.services import variants
+    from copyloom.services.experiment_json import variants_json
 
     updated = variants.add_variant(
         ready_store(current_settings()), experiment_id, read_definition(file), time.time()
     )
     added = updated.definition.variants[-1].variant_id
-    emit(_variants_json(updated), as_json, f"{updated.experiment_id}: added {added}")
+    emit(variants_json(updated), as_json, f"{updated.experiment_id}: added {added}")
 
 
 @experiment.command(name="retire-variant")
@@ -45,24 +44,7 @@ def experiment_retire_variant(experiment_id: str, variant_id: str, as_json: bool
     Recipients already assigned to it keep it, and their clicks and opens keep counting.
     """
     from copyloom.services import variants
+    from copyloom.services.experiment_json import variants_json
 
     updated = variants.retire_variant(ready_store(current_settings()), experiment_id, variant_id, time.time())
-    emit(_variants_json(updated), as_json, f"{updated.experiment_id}: retired {variant_id}")
-
-
-def _variants_json(experiment: Experiment) -> dict[str, Any]:
-    return {
-        "experiment_id": experiment.experiment_id,
-        "status": experiment.status,
-        "variants": [
-            {
-                "variant_id": v.variant_id,
-                "control": v.is_control,
-                "status": "live" if v.is_active else "retired",
-                "added_at": v.added_at,
-                "retired_at": v.retired_at,
-                "retired_by": v.retired_by,
-            }
-            for v in experiment.definition.variants
-        ],
-    }
+    emit(variants_json(updated), as_json, f"{updated.experiment_id}: retired {variant_id}")

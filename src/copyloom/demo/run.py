@@ -116,7 +116,8 @@ def _serve_dashboard(store: Store, url: str, experiment_id: str, console: Consol
 
 
 def _set_up(store: Store) -> tuple[str, str]:
-    _tenant, token = tenant_service.create_tenant(store, TENANT, time.time())
+    _tenant, tokens = tenant_service.create_tenant(store, TENANT, time.time())
+    token = tokens.serving
     definition = parse_experiment_definition(
         {
             "name": "Winter sale subject line",

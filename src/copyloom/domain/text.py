@@ -45,6 +45,7 @@ TEXT_LIMITS: Mapping[str, int] = {
     "password": 1024,
     "csrf_token": 128,
     "serve": MAX_ID_CHARS,  # a variant id, or winner, leader, control
+    "experiment_name": 200,
 }
 """The longest accepted value of each text field, in characters (`docs/security.md` lists them)."""
 

@@ -23,6 +23,9 @@ RecipientField = Literal["user_id", "external_user_id"]
 StickyScope = Literal["recipient", "dispatch"]
 Status = Literal["draft", "live", "paused", "finished"]
 IdTransform = Literal["none", "sha256"]
+TokenScope = Literal["serving", "management"]
+"""What a tenant's token may do: `serving` fetches content, loads the pixel and posts events (it is pasted
+into Braze templates, readable by their editors); `management` manages experiments (the management API)."""
 BotClickRule = Literal["flag", "flag_or_reason"]
 """Which Currents clicks are bot clicks: `flag` only those Braze flags `is_suspected_bot_click` (filled only
 when the workspace's Bot Filtering is on); `flag_or_reason` also those with a `suspected_bot_click_reason`
@@ -37,6 +40,7 @@ PlaceholderDispatch = Literal["dispatch_id_for_unsent_campaign"]
 """The dispatch ids Braze renders in previews and test sends of a campaign not yet sent (Braze's "Dispatch
 ID behavior" page): no real recipient's email, so never assigned, stored or counted."""
 PLACEHOLDER_DISPATCH_IDS: tuple[PlaceholderDispatch, ...] = get_args(PlaceholderDispatch)
+TOKEN_SCOPES: tuple[TokenScope, ...] = get_args(TokenScope)
 BOT_CLICK_RULES: tuple[BotClickRule, ...] = get_args(BotClickRule)
 DEFAULT_BOT_CLICK_RULE: BotClickRule = "flag_or_reason"
 MIN_VARIANTS = 2
@@ -67,6 +71,14 @@ RetiredBy = Literal["manual", "auto"]
 """Who retired a variant: a person (CLI, API, dashboard) or the definition's `auto_retire` rule."""
 MAX_VARIANTS_EVER = 50
 """Variants an experiment may have had in all, retired ones included (`MAX_VARIANTS` live at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An active token's tenant and scope."""
+
+    tenant: Tenant
+    scope: TokenScope
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,13 +103,32 @@ class ExperimentReport:
 def create_experiment(
     store: Store, tenant_name: str, definition: ExperimentDefinition, now: float
 ) -> ExperimentId:
-    """Store a validated definition as a new draft experiment of the tenant."""
-    experiment_id = ExperimentId("ex_" + secrets.token_hex(8))
+    """Store a validated definition as a new draft experiment of the tenant named `tenant_name`.
+
+    Raises:
+        NotFound: no tenant of that name.
+    """
     with store.write() as conn:
         tenant = tenant_repo.tenant_by_name(conn, tenant_name)
         if tenant is None:
             raise NotFound(f"tenant: no tenant named '{tenant_name}'")
-        repo.insert_experiment(conn, experiment_id, tenant.tenant_id, definition, now)
+        return _insert_experiment(conn, tenant.tenant_id, definition, now)
+
+
+def create_tenant_experiment(
+    store: Store, tenant_id: TenantId, definition: ExperimentDefinition, now: float
+) -> ExperimentId:
+    """Store a validated definition as a new draft experiment of an authenticated tenant (the API's
+    `create_experiment`): the same experiment as the CLI's, which the learner and serving pick up alike."""
+    with store.write() as conn:
+        return _insert_experiment(conn, tenant_id, definition, now)
+
+
+def _insert_experiment(
+    conn: Connection, tenant_id: TenantId, definition: ExperimentDefinition, now: float
+) -> ExperimentId:
+    experiment_id = ExperimentId("ex_" + secrets.token_hex(8))
+    repo.insert_experiment(conn, experiment_id, tenant_id, definition, now)
     return experiment_id
 
 
@@ -134,6 +153,12 @@ def list_experiments(store: Store, tenant_name: str | None = None) -> list[Exper
         if tenant is None:
             raise NotFound(f"tenant: no tenant named '{tenant_name}'")
         return repo.experiments_of_tenant(conn, tenant.tenant_id)
+
+
+def tenant_experiments(store: Store, tenant_id: TenantId) -> list[Experiment]:
+    """An authenticated tenant's experiments, in `list_experiments` order."""
+    with store.read() as conn:
+        return repo.experiments_of_tenant(conn, tenant_id)
 
 
 def allowed_actions(status: Status) -> tuple[Action, ...]:

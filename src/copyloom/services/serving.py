@@ -16,11 +16,13 @@ from copyloom.domain.events import EmailEvent
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.values import (
     PLACEHOLDER_DISPATCH_IDS,
+    Credential,
     Experiment,
     IdTransform,
     RecipientKey,
     Status,
     Tenant,
+    TokenScope,
     Variant,
     VariantId,
 )
@@ -144,7 +146,7 @@ class ServingRuntime:
         )
         self.recent = RecentAssignments(recent_assignments_per_experiment)
         self._refresh_s = cache_refresh_s
-        self._tenants: dict[str, Tenant] = {}
+        self._tenants: dict[str, Credential] = {}
         self.unknown_tokens = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
         self.unknown_experiments = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
         self._experiments: dict[str, _LiveEntry] = {}
@@ -213,24 +215,29 @@ class ServingRuntime:
             health.update(status="degraded", cache_refresh=refresh.failing, cache_age_s=refresh.age_s)
         return health
 
-    async def authenticate(self, token: str | None) -> Tenant:
-        """The tenant of a bearer token. Raises Unauthorized for a missing, unknown or revoked one."""
+    async def authenticate(self, token: str | None, scope: TokenScope = "serving") -> Tenant:
+        """The tenant of a bearer token of `scope`, its scope checked in memory like the token itself.
+
+        Raises:
+            Unauthorized: a missing, unknown or revoked token.
+            Forbidden: a token of the other scope (a management token on content, or the reverse).
+        """
         if not token:
             raise Unauthorized("Authorization: missing bearer token")
-        tenant = self._tenants.get(token)
-        if tenant is not None:
-            return tenant
-        if token in self.unknown_tokens:
-            raise Unauthorized("Authorization: unknown or revoked token")
-        try:
-            tenant = await self._single_flight(
-                ("token", token), lambda: anyio.to_thread.run_sync(tenants.authenticate, self.store, token)
-            )
-        except Unauthorized:
-            self.unknown_tokens.add(token)
-            raise
-        self._tenants[token] = tenant
-        return tenant
+        credential = self._tenants.get(token)
+        if credential is None:
+            if token in self.unknown_tokens:
+                raise Unauthorized("Authorization: unknown or revoked token")
+            try:
+                credential = await self._single_flight(
+                    ("token", token),
+                    lambda: anyio.to_thread.run_sync(tenants.credential_of, self.store, token),
+                )
+            except Unauthorized:
+                self.unknown_tokens.add(token)
+                raise
+            self._tenants[token] = credential
+        return tenants.tenant_in_scope(credential, scope)
 
     async def serve(
         self,
@@ -411,7 +418,7 @@ class ServingRuntime:
             else:
                 self._experiments[experiment_id] = entry
         tokens = list(self._tenants)
-        found = await anyio.to_thread.run_sync(tenants.tenants_of_tokens, self.store, tokens)
+        found = await anyio.to_thread.run_sync(tenants.credentials_of_tokens, self.store, tokens)
         for token in tokens:
             if token in found:
                 self._tenants[token] = found[token]

@@ -41,6 +41,7 @@ tokens = sa.Table(
     sa.Column("tenant_id", sa.String(32), sa.ForeignKey("tenants.tenant_id"), nullable=False, index=True),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="serving"),  # a TokenScope
 )
 
 experiments = sa.Table(

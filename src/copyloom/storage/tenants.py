@@ -1,4 +1,4 @@
-"""Tenants, their serving tokens (stored as SHA-256 hashes only) and install-wide settings."""
+"""Tenants, their serving and management tokens (stored as SHA-256 hashes only) and install-wide settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from copyloom.domain.values import BotClickRule, IdTransform, Tenant, TenantId
+from copyloom.domain.values import BotClickRule, Credential, IdTransform, Tenant, TenantId, TokenScope
 from copyloom.storage.db import id_chunks, insert_ignoring_conflicts
 from copyloom.storage.tables import settings_table, tenants, tokens
 
@@ -48,41 +48,44 @@ def set_bot_clicks(conn: Connection, tenant_id: TenantId, rule: BotClickRule) ->
     conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(bot_clicks=rule))
 
 
-def tenant_by_token_hash(conn: Connection, token_hash: str) -> Tenant | None:
+def credential_by_token_hash(conn: Connection, token_hash: str) -> Credential | None:
+    """The tenant and scope of an active token, None for an unknown or revoked one."""
     query = (
-        sa.select(tenants)
+        sa.select(tokens.c.scope, tenants)
         .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
         .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
     )
     row = conn.execute(query).mappings().first()
-    return _tenant(row) if row else None
+    return _credential(row) if row else None
 
 
-def tenants_by_token_hashes(conn: Connection, token_hashes: Sequence[str]) -> dict[str, Tenant]:
-    """The tenant of each active token among these hashes (revoked and unknown ones are left out)."""
-    found: dict[str, Tenant] = {}
+def credentials_by_token_hashes(conn: Connection, token_hashes: Sequence[str]) -> dict[str, Credential]:
+    """The tenant and scope of each active token among these hashes (revoked and unknown ones left out)."""
+    found: dict[str, Credential] = {}
     for chunk in id_chunks(token_hashes):
         query = (
-            sa.select(tokens.c.token_hash, tenants)
+            sa.select(tokens.c.token_hash, tokens.c.scope, tenants)
             .join(tokens, tokens.c.tenant_id == tenants.c.tenant_id)
             .where(tokens.c.token_hash.in_(chunk), tokens.c.revoked_at.is_(None))
         )
-        found.update((row["token_hash"], _tenant(row)) for row in conn.execute(query).mappings())
+        found.update((row["token_hash"], _credential(row)) for row in conn.execute(query).mappings())
     return found
 
 
-def insert_token(conn: Connection, tenant_id: TenantId, token_hash: str, now: float) -> None:
-    conn.execute(tokens.insert().values(token_hash=token_hash, tenant_id=tenant_id, created_at=now))
-
-
-def revoke_tokens(conn: Connection, tenant_id: TenantId, now: float) -> int:
-    """Revoke every active token of a tenant; returns how many were active."""
-    result = conn.execute(
-        tokens.update()
-        .where(tokens.c.tenant_id == tenant_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+def insert_token(
+    conn: Connection, tenant_id: TenantId, token_hash: str, scope: TokenScope, now: float
+) -> None:
+    conn.execute(
+        tokens.insert().values(token_hash=token_hash, tenant_id=tenant_id, scope=scope, created_at=now)
     )
-    return result.rowcount
+
+
+def revoke_tokens(conn: Connection, tenant_id: TenantId, now: float, scope: TokenScope | None = None) -> int:
+    """Revoke the active tokens of a tenant, of one scope or (None) of every scope; returns how many."""
+    query = tokens.update().where(tokens.c.tenant_id == tenant_id, tokens.c.revoked_at.is_(None))
+    if scope is not None:
+        query = query.where(tokens.c.scope == scope)
+    return conn.execute(query.values(revoked_at=now)).rowcount
 
 
 def get_setting(conn: Connection, key: str) -> str | None:
@@ -102,3 +105,7 @@ def _tenant(row: RowMapping) -> Tenant:
         id_transform=row["id_transform"],
         bot_clicks=row["bot_clicks"],
     )
+
+
+def _credential(row: RowMapping) -> Credential:
+    return Credential(_tenant(row), row["scope"])

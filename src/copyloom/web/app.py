@@ -16,6 +16,7 @@ from copyloom.web.dashboard import Dashboard
 from copyloom.web.dashboard_throttle import SignInThrottle
 from copyloom.web.errors import EXCEPTION_HANDLERS
 from copyloom.web.limits import RateLimiter
+from copyloom.web.management import ManagementApi
 from copyloom.web.metrics import Metrics, MetricsMiddleware, operator_only
 from copyloom.web.openapi import OPENAPI_PATH, openapi_endpoint
 from copyloom.web.routes import Endpoints
@@ -78,6 +79,8 @@ def create_app(
         Route("/healthz", endpoints.health, methods=["GET"]),
         Route(OPENAPI_PATH, openapi_endpoint(max_events_per_post=max_events_per_post), methods=["GET"]),
     ]
+    management = ManagementApi(runtime, RateLimiter(rate_limit_per_s, rate_limit_burst), max_body_bytes)
+    routes.extend(management.routes())
     if metrics_token:
         routes.append(Route("/metrics", operator_only(metrics.endpoint, metrics_token), methods=["GET"]))
     throttle = SignInThrottle(sign_in_free_failures, sign_in_max_wait_s, sign_in_throttle_max_keys)

@@ -13,6 +13,7 @@ from copyloom.errors import (
     Conflict,
     CopyloomError,
     CorruptFile,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[CopyloomError], int] = {
     InvalidInput: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     RequestTimeout: 408,

@@ -14,18 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from copyloom.domain.text import TEXT_LIMITS
+from copyloom.web.management import OPERATIONS, Operation
+from copyloom.web.management_bodies import text_schema as _text
 
 OPENAPI_PATH = "/v1/openapi.json"
 
 _INT64 = 2**63
 
-# Text at the edge (`copyloom.domain.text`): no C0 or C1 control character or DEL (JSON Schema patterns
-# match code points; a lone surrogate is refused too, but no pattern can say so).
-_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-
 _ERROR_CODES = [
     "invalid_input",
     "unauthorized",
+    "forbidden",
     "not_found",
     "method_not_allowed",
     "conflict",
@@ -34,17 +33,6 @@ _ERROR_CODES = [
     "store_unavailable",
     "internal_error",
 ]
-
-
-def _text(max_chars: int | None = None, *, min_chars: int = 0, description: str = "") -> dict[str, object]:
-    schema: dict[str, object] = {"type": "string", "pattern": _NO_CONTROL}
-    if max_chars is not None:
-        schema["maxLength"] = max_chars
-    if min_chars:
-        schema["minLength"] = min_chars
-    if description:
-        schema["description"] = description
-    return schema
 
 
 def _error(description: str, **headers: str) -> dict[str, object]:
@@ -64,7 +52,9 @@ _ERRORS: dict[str, dict[str, object]] = {
     "401": _error(
         "no bearer token, or an unknown or revoked one", **{"WWW-Authenticate": 'Bearer realm="copyloom"'}
     ),
+    "403": _error("a token of the other scope: the serving token on a management route, or the reverse"),
     "404": _error("no such experiment, or one of another tenant"),
+    "409": _error("a status change the experiment's status does not allow, or no winner to finish with"),
     "405": _error("a method the route does not take"),
     "413": _error("a body over COPYLOOM_MAX_BODY_BYTES"),
     "429": _error("the tenant is over its rate limit", **{"Retry-After": "seconds to wait"}),
@@ -115,7 +105,7 @@ _CONTENT_RESPONSES: dict[str, object] = {
             "text/plain": {"schema": {"type": "string"}},
         },
     },
-    **_errors("400", "401", "404", "413", "429", "503"),
+    **_errors("400", "401", "403", "404", "413", "429", "503"),
 }
 
 _CONTENT_BODY = {"type": "object", "properties": _CONTENT_FIELDS}
@@ -211,7 +201,7 @@ def _events(max_events: int) -> dict[str, object]:
                 "description": "the batch's tally",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Tally"}}},
             },
-            **_errors("400", "401", "413", "429", "503"),
+            **_errors("400", "401", "403", "413", "429", "503"),
         },
     }
 
@@ -274,7 +264,8 @@ def _components() -> dict[str, object]:
     count = {"type": "integer", "minimum": 0}
     return {
         "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "a serving token"},
+            "bearer": {"type": "http", "scheme": "bearer", "description": "a tenant's serving token"},
+            "management": {"type": "http", "scheme": "bearer", "description": "a tenant's management token"},
             "operator": {"type": "http", "scheme": "bearer", "description": "the COPYLOOM_METRICS_TOKEN"},
         },
         "schemas": {
@@ -320,6 +311,30 @@ def _components() -> dict[str, object]:
     }
 
 
+def _management_paths() -> dict[str, dict[str, object]]:
+    """The management API's operations, from the table its routes are built from (`web/management.py`)."""
+    paths: dict[str, dict[str, object]] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _management_operation(operation)
+    return paths
+
+
+def _management_operation(operation: Operation) -> dict[str, object]:
+    described: dict[str, object] = {
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "security": [{"management": []}],
+        "responses": {**operation.success, **_errors(*operation.errors)},
+    }
+    if operation.description:
+        described["description"] = operation.description
+    if operation.parameters:
+        described["parameters"] = [dict(parameter) for parameter in operation.parameters]
+    if operation.request_body is not None:
+        described["requestBody"] = dict(operation.request_body)
+    return described
+
+
 def openapi_document(*, max_events_per_post: int) -> dict[str, object]:
     """The OpenAPI 3.1 document of the public routes, with this process's configured limits.
 
@@ -334,8 +349,8 @@ def openapi_document(*, max_events_per_post: int) -> dict[str, object]:
         "info": {
             "title": "copyloom public API",
             "version": "1",
-            "description": "Connected Content, the open pixel, the Currents webhook and health "
-            "(docs/http-api.md).",
+            "description": "Connected Content, the open pixel, the Currents webhook, health, and the "
+            "management API (docs/http-api.md).",
         },
         "paths": {
             "/v1/content/{experiment_id}": {"get": _content_get(), "post": _content_post()},
@@ -344,6 +359,7 @@ def openapi_document(*, max_events_per_post: int) -> dict[str, object]:
             "/healthz": {"get": _health()},
             "/metrics": {"get": _metrics()},
             OPENAPI_PATH: {"get": _document("getOpenapi", "This document", "application/json", "object")},
+            **_management_paths(),
         },
         "components": _components(),
     }

@@ -90,7 +90,7 @@ class Endpoints:
 
     async def content(self, request: Request) -> Response:
         """GET or POST /v1/content/{experiment_id}: the variant texts for one recipient."""
-        tenant = await self.runtime.authenticate(bearer_token(request))
+        tenant = await self.runtime.authenticate(bearer_token(request), "serving")
         self.limiter.check(tenant.tenant_id)
         query, body = await request_params(request, self.max_body_bytes)
         experiment_id = field_text("experiment_id", "experiment_id", request.path_params["experiment_id"])
@@ -138,7 +138,7 @@ class Endpoints:
         A batch is admitted while the tenant's event bucket is not empty, then costs its events (which
         may put the bucket in debt by one batch). Parsing, pseudonymising and recording run on worker
         threads, at most `event_slots` batches per process at once, so content calls keep the loop."""
-        tenant = await self.runtime.authenticate(bearer_token(request))
+        tenant = await self.runtime.authenticate(bearer_token(request), "serving")
         self.limiter.check(tenant.tenant_id)
         self.event_limiter.admit(tenant.tenant_id)
         body = await read_body(request, self.max_body_bytes)
