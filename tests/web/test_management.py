@@ -26,12 +26,16 @@ def _call(api: Api, token: str | None, method: str, path: str, **kwargs: Any) ->
     return api.client.request(method, path, headers=headers, **kwargs)
 
 
+NEW_VARIANT = {"id": "v9", "subject": "Black Friday starts now", "preheader": "All weekend"}
+
+
 def _path(operation: Operation, experiment_id: str) -> str:
-    return operation.path.format(experiment_id=experiment_id)
+    return operation.path.format(experiment_id=experiment_id, variant_id="v1")
 
 
 def _body(operation: Operation) -> dict[str, Any]:
-    return {"json": DEFINITION} if operation.operation_id == "createExperiment" else {}
+    bodies = {"createExperiment": DEFINITION, "addVariant": NEW_VARIANT}
+    return {"json": bodies[operation.operation_id]} if operation.operation_id in bodies else {}
 
 
 def _error(response: httpx.Response) -> str:
@@ -144,8 +148,9 @@ def test_another_tenants_experiment_is_not_found(
 ) -> None:
     other = make_workspace(store, "globex")
 
-    response = _call(api, workspace.management_token, operation.method, _path(operation, other.experiment_id))
-    unknown = _call(api, workspace.management_token, operation.method, _path(operation, "ex_nothing"))
+    token, body = workspace.management_token, _body(operation)
+    response = _call(api, token, operation.method, _path(operation, other.experiment_id), **body)
+    unknown = _call(api, token, operation.method, _path(operation, "ex_nothing"), **body)
 
     assert (response.status_code, _error(response)) == (404, "not_found")
     assert (unknown.status_code, _error(unknown)) == (404, "not_found")
@@ -312,3 +317,28 @@ def test_management_routes_are_rate_limited_per_tenant_apart_from_serving(
 
     assert answers == [200, 200, 200, 429]
     assert content.status_code == 200, "the management bucket never spends the serving budget"
+
+
+def test_variants_are_added_and_retired_over_the_api_and_serving_follows(
+    api: Api, workspace: Workspace
+) -> None:
+    token, path = workspace.management_token, f"/v1/experiments/{workspace.experiment_id}/variants"
+
+    added = _call(api, token, "POST", path, json=NEW_VARIANT)
+    retired = _call(api, token, "DELETE", f"{path}/v1")
+    control = _call(api, token, "DELETE", f"{path}/control")
+    duplicate = _call(api, token, "POST", path, json=NEW_VARIANT)
+    time.sleep(0.3)  # the server's cache refresh
+    served = {
+        api.content(workspace.token, workspace.experiment_id, recipient=f"u-{i}").json()["variant_id"]
+        for i in range(120)
+    }
+
+    assert added.status_code == 201
+    assert [v["variant_id"] for v in added.json()["variants"]] == ["control", "v1", "v2", "v9"]
+    assert retired.status_code == 200
+    assert {v["variant_id"]: v["status"] for v in retired.json()["variants"]}["v1"] == "retired"
+    assert (control.status_code, _error(control)) == (409, "conflict")
+    assert duplicate.json()["error"]["message"] == "variant.id: 'v9' is already a variant (retired ones too)"
+    assert "v9" in served
+    assert "v1" not in served

@@ -21,8 +21,8 @@ from copyloom.domain.definition import parse_experiment_definition
 from copyloom.domain.text import TEXT_LIMITS, field_text
 from copyloom.domain.values import Tenant
 from copyloom.errors import InvalidInput
-from copyloom.services import experiments, reports
-from copyloom.services.experiment_json import experiment_json, report_json, status_json
+from copyloom.services import experiments, reports, variants
+from copyloom.services.experiment_json import experiment_json, report_json, status_json, variants_json
 from copyloom.services.experiments import Action
 from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, render_report
 from copyloom.services.serving import ServingRuntime
@@ -134,13 +134,40 @@ class ManagementApi:
         )
         return JSONResponse(status_json(updated))
 
+    async def add_variant(self, request: Request, tenant: Tenant) -> Response:
+        raw = bodies.variant_body(await read_body(request, self.max_body_bytes))
+        experiment_id = _experiment_id(request)
+        updated = await anyio.to_thread.run_sync(
+            lambda: variants.add_variant(
+                self.runtime.store, experiment_id, raw, self.runtime.clock(), tenant_id=tenant.tenant_id
+            )
+        )
+        return JSONResponse(variants_json(updated), status_code=201)
+
+    async def retire_variant(self, request: Request, tenant: Tenant) -> Response:
+        experiment_id = _experiment_id(request)
+        variant_id = field_text("variant_id", "id", request.path_params["variant_id"])
+        updated = await anyio.to_thread.run_sync(
+            lambda: variants.retire_variant(
+                self.runtime.store,
+                experiment_id,
+                variant_id,
+                self.runtime.clock(),
+                tenant_id=tenant.tenant_id,
+            )
+        )
+        return JSONResponse(variants_json(updated))
+
     async def report(self, request: Request, tenant: Tenant) -> Response:
         query, _ = await request_params(request, self.max_body_bytes)
         fmt = _report_format(query)
         experiment_id = _experiment_id(request)
         text = await anyio.to_thread.run_sync(
             lambda: render_report(
-                reports.experiment_figures(self.runtime.store, experiment_id, tenant_id=tenant.tenant_id), fmt
+                reports.experiment_figures(
+                    self.runtime.store, experiment_id, tenant_id=tenant.tenant_id, now=self.runtime.clock()
+                ),
+                fmt,
             )
         )
         return Response(text, media_type=REPORT_MEDIA_TYPES[fmt])
@@ -166,6 +193,12 @@ _EXPERIMENT_ID: Mapping[str, Any] = {
     "in": "path",
     "required": True,
     "schema": bodies.text_schema(TEXT_LIMITS["experiment_id"], min_chars=1),
+}
+_VARIANT_ID: Mapping[str, Any] = {
+    "name": "variant_id",
+    "in": "path",
+    "required": True,
+    "schema": bodies.text_schema(TEXT_LIMITS["id"], min_chars=1),
 }
 _FORMAT: Mapping[str, Any] = {
     "name": "format",
@@ -248,6 +281,30 @@ OPERATIONS: tuple[Operation, ...] = (
         },
         description="Without a body, the learner's declared winner; when none was declared, 409 lists "
         "the choices with the leader's P(best) and rate.",
+    ),
+    Operation(
+        "POST",
+        "/v1/experiments/{experiment_id}/variants",
+        "addVariant",
+        "Add a wording to a running experiment (as `copyloom experiment add-variant`)",
+        ManagementApi.add_variant,
+        {"201": {"description": "the variants now", "content": bodies.json_content(bodies.VARIANTS_SCHEMA)}},
+        ("400", "401", "403", "404", "409", "413", "429", "503"),
+        parameters=(_EXPERIMENT_ID,),
+        request_body={
+            "required": True,
+            "content": bodies.json_content(bodies.VARIANT_SCHEMA, bodies.VARIANT_EXAMPLE),
+        },
+    ),
+    Operation(
+        "DELETE",
+        "/v1/experiments/{experiment_id}/variants/{variant_id}",
+        "retireVariant",
+        "Retire a wording: no new recipient gets it (as `copyloom experiment retire-variant`)",
+        ManagementApi.retire_variant,
+        {"200": {"description": "the variants now", "content": bodies.json_content(bodies.VARIANTS_SCHEMA)}},
+        _STATUS_CHANGE,
+        parameters=(_EXPERIMENT_ID, _VARIANT_ID),
     ),
     Operation(
         "GET",

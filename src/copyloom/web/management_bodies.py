@@ -15,9 +15,12 @@ from typing import Any
 
 from copyloom.domain.text import TEXT_LIMITS, checked_text, parse_json
 from copyloom.domain.values import (
+    GUARDRAIL_ACTIONS,
+    GUARDRAIL_METRICS,
     MAX_CTA_LINKS,
     MAX_ID_CHARS,
     MAX_MIN_SENDS_PER_VARIANT,
+    MAX_SOURCES,
     MAX_TEXT_CHARS,
     MAX_VARIANTS,
     METRICS,
@@ -108,6 +111,13 @@ def _enum(values: tuple[str, ...], default: str) -> dict[str, Any]:
     return {"type": "string", "enum": list(values), "default": default}
 
 
+_SOURCE_IDS: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_SOURCES,
+    "items": text_schema(TEXT_LIMITS["source"], min_chars=1),
+}
+
 _VARIANT: dict[str, Any] = {
     "type": "object",
     "description": "a wording: its id, whether it is the control, and one text per placement (e.g. subject)",
@@ -144,8 +154,64 @@ DEFINITION_SCHEMA: dict[str, Any] = {
             "maxItems": MAX_CTA_LINKS,
             "items": text_schema(TEXT_LIMITS["link_alias"], min_chars=1),
         },
+        "campaign_ids": _SOURCE_IDS,
+        "canvas_step_ids": _SOURCE_IDS,
+        "auto_retire": {
+            "description": "triggered mode only: retire a variant whose P(best) stayed low (true: defaults)",
+            "anyOf": [
+                {"type": "boolean"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "p_best_below": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+                        "for_hours": {"type": "number", "minimum": 1, "maximum": 2160},
+                        "min_sends": {"type": "integer", "minimum": 0, "maximum": MAX_MIN_SENDS_PER_VARIANT},
+                    },
+                },
+            ],
+        },
+        "guardrails": {
+            "description": "on by default; false turns them off (docs/reports.md#guardrails)",
+            "anyOf": [
+                {"type": "boolean"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "metrics": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "string", "enum": list(GUARDRAIL_METRICS)},
+                        },
+                        "margin": {"type": "number", "minimum": 0, "maximum": 10},
+                        "confidence": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+                        "action": {"type": "string", "enum": list(GUARDRAIL_ACTIONS)},
+                        "min_events": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                    },
+                },
+            ],
+        },
     },
 }
+
+VARIANT_SCHEMA: dict[str, Any] = {
+    **_VARIANT,
+    "description": "a wording to add: its id and one text per placement, the placements of the others",
+}
+VARIANT_EXAMPLE: dict[str, Any] = {"id": "v3", "subject": "Black Friday starts now"}
+
+
+def variant_body(body: bytes) -> object:
+    """An add-variant request's decoded wording, its texts checked; the parser checks the rest."""
+    raw = parse_json(body)
+    if not isinstance(raw, dict):
+        raise InvalidInput("body: expected a variant, a JSON object with id and placement texts")
+    _check_texts(raw, "variant")
+    if isinstance(raw.get("id"), str):
+        checked_text("variant.id", raw["id"], max_chars=MAX_ID_CHARS)
+    return raw
+
 
 DEFINITION_EXAMPLE: dict[str, Any] = {
     "name": "Black Friday subject",
@@ -234,6 +300,31 @@ SHOW_SCHEMA: dict[str, Any] = {
                     **dict.fromkeys(_VARIANT_FIGURES, _COUNT),
                     "weight": _SHARE,
                     "p_best": _SHARE,
+                },
+            },
+        },
+    },
+}
+
+
+VARIANTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["experiment_id", "status", "variants"],
+    "properties": {
+        "experiment_id": _ID,
+        "status": _STATUS,
+        "variants": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["variant_id", "control", "status"],
+                "properties": {
+                    "variant_id": _ID,
+                    "control": {"type": "boolean"},
+                    "status": {"type": "string", "enum": ["live", "retired"]},
+                    "added_at": {"type": ["number", "null"]},
+                    "retired_at": {"type": ["number", "null"]},
+                    "retired_by": {"type": ["string", "null"], "enum": ["manual", "auto", None]},
                 },
             },
         },
