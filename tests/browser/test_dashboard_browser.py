@@ -31,6 +31,8 @@ from copyloom.web.charts import format_value
 from copyloom.web.dashboard_security import SESSION_COOKIE
 from tests.dashboard_data import braze_event, fill_experiment, other_tenant
 from tests.helpers import Workspace, make_definition, make_workspace
+from tests.services.test_guardrails import unsubscribes
+from tests.services.test_variants import sends_with_clicks
 
 pytestmark = pytest.mark.slow
 
@@ -311,3 +313,51 @@ def test_experiment_page_explains_the_winner_state_on_desktop_and_phone(
     assert overflow == ["auto", True]  # the table scrolls inside its card, not the page
     assert page.locator("#decision").is_visible()
     page.screenshot(path=str(artifacts / "dashboard-explained-phone.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def guarded(site: Site) -> str:
+    """An experiment whose v1 clicks best but drives unsubscribes: its sends 40 hours old, learned once."""
+    store = open_store(site.database_url)
+    try:
+        workspace = make_workspace(store, "acme-guarded", start=True)
+        sends_with_clicks(store, workspace, time.time() - 40 * 3600, {"control": 60, "v1": 120, "v2": 60})
+        unsubscribes(store, workspace, {"control": 3, "v1": 40, "v2": 3})
+    finally:
+        store.dispose()
+    copyloom(site.database_url, "learn", "--once", "--seed", "8")
+    return workspace.experiment_id
+
+
+def test_guardrails_health_and_the_mature_switch_on_desktop_and_phone(
+    chromium: Any, site: Site, guarded: str, artifacts: Path
+) -> None:
+    store = open_store(site.database_url)
+    password = dashboard_access.issue_dashboard_password(store, "acme-guarded", time.time())
+    store.dispose()
+    context = chromium.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto("/dashboard/sign-in")
+    page.fill("input[name=tenant]", "acme-guarded")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"/dashboard/experiments/{guarded}")
+
+    assert "v1 breached on unsubscribe" in page.locator("#guardrails").inner_text()
+    assert page.locator('#health [data-check="sample_ratio"]').count() == 1
+    mature = page.locator("#adjusted-figures th.mature").first
+    to_date = page.locator("#adjusted-figures th.to-date").first
+    assert mature.is_visible()
+    assert not to_date.is_visible()
+    page.screenshot(path=str(artifacts / "dashboard-guardrails-desktop.png"), full_page=True)
+    page.click('[data-adjusted-view="to-date"]')
+    assert to_date.is_visible()
+    assert not mature.is_visible()
+    assert page.get_attribute('[data-adjusted-view="to-date"]', "aria-pressed") == "true"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(artifacts / "dashboard-guardrails-phone.png"), full_page=True)
+    context.close()

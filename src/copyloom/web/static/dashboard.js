@@ -19,6 +19,7 @@ function startLiveRefresh(container) {
         const details = figure.querySelector("details");
         if (details && open.has(figure.querySelector("svg")?.id)) details.open = true;
       });
+      applyAdjustedView();
       container.dataset.updatedAt = String(Date.now());
       const status = document.getElementById("status");
       if (status && status.textContent !== body.status) {
@@ -55,7 +56,27 @@ function setUpCopyButtons() {
   });
 }
 
+let adjustedView = "mature"; // kept across live refreshes, which redraw the figures
+
+function applyAdjustedView() {
+  const section = document.getElementById("adjusted");
+  if (!section) return;
+  section.dataset.view = adjustedView;
+  section.querySelectorAll("[data-adjusted-view]").forEach((button) => {
+    button.setAttribute("aria-pressed", String(button.dataset.adjustedView === adjustedView));
+  });
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest ? event.target.closest("[data-adjusted-view]") : null;
+  if (!button) return;
+  adjustedView = button.dataset.adjustedView;
+  applyAdjustedView();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.documentElement.classList.add("js");
+  applyAdjustedView();
   const figures = document.getElementById("figures");
   if (figures && figures.dataset.live === "true") startLiveRefresh(figures);
   setUpCopyButtons();
