@@ -25,7 +25,7 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     assert result["quick"] is True
     assert [s["name"] for s in result["scenarios"]] == [s.name for s in SCENARIOS]
     for scenario, spec in zip(result["scenarios"], SCENARIOS, strict=True):
-        has_oracle = spec.swap_at_s is None and len(set(spec.rates)) > 1
+        has_oracle = spec.swap_at_s is None and spec.rate_rhythm is None and len(set(spec.rates)) > 1
         assert set(scenario["policies"]) == set(policy_names()) | ({ORACLE} if has_oracle else set())
         for row in scenario["policies"].values():
             assert set(row) == {
@@ -36,7 +36,7 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
             assert 0.85 <= scenario["floor_bound"] < 1.0
     table = render_table(result)
     oracle_rows = sum(ORACLE in s["policies"] for s in result["scenarios"])
-    assert oracle_rows == len(SCENARIOS) - 2  # not the A/A test, not the swap
+    assert oracle_rows == len(SCENARIOS) - 5  # not the A/A tests, the swaps or the rates with a rhythm
     assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
     assert "| broadcast 2 variants (+10 %) | uniform | " in table
@@ -127,3 +127,22 @@ def test_the_oracle_skips_scenarios_whose_rates_it_cannot_know() -> None:
     result = run_optimize_benchmark(seeds=1, quick=True, scenario="swapped", policies=(ORACLE,))
 
     assert result["scenarios"][0]["policies"] == {}
+
+
+def test_the_rhythm_scenarios_are_triggered_with_volume_and_rates_moving_for_every_variant_alike() -> None:
+    rhythmic = [s for s in SCENARIOS if s.rate_rhythm is not None]
+
+    assert [s.name for s in rhythmic] == [
+        "triggered 3 weeks with rhythms, stationary",
+        "triggered 3 weeks with rhythms, best swapped at day 14",
+        "triggered A/A with rhythms",
+    ]
+    for scenario in rhythmic:
+        assert scenario.mode == "triggered"
+        assert scenario.volume_rhythm is not None
+        volume = [scenario.volume_rhythm.at(h * 3600.0) for h in range(7 * 24)]
+        rates = [scenario.rate_rhythm.at(h * 3600.0) for h in range(7 * 24)]
+        assert max(scenario.volume_rhythm.by_hour) == pytest.approx(1.6)
+        assert max(volume) / min(volume) > 4
+        assert 1.15 <= max(scenario.rate_rhythm.by_hour) <= 1.3
+        assert max(rates) / min(rates) > 1.5

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from copyloom.bench.simulate import Outcome, Scenario, simulate
+from copyloom.bench.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 from copyloom.engine import DelayModel, PolicyConfig
 
 SMALL = Scenario(
@@ -86,5 +86,33 @@ def test_the_oracle_learns_which_variant_is_best_and_declares_no_winner() -> Non
 def test_the_oracle_is_refused_on_rates_that_swap() -> None:
     scenario = Scenario(**{**{f: getattr(SMALL, f) for f in SMALL.__slots__}, "swap_at_s": 5400.0})
 
-    with pytest.raises(ValueError, match="oracle: the rates of a scenario with a swap change"):
+    with pytest.raises(
+        ValueError, match="oracle: the rates of a scenario with a swap or a rate rhythm change"
+    ):
+        simulate(scenario, PolicyConfig(samples=500), np.random.default_rng(1), oracle=True)
+
+
+def test_rhythms_move_the_volume_and_every_rate_alike_and_keep_the_total() -> None:
+    rhythm = Rhythm(by_hour=cycle(0.6, 24, peak=19), by_weekday=cycle(0.3, 7, peak=1))
+    hourly = {"mode": "triggered", "duration_s": 2 * 86_400.0, "step_s": 3600.0, "cohort_s": 3600.0}
+    scenario = Scenario(**{**{f: getattr(SMALL, f) for f in SMALL.__slots__}, **hourly})
+    moving_parts = {"volume_rhythm": rhythm, "rate_rhythm": rhythm}
+    rhythmic = Scenario(**{**{f: getattr(scenario, f) for f in scenario.__slots__}, **moving_parts})
+
+    plain, moving = run("uniform", scenario=scenario), run("uniform", scenario=rhythmic)
+
+    assert rhythm.at(19 * 3600.0) == pytest.approx(1.6 * rhythm.by_weekday[0])
+    assert cycle(0.3, 7, peak=1)[1] == pytest.approx(1.3)
+    assert sum(cycle(0.3, 7, peak=1)) == pytest.approx(7.0)
+    # The same sends in all; the busy hours have the high rates, so the rhythm earns more even split.
+    assert moving.even_clicks > plain.even_clicks
+    assert moving.best_clicks / moving.even_clicks == pytest.approx(plain.best_clicks / plain.even_clicks)
+
+
+def test_the_oracle_is_refused_on_rates_with_a_rhythm() -> None:
+    scenario = Scenario(**{**{f: getattr(SMALL, f) for f in SMALL.__slots__}, "rate_rhythm": Rhythm()})
+
+    with pytest.raises(
+        ValueError, match="oracle: the rates of a scenario with a swap or a rate rhythm change"
+    ):
         simulate(scenario, PolicyConfig(samples=500), np.random.default_rng(1), oracle=True)

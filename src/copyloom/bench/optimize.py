@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from copyloom.bench.simulate import Outcome, Scenario, simulate
+from copyloom.bench.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
 
 DAY_S = 86_400.0
@@ -79,6 +79,32 @@ def _triggered(name: str, swap_at_s: float | None) -> Scenario:
     )
 
 
+VOLUME_RHYTHM = Rhythm(by_hour=cycle(0.6, 24, peak=19), by_weekday=cycle(0.3, 7, peak=1))
+"""Triggered sends by hour (+-60 %, most at 19:00) and by day of the week (+-30 %, most on day 1)."""
+RATE_RHYTHM = Rhythm(by_hour=cycle(0.3, 24, peak=20), by_weekday=cycle(0.15, 7, peak=5))
+"""Every variant's rate alike by hour (+-30 %, highest at 20:00) and by day of the week (+-15 %)."""
+
+
+def _rhythmic(name: str, rates: tuple[float, ...], swap_at_s: float | None) -> Scenario:
+    return Scenario(
+        name=name,
+        mode="triggered",
+        rates=rates,
+        recipients=21 * 24 * 3_000,
+        duration_s=21 * DAY_S,
+        step_s=HOUR_S,
+        look_every_s=(2 * HOUR_S, 4 * HOUR_S),
+        cohort_s=HOUR_S,
+        delay=TRUE_DELAY,
+        swap_at_s=swap_at_s,
+        period_s=7 * DAY_S,
+        volume_rhythm=VOLUME_RHYTHM,
+        rate_rhythm=RATE_RHYTHM,
+    )
+
+
+RHYTHM_RATES = (0.020, 0.022, 0.024, 0.026)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _broadcast("broadcast 2 variants (+10 %)", (0.025, 0.0275), (60.0, 300.0)),
     _broadcast(
@@ -102,6 +128,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     _triggered("triggered 4 weeks, stationary", None),
     _triggered("triggered 4 weeks, best swapped at day 14", 14 * DAY_S),
+    _rhythmic("triggered 3 weeks with rhythms, stationary", RHYTHM_RATES, None),
+    _rhythmic("triggered 3 weeks with rhythms, best swapped at day 14", RHYTHM_RATES, 14 * DAY_S),
+    _rhythmic("triggered A/A with rhythms", (0.023,) * 4, None),
 )
 
 
@@ -189,8 +218,10 @@ def run_optimize_benchmark(
 
 
 def takes_oracle(scenario: Scenario) -> bool:
-    """The oracle knows fixed rates: not a scenario whose rates swap; nor an A/A, with nothing to learn."""
-    return scenario.swap_at_s is None and max(scenario.rates) > min(scenario.rates)
+    """The oracle knows fixed rates: not a scenario whose rates swap or follow a rhythm; nor an A/A, with
+    nothing to learn."""
+    is_fixed = scenario.swap_at_s is None and scenario.rate_rhythm is None
+    return is_fixed and max(scenario.rates) > min(scenario.rates)
 
 
 def floor_bound(rates: tuple[float, ...], floor: float) -> float | None:

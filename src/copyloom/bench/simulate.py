@@ -2,7 +2,9 @@
 
 Each step (a minute in a broadcast) sends its recipients to the variants by the current weights
 (multinomial), draws who will eventually succeed (binomial at the variant's true rate) and when (the true
-delay law, from a uniform send time within the step). The learner looks at random intervals, sees each
+delay law, from a uniform send time within the step). A triggered scenario may have rhythms: multipliers
+by hour of day and day of week on the volume of sends and on every variant's rate alike, as real
+triggered traffic has. The learner looks at random intervals, sees each
 send-time cohort's sends and the successes that have arrived by then, and sets new weights. Successes are
 counted once per send, as the store does, so at-least-once duplicates upstream play no part here.
 """
@@ -24,6 +26,43 @@ from copyloom.engine.delay import DelayModel
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort
 
+HOURS_PER_DAY = 24
+DAYS_PER_WEEK = 7
+_HOUR_S = 3_600.0
+_DAY_S = HOURS_PER_DAY * _HOUR_S
+
+
+@dataclass(frozen=True, slots=True)
+class Rhythm:
+    """Multipliers by hour of day and by day of week, the simulation starting at hour 0 of day 0.
+
+    Attributes:
+        by_hour: 24 multipliers, one per hour of the day.
+        by_weekday: 7 multipliers, one per day of the week.
+    """
+
+    by_hour: tuple[float, ...] = (1.0,) * HOURS_PER_DAY
+    by_weekday: tuple[float, ...] = (1.0,) * DAYS_PER_WEEK
+
+    def at(self, t_s: float) -> float:
+        """The multiplier at `t_s` seconds from the start: the hour's times the day's."""
+        hour = int(t_s // _HOUR_S) % HOURS_PER_DAY
+        return self.by_hour[hour] * self.by_weekday[int(t_s // _DAY_S) % DAYS_PER_WEEK]
+
+
+def cycle(amplitude: float, length: int, peak: int) -> tuple[float, ...]:
+    """1 + amplitude * cos(2 pi (i - peak) / length) for i in 0 .. length - 1: a smooth cycle, mean 1.
+
+    Args:
+        amplitude: the swing either side of 1, below 1.
+        length: the steps in one cycle (24 hours, 7 days).
+        peak: the step of the highest multiplier.
+
+    Returns:
+        The multipliers.
+    """
+    return tuple(1.0 + amplitude * math.cos(2 * math.pi * (i - peak) / length) for i in range(length))
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -42,6 +81,8 @@ class Scenario:
         swap_at_s: if set, the best and the worst variant swap rates at this time.
         period_s: the width of the periods `Outcome.by_period` reports (an hour for a broadcast, a week
             for a triggered experiment), to show when in the send the gain is won or lost.
+        volume_rhythm: if set, the sends of each step follow it (the total stays `recipients`).
+        rate_rhythm: if set, every variant's rate is multiplied by it at the time of the send.
     """
 
     name: str
@@ -55,6 +96,8 @@ class Scenario:
     delay: DelayModel
     swap_at_s: float | None = None
     period_s: float = 3_600.0
+    volume_rhythm: Rhythm | None = None
+    rate_rhythm: Rhythm | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +148,16 @@ def simulate(
         The expected successes earned, the two references, and whether a winner was declared.
 
     Raises:
-        ValueError: "oracle: …" for an oracle on a scenario whose rates change (a swap).
+        ValueError: "oracle: …" for an oracle on a scenario whose rates change (a swap or a rhythm).
     """
-    if oracle and scenario.swap_at_s is not None:
-        raise ValueError("oracle: the rates of a scenario with a swap change; the oracle knows fixed rates")
+    if oracle and (scenario.swap_at_s is not None or scenario.rate_rhythm is not None):
+        raise ValueError(
+            "oracle: the rates of a scenario with a swap or a rate rhythm change; "
+            "the oracle knows fixed rates"
+        )
     world = _World(scenario)
     steps = round(scenario.duration_s / scenario.step_s)
-    per_step = np.diff(np.floor(np.linspace(0, scenario.recipients, steps + 1))).astype(np.int64)
+    per_step = _sends_per_step(scenario, steps)
     weights = np.full(len(scenario.rates), 1.0 / len(scenario.rates))
     next_look_s, has_winner = 0.0, False
     earned = np.zeros((math.ceil(scenario.duration_s / scenario.period_s), 3))
@@ -154,11 +200,21 @@ def _oracle_weights(scenario: Scenario, world: _World, now: float, config: Polic
     return apply_floor_and_holdout(shares, floor=config.floor, control=0, holdout=config.control_holdout)
 
 
+def _sends_per_step(scenario: Scenario, steps: int) -> NDArray[np.int64]:
+    if scenario.volume_rhythm is None:
+        return np.diff(np.floor(np.linspace(0, scenario.recipients, steps + 1))).astype(np.int64)
+    volume = np.array([scenario.volume_rhythm.at(step * scenario.step_s) for step in range(steps)])
+    cumulative = np.concatenate([[0.0], np.cumsum(volume)]) * (scenario.recipients / volume.sum())
+    return np.asarray(np.diff(np.floor(cumulative + 1e-9)), dtype=np.int64)
+
+
 def _rates_at(scenario: Scenario, now: float) -> FloatArray:
     rates = np.array(scenario.rates, dtype=np.float64)
     if scenario.swap_at_s is not None and now >= scenario.swap_at_s:
         best, worst = int(np.argmax(rates)), int(np.argmin(rates))
         rates[[best, worst]] = rates[[worst, best]]
+    if scenario.rate_rhythm is not None:
+        rates *= scenario.rate_rhythm.at(now)
     return rates
 
 
