@@ -153,10 +153,12 @@ def render_plan(result: SendPlan) -> str:
         rate = "none" if row.rate_per_minute is None else f"{row.rate_per_minute:,}"
         if not row.is_settable:
             rate += " (!)"
-        share = "–" if row.gain_share is None else f"{row.gain_share:.3f}"
+        share = (
+            "–" if row.gain_share is None else f"{round(row.gain_share, 3) + 0.0:.3f}"
+        )  # + 0.0: no "-0.000"
         if row.gain_share_se is not None:
             share += f" ±{row.gain_share_se:.3f}"
-        extra = f"{row.extra_clicks:,.0f}"
+        extra = f"{round(row.extra_clicks):,}"
         if row.extra_clicks_se is not None:
             extra += f" ±{row.extra_clicks_se:,.0f}"
         mark = "  <- recommended" if row.duration_h == result.recommended_h else ""

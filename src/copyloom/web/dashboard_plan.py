@@ -116,10 +116,10 @@ def _number(field: str, text: str, kind: type[int] | type[float]) -> float:
 
 
 def _row(row: DurationPlan, is_recommended: bool) -> PlanRow:
-    share = "–" if row.gain_share is None else f"{row.gain_share:.0%}"
+    share = "–" if row.gain_share is None else f"{round(row.gain_share, 2) + 0.0:.0%}"  # + 0.0: no "-0%"
     if row.gain_share_se is not None:
         share += f" ± {row.gain_share_se:.0%}"
-    extra = f"{row.extra_clicks:,.0f}"
+    extra = f"{round(row.extra_clicks):,}"
     if row.extra_clicks_se is not None:
         extra += f" ± {row.extra_clicks_se:,.0f}"
     return PlanRow(
