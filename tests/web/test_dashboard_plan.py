@@ -3,19 +3,22 @@ with the session's CSRF token gets the table and the recommendation, and everyth
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import time
 
 import pytest
 
+from copyloom.bench.planner import PlanRequest
 from copyloom.domain.values import ExperimentId
 from copyloom.services import dashboard_access
 from copyloom.services import experiments as service
 from copyloom.storage.db import Store
 from copyloom.web import dashboard_plan
-from copyloom.web.dashboard_plan import PlanGate
+from copyloom.web.dashboard_plan import PlanRunner
 from tests.dashboard_data import DashboardSession, other_tenant, sign_in
-from tests.helpers import Api, Workspace, make_definition
+from tests.helpers import Api, Workspace, children_of, make_definition
 
 FORM = {"audience": "20,000", "base_rate": "0.04", "expected_lift": "0.3"}
 
@@ -118,9 +121,26 @@ def test_only_a_draft_broadcast_of_ones_own_is_planned(
 
 
 def test_one_plan_runs_at_a_time_per_process() -> None:
-    gate = PlanGate()
+    runner = PlanRunner()
 
-    assert gate.try_enter()
-    assert not gate.try_enter(), "a second plan waits for the first"
-    gate.leave()
-    assert gate.try_enter()
+    assert runner.try_enter()
+    assert not runner.try_enter(), "a second plan waits for the first"
+    runner.leave()
+    assert runner.try_enter()
+
+
+def test_a_plan_runs_in_a_worker_process_of_its_own_which_close_stops() -> None:
+    runner = PlanRunner()
+    before = children_of(os.getpid())
+    request = PlanRequest(audience=1_000, variants=2, base_rate=0.05, seeds=1)
+
+    plan = asyncio.run(runner.run(request))
+    workers = children_of(os.getpid()) - before
+    runner.close()
+
+    assert plan.seeds_run == 1
+    assert len(workers) == 1
+    deadline = time.monotonic() + 30
+    while workers & children_of(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not workers & children_of(os.getpid()), "the worker ended"

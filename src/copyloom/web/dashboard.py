@@ -70,7 +70,7 @@ class Dashboard:
     session_ttl_s: float
     throttle: SignInThrottle
     clock: Callable[[], float] = time.time
-    plan_gate: planning.PlanGate = field(default_factory=planning.PlanGate)
+    planner: planning.PlanRunner = field(default_factory=planning.PlanRunner)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -242,7 +242,7 @@ class Dashboard:
 
     async def plan(self, request: Request) -> Response:
         """POST /dashboard/experiments/{id}/plan: the send planner for a draft broadcast (CSRF-checked;
-        bounded in seeds and time, on a worker thread, one plan at a time per process)."""
+        bounded in seeds and time, in a worker process, one plan at a time per API process)."""
         session = await self._session(request)
         if session is None:
             return self._to_sign_in()
@@ -267,14 +267,14 @@ class Dashboard:
         built = planning.plan_request(form, experiment, delay)
         if isinstance(built, planning.PlanForm):
             return self._page("plan.html", session, status_code=400, experiment=experiment, form=built)
-        if not self.plan_gate.try_enter():
+        if not self.planner.try_enter():
             raise RateLimited("plan: another plan is running on this server; try again in a few seconds")
         try:
             started = time.monotonic()
-            result = await anyio.to_thread.run_sync(planning.run_bounded, built)
+            result = await self.planner.run(built)
             elapsed_s = time.monotonic() - started
         finally:
-            self.plan_gate.leave()
+            self.planner.leave()
         values = {name: form.get(name, "") for name in planning.PLAN_FIELDS}
         return self._page(
             "plan.html",

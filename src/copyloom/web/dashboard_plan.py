@@ -1,15 +1,22 @@
 """The send planner on a draft broadcast's page: the form's fields, a bounded run and the table it shows.
 
-A plan is CPU work in the API process, so it is kept small: `DASHBOARD_SEEDS` seeds at most, stopped
-after the round of seeds that passes `DASHBOARD_BUDGET_S`, on a worker thread, and one plan at a time
-per process (`PlanGate`): a second request while one runs is told to retry. `copyloom plan` runs more
-seeds, in processes of its own.
+A plan is seconds of CPU work, so it is kept small and away from the requests the process serves:
+`DASHBOARD_SEEDS` seeds at most, stopped after the round of seeds that passes `DASHBOARD_BUDGET_S`, in
+one worker process of the API process's own, at a lower scheduling priority (`PlanRunner`; on a thread
+it would hold the interpreter lock and delay the content endpoint by milliseconds: benchmarks/planner.py
+measures it), one plan at a time: a second request while one runs is told to retry. `copyloom plan`
+runs more seeds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from copyloom.bench.planner import (
@@ -28,6 +35,8 @@ from copyloom.services.learning import policy_config
 DASHBOARD_SEEDS = 8
 DASHBOARD_BUDGET_S = 5.0
 """A plan stops after the first round of seeds (one of every duration) that ends past this."""
+PLAN_NICENESS = 10
+"""The worker process's scheduling niceness: below the serving processes' priority on a busy machine."""
 PLAN_FIELDS = ("audience", "base_rate", "expected_lift")
 """The form's fields; the variants come from the experiment and the click delay from the tenant."""
 _LABELS = {"audience": "Audience", "base_rate": "Control click rate", "expected_lift": "Expected lift"}
@@ -84,9 +93,9 @@ def plan_request(form: dict[str, str], experiment: Experiment, delay: DelayModel
         return PlanForm(values, f"{_LABELS.get(field, field)}: {reason}")
 
 
-def run_bounded(request: PlanRequest) -> SendPlan:
-    """The plan, stopped after the round of seeds that passes `DASHBOARD_BUDGET_S` (run it on a thread)."""
-    deadline = time.monotonic() + DASHBOARD_BUDGET_S
+def run_bounded(request: PlanRequest, budget_s: float = DASHBOARD_BUDGET_S) -> SendPlan:
+    """The plan, stopped after the first round of seeds that ends past `budget_s` from now."""
+    deadline = time.monotonic() + budget_s
     return plan_send(request, keep_going=lambda: time.monotonic() < deadline)
 
 
@@ -94,17 +103,48 @@ def plan_rows(plan: SendPlan) -> list[PlanRow]:
     return [_row(row, row.duration_h == plan.recommended_h) for row in plan.durations]
 
 
-class PlanGate:
-    """One plan at a time in this process: `try_enter` says whether this request may run one now."""
+class PlanRunner:
+    """Runs one plan at a time in a worker process, started (spawned, never forked from a process with
+    threads) at the first plan and kept for the next ones; it ends with the API process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._busy = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
 
     def try_enter(self) -> bool:
-        return self._lock.acquire(blocking=False)
+        """Whether this request may run a plan now (False while another one runs)."""
+        return self._busy.acquire(blocking=False)
 
     def leave(self) -> None:
-        self._lock.release()
+        self._busy.release()
+
+    async def run(self, request: PlanRequest) -> SendPlan:
+        """`run_bounded` in the worker process; call between `try_enter` and `leave`.
+
+        Raises:
+            BrokenProcessPool: the worker died (the next plan starts a new one).
+        """
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, run_bounded, request, DASHBOARD_BUDGET_S)
+        except BrokenProcessPool:
+            self._pool = None
+            raise
+
+    def close(self) -> None:
+        """Stop the worker process, if one was started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _lower_priority() -> None:
+    """In the worker: yield the CPU to the processes that serve (a plan can wait, a send cannot)."""
+    os.nice(PLAN_NICENESS)
 
 
 def _number(field: str, text: str, kind: type[int] | type[float]) -> float:
