@@ -42,7 +42,7 @@ def test_the_json_plan_has_the_rate_limit_of_each_duration() -> None:
     assert by_hours[8.0]["is_settable"] is False, "below Braze's lowest setting, 50 a minute"
     assert found["recommended_h"] != 8.0
     assert found["delay"] == {"median_s": 3600.0, "sigma": 1.2}
-    assert found["seeds"] == 1
+    assert found["seeds_run"] == 1
 
 
 def test_the_median_delay_can_be_set_in_hours() -> None:

@@ -72,7 +72,7 @@ class PlanRequest:
         delay: the click-delay law of the simulated world, also given to the engine as the learner
             gives it the tenant's fitted model.
         seeds: simulated sends per duration.
-        seed: the first seed; seed i of every duration uses the generator (seed, i).
+        seed: the run's seed: simulated send i of every duration draws from the generator (seed, i).
         policy: the engine's settings; its `delay` is replaced by `delay`.
 
     Raises:
@@ -254,8 +254,8 @@ def plan_as_dict(plan: SendPlan) -> dict[str, Any]:
         "expected_lift": request.expected_lift,
         "rates": list(plan.rates),
         "delay": {"median_s": request.delay.median_s, "sigma": request.delay.sigma},
-        "seeds": plan.seeds_run,
-        "first_seed": request.seed,
+        "seeds_run": plan.seeds_run,
+        "seed": request.seed,
         "achievable_clicks": round(plan.achievable_clicks, 1),
         "durations": [
             {
