@@ -104,6 +104,15 @@ def test_the_recommendation_is_the_shortest_send_earning_nine_tenths_of_the_best
     assert "12 h: 1,000" in reason
 
 
+def test_when_only_the_best_duration_will_do_the_reason_says_so() -> None:
+    hours, reason = recommend([row(None, 0.0), row(6.0, 500.0), row(12.0, 1_000.0)])
+
+    assert hours == 12.0
+    assert (
+        reason == "12 h is expected to earn the most extra clicks (1,000), and no shorter send 90% of them."
+    )
+
+
 def test_a_duration_braze_cannot_set_is_never_recommended_nor_the_best() -> None:
     rows = [
         row(None, 0.0),

@@ -3,6 +3,7 @@ tenant's fitted one (both stores), and every rejected option named in its error.
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -29,7 +30,9 @@ def test_the_plan_prints_every_duration_and_recommends_one_without_a_store() -> 
     rows = [line.split()[0:2] for line in lines if line.strip().startswith(("no", "1 h", "6 h", "12 h"))]
     assert [" ".join(r) for r in rows] == ["no limit", "1 h", "6 h", "12 h"]
     assert sum("<- recommended" in line for line in lines) == 1
-    assert "is the shortest send expected to earn at least 90% of the extra clicks" in ran.stdout
+    assert re.search(
+        r"is the shortest send expected to earn at least 90%|is expected to earn the most", ran.stdout
+    )
 
 
 def test_the_json_plan_has_the_rate_limit_of_each_duration() -> None:

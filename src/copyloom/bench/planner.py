@@ -238,6 +238,11 @@ def recommend(rows: Iterable[DurationPlan]) -> tuple[float | None, str]:
         return None, "No duration is expected to gain clicks over an even split: no rate limit is needed."
     chosen = next(row for row in settable if row.extra_clicks >= SHARE_OF_BEST * best.extra_clicks)
     label = duration_label(chosen.duration_h)
+    if chosen is best:
+        return chosen.duration_h, (
+            f"{label} is expected to earn the most extra clicks ({best.extra_clicks:,.0f}), and no shorter "
+            f"send {SHARE_OF_BEST:.0%} of them."
+        )
     return chosen.duration_h, (
         f"{label} is the shortest send expected to earn at least {SHARE_OF_BEST:.0%} of the extra clicks "
         f"of the best duration ({duration_label(best.duration_h)}: {best.extra_clicks:,.0f})."
