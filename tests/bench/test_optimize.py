@@ -15,8 +15,8 @@ from copyloom.bench import (
     render_table,
     run_optimize_benchmark,
 )
-from copyloom.bench.simulate import Outcome
 from copyloom.engine import policy_names
+from copyloom.simulation.simulate import Outcome
 
 
 def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:

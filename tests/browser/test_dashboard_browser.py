@@ -361,3 +361,25 @@ def test_guardrails_health_and_the_mature_switch_on_desktop_and_phone(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(artifacts / "dashboard-guardrails-phone.png"), full_page=True)
     context.close()
+
+
+def test_a_draft_broadcast_is_planned_from_its_page(page: Any, site: Site, artifacts: Path) -> None:
+    store = open_store(site.database_url)
+    try:
+        draft = experiment_service.create_experiment(
+            store, "acme", make_definition(name="Spring sale"), time.time()
+        )
+    finally:
+        store.dispose()
+    page.goto(f"/dashboard/experiments/{draft}")
+    page.fill("input[name=audience]", "250000")
+    page.fill("input[name=base_rate]", "0.03")
+
+    page.click("#plan-submit")
+    page.wait_for_selector("#plan-table", timeout=60_000)
+    page.screenshot(path=str(artifacts / "dashboard-plan.png"), full_page=True)
+
+    assert page.locator("#plan-table tbody tr").count() == 8
+    assert page.locator("#plan-table tr.leader").count() == 1
+    assert page.locator("#plan-rate").inner_text().endswith("/ min")
+    assert page.locator("input[name=audience]").input_value() == "250000"

@@ -16,8 +16,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from copyloom.bench.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
+from copyloom.simulation.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0

@@ -46,6 +46,9 @@ TEXT_LIMITS: Mapping[str, int] = {
     "csrf_token": 128,
     "serve": MAX_ID_CHARS,  # a variant id, or winner, leader, control
     "experiment_name": 200,
+    "audience": 32,  # the send planner's form: numbers as typed
+    "base_rate": 32,
+    "expected_lift": 32,
 }
 """The longest accepted value of each text field, in characters (`docs/security.md` lists them)."""
 

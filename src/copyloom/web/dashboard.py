@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,14 +20,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from copyloom.domain.values import Status
-from copyloom.errors import InvalidInput, NotFound, Unauthorized
-from copyloom.services import dashboard_access, reports, snippets
+from copyloom.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from copyloom.services import dashboard_access, learning, reports, snippets
 from copyloom.services import experiments as experiment_service
 from copyloom.services.dashboard_access import DashboardSession
 from copyloom.services.experiments import ACTIONS, Action, allowed_actions, check_action
 from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, figures_as_dict, render_report
 from copyloom.services.serving import ServingRuntime
 from copyloom.web import dashboard_pages as pages
+from copyloom.web import dashboard_plan as planning
 from copyloom.web import dashboard_views as views
 from copyloom.web.dashboard_security import (
     PAGE_HEADERS,
@@ -69,6 +70,7 @@ class Dashboard:
     session_ttl_s: float
     throttle: SignInThrottle
     clock: Callable[[], float] = time.time
+    planner: planning.PlanRunner = field(default_factory=planning.PlanRunner)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -81,6 +83,7 @@ class Dashboard:
             Route("/dashboard/experiments/{experiment_id}", self.experiment, methods=["GET"]),
             Route("/dashboard/experiments/{experiment_id}/live.json", self.live, methods=["GET"]),
             Route("/dashboard/experiments/{experiment_id}/report.{fmt}", self.report, methods=["GET"]),
+            Route("/dashboard/experiments/{experiment_id}/plan", self.plan, methods=["POST"]),
             Route("/dashboard/experiments/{experiment_id}/{action}", self.confirm, methods=["GET"]),
             Route("/dashboard/experiments/{experiment_id}/{action}", self.change_status, methods=["POST"]),
             Mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
@@ -161,6 +164,7 @@ class Dashboard:
             actions=self._actions_for(figures.experiment.status),
             report_formats=[(fmt, _REPORT_TYPES[fmt][1]) for fmt in REPORT_FORMATS],
             refresh_s=LIVE_REFRESH_S,
+            plan_form=planning.empty_form() if planning.can_plan(figures.experiment) else None,
         )
 
     async def live(self, request: Request) -> Response:
@@ -236,6 +240,52 @@ class Dashboard:
             f"/dashboard/experiments/{experiment_id}", status_code=303, headers=dict(PAGE_HEADERS)
         )
 
+    async def plan(self, request: Request) -> Response:
+        """POST /dashboard/experiments/{id}/plan: the send planner for a draft broadcast (CSRF-checked;
+        bounded in seeds and time, in a worker process, one plan at a time per API process)."""
+        session = await self._session(request)
+        if session is None:
+            return self._to_sign_in()
+        form = await read_form(request)
+        if not tokens_match(session.csrf_token, form.get("csrf_token")):
+            return self._forbidden()
+        experiment = await anyio.to_thread.run_sync(
+            experiment_service.get_experiment,
+            self.runtime.store,
+            request.path_params["experiment_id"],
+            session.tenant_id,
+        )
+        if not planning.can_plan(experiment):
+            raise Conflict("plan: only a draft broadcast's send is planned")
+        delay = await anyio.to_thread.run_sync(
+            learning.delay_model,
+            self.runtime.store,
+            experiment.tenant_id,
+            experiment.definition.metric,
+            self.runtime.clock(),
+        )
+        built = planning.plan_request(form, experiment, delay)
+        if isinstance(built, planning.PlanForm):
+            return self._page("plan.html", session, status_code=400, experiment=experiment, form=built)
+        if not self.planner.try_enter():
+            raise RateLimited("plan: another plan is running on this server; try again in a few seconds")
+        try:
+            started = time.monotonic()
+            result = await self.planner.run(built)
+            elapsed_s = time.monotonic() - started
+        finally:
+            self.planner.leave()
+        values = {name: form.get(name, "") for name in planning.PLAN_FIELDS}
+        return self._page(
+            "plan.html",
+            session,
+            experiment=experiment,
+            form=planning.PlanForm(values),
+            plan=result,
+            rows=planning.plan_rows(result),
+            elapsed_s=elapsed_s,
+        )
+
     async def _session(self, request: Request) -> DashboardSession | None:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
@@ -290,9 +340,11 @@ class Dashboard:
             "uplift_warning": views.uplift_warning(figures),
         }
 
-    def _page(self, template: str, session: DashboardSession, **context: Any) -> Response:
+    def _page(
+        self, template: str, session: DashboardSession, *, status_code: int = 200, **context: Any
+    ) -> Response:
         html = pages.template(template).render(session=session, **context)
-        return HTMLResponse(html, headers=dict(PAGE_HEADERS))
+        return HTMLResponse(html, status_code=status_code, headers=dict(PAGE_HEADERS))
 
     def _sign_in_page(self, tenant: str, error: str | None, status: int) -> Response:
         csrf = new_sign_in_token()

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from copyloom.domain.text import field_text
+from copyloom.web.dashboard_plan import PLAN_FIELDS
 from copyloom.web.requests import read_body
 
 SESSION_COOKIE = "copyloom_session"
@@ -65,7 +66,7 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return secrets.compare_digest(expected.encode(), given.encode())
 
 
-FORM_FIELDS = ("tenant", "password", "csrf_token", "serve")
+FORM_FIELDS = ("tenant", "password", "csrf_token", "serve", *PLAN_FIELDS)
 """Every field of the dashboard's forms."""
 
 

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from copyloom.bench.oracle import MAX_ORACLE_VARIANTS, assignment_marginals, oracle_shares
 from copyloom.engine import Cohort, DelayModel
+from copyloom.simulation.oracle import MAX_ORACLE_VARIANTS, assignment_marginals, oracle_shares
 
 DELAY = DelayModel(3600.0, 1.5)
 VARIANTS = ("a", "b", "c")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from copyloom.bench.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 from copyloom.engine import DelayModel, PolicyConfig
+from copyloom.simulation.simulate import Outcome, Rhythm, Scenario, cycle, simulate
 
 SMALL = Scenario(
     name="small broadcast",

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from copyloom.bench.oracle import oracle_shares
 from copyloom.domain.values import Mode, VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.allocator import allocate
@@ -25,6 +24,7 @@ from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel
 from copyloom.engine.posterior import FloatArray
 from copyloom.engine.values import Cohort
+from copyloom.simulation.oracle import oracle_shares
 
 HOURS_PER_DAY = 24
 DAYS_PER_WEEK = 7
