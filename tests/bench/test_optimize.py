@@ -25,18 +25,22 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     assert result["quick"] is True
     assert [s["name"] for s in result["scenarios"]] == [s.name for s in SCENARIOS]
     for scenario, spec in zip(result["scenarios"], SCENARIOS, strict=True):
-        has_oracle = spec.swap_at_s is None and spec.rate_rhythm is None and len(set(spec.rates)) > 1
+        is_fixed = spec.swap_at_s is None and spec.rate_rhythm is None and spec.join_at_s is None
+        has_oracle = is_fixed and len(set(spec.rates)) > 1
         assert set(scenario["policies"]) == set(policy_names()) | ({ORACLE} if has_oracle else set())
         for row in scenario["policies"].values():
+            joined = (
+                {"joined_to_half_h_median", "joined_reached_half"} if spec.join_at_s is not None else set()
+            )
             assert set(row) == {
-                "gain_mean", "gain_se", "gain_p10", "gain_by_period", "winner_rate", "late_swing"
+                "gain_mean", "gain_se", "gain_p10", "gain_by_period", "winner_rate", "late_swing", *joined
             }  # fmt: skip
             assert 0.0 <= row["winner_rate"] <= 1.0
         if scenario["floor_bound"] is not None:
             assert 0.85 <= scenario["floor_bound"] < 1.0
     table = render_table(result)
     oracle_rows = sum(ORACLE in s["policies"] for s in result["scenarios"])
-    assert oracle_rows == len(SCENARIOS) - 5  # not the A/A tests, the swaps or the rates with a rhythm
+    assert oracle_rows == len(SCENARIOS) - 6  # not the A/A tests, the swaps, the rhythms or the join
     assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
     assert "| broadcast 2 variants (+10 %) | uniform | " in table

@@ -116,3 +116,25 @@ def test_the_oracle_is_refused_on_rates_with_a_rhythm() -> None:
         ValueError, match="oracle: the rates of a scenario with a swap or a rate rhythm change"
     ):
         simulate(scenario, PolicyConfig(samples=500), np.random.default_rng(1), oracle=True)
+
+
+def test_a_variant_that_joins_is_absent_before_and_takes_the_traffic_when_it_is_better() -> None:
+    scenario = Scenario(
+        name="join",
+        mode="triggered",
+        rates=(0.02, 0.022, 0.04),
+        recipients=6 * 24 * 2_000,
+        duration_s=6 * 86_400.0,
+        step_s=3_600.0,
+        look_every_s=(3 * 3_600.0, 3 * 3_600.0),
+        cohort_s=3_600.0,
+        delay=DelayModel(3_600.0, 1.2),
+        join_at_s=2 * 86_400.0,
+        period_s=2 * 86_400.0,
+    )
+
+    outcome = simulate(scenario, PolicyConfig(mode="triggered"), np.random.default_rng(3))
+
+    assert 0 < outcome.joined_to_half_s < 86_400.0
+    _clicks, _even, best_before = outcome.by_period[0]
+    assert best_before == pytest.approx(2 * 24 * 2_000 * 0.022)  # before the join the best is 2.2 %

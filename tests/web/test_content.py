@@ -235,3 +235,10 @@ def test_a_query_value_a_post_body_overrides_is_checked_all_the_same(
 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == message
+
+
+def test_a_format_given_must_be_exactly_json_or_text(api: Api, workspace: Workspace) -> None:
+    for given in ("", " json", "JSON"):
+        response = api.content(workspace.token, workspace.experiment_id, recipient="u-1", format=given)
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == f"format: expected json or text, got {given!r}"

@@ -83,6 +83,9 @@ class Scenario:
             for a triggered experiment), to show when in the send the gain is won or lost.
         volume_rhythm: if set, the sends of each step follow it (the total stays `recipients`).
         rate_rhythm: if set, every variant's rate is multiplied by it at the time of the send.
+        join_at_s: if set, the last variant of `rates` joins at this time (`copyloom experiment
+            add-variant`): absent before, then an even share at once, the others scaled down together,
+            as the service does, and the engine's late warm-up from the next look.
     """
 
     name: str
@@ -98,6 +101,7 @@ class Scenario:
     period_s: float = 3_600.0
     volume_rhythm: Rhythm | None = None
     rate_rhythm: Rhythm | None = None
+    join_at_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,8 @@ class Outcome:
             the send to learn (the floor alone gives about `config.floor`; NaN when all rates are equal).
         by_period: (clicks, even_clicks, best_clicks) of the sends made in each `Scenario.period_s` from
             the start; the three totals above are their sums.
+        joined_to_half_s: with `Scenario.join_at_s`, the seconds from the join to the first look that gave
+            the joining variant half the traffic or more (NaN if none did).
     """
 
     clicks: float
@@ -122,6 +128,7 @@ class Outcome:
     has_winner: bool
     late_swing: float = math.nan
     by_period: tuple[tuple[float, float, float], ...] = ()
+    joined_to_half_s: float = math.nan
 
     @property
     def gain_captured(self) -> float:
@@ -155,31 +162,43 @@ def simulate(
             "oracle: the rates of a scenario with a swap or a rate rhythm change; "
             "the oracle knows fixed rates"
         )
+    if oracle and scenario.join_at_s is not None:
+        raise ValueError("oracle: a scenario whose variants change has no fixed set of rates")
     world = _World(scenario)
     steps = round(scenario.duration_s / scenario.step_s)
     per_step = _sends_per_step(scenario, steps)
-    weights = np.full(len(scenario.rates), 1.0 / len(scenario.rates))
-    next_look_s, has_winner = 0.0, False
+    count_at_start = len(scenario.rates) - (scenario.join_at_s is not None)
+    weights = np.zeros(len(scenario.rates))
+    weights[:count_at_start] = 1.0 / count_at_start
+    next_look_s, has_winner, joined, to_half = 0.0, False, scenario.join_at_s is None, math.nan
     earned = np.zeros((math.ceil(scenario.duration_s / scenario.period_s), 3))
     late_swing = 0.0
     for step in range(steps):
         now = step * scenario.step_s
-        rates = _rates_at(scenario, now)
+        present = len(scenario.rates) if joined else count_at_start
+        if not joined and now >= (scenario.join_at_s or 0.0):  # add-variant: an even share at once
+            joined, present = True, len(scenario.rates)
+            weights = np.append(weights[:-1] * (1 - 1 / present), 1 / present)
+        rates = _rates_at(scenario, now)[:present]
         if now >= next_look_s:
             if oracle:
                 weights = _oracle_weights(scenario, world, now, config)
             else:
-                allocation = allocate(world.variants, world.cohorts(now), now, config, rng)
-                weights = np.array([allocation.weights[v] for v in world.variants])
+                names = world.variants[:present]
+                allocation = allocate(names, world.cohorts(now), now, config, rng)
+                weights = np.array([allocation.weights.get(v, 0.0) for v in world.variants])
                 has_winner |= allocation.winner is not None
             next_look_s = now + rng.uniform(*scenario.look_every_s)
             if 2 * now >= scenario.duration_s:
-                late_swing = max(late_swing, float(weights[rates < rates.max()].max(initial=0.0)))
-        sends = rng.multinomial(int(per_step[step]), weights / weights.sum())
-        world.send(now, sends, rates, rng)
+                late_swing = max(late_swing, float(weights[:present][rates < rates.max()].max(initial=0.0)))
+        if scenario.join_at_s is not None and joined and math.isnan(to_half) and weights[-1] >= 0.5:
+            to_half = now - scenario.join_at_s
+        sends = np.zeros(len(scenario.rates), dtype=np.int64)
+        sends[:present] = rng.multinomial(int(per_step[step]), weights[:present] / weights[:present].sum())
+        world.send(now, sends, np.pad(rates, (0, len(scenario.rates) - present)), rng)
         count = float(per_step[step])
         earned[int(now // scenario.period_s)] += [
-            float(sends @ rates),
+            float(sends[:present] @ rates),
             count * float(rates.mean()),
             count * float(rates.max()),
         ]
@@ -192,6 +211,7 @@ def simulate(
         has_winner,
         math.nan if is_aa else late_swing,
         tuple((c, e, b) for c, e, b in earned.tolist()),
+        to_half,
     )
 
 

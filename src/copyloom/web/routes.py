@@ -60,7 +60,12 @@ def _content_params(params: Mapping[str, str], *, complete: bool) -> _ContentCal
     recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=complete)
     dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
     source = text_param(params, "source", max_chars=TEXT_LIMITS["source"], required=False)
-    output = text_param(params, "format", max_chars=TEXT_LIMITS["format"], required=False) or "json"
+    # Given, it must be exactly one of them ("" or " json" is not json); left out, json.
+    output = (
+        checked_text("format", params["format"], max_chars=TEXT_LIMITS["format"])
+        if "format" in params
+        else "json"
+    )
     if output not in ("json", "text"):
         raise InvalidInput(f"format: expected json or text, got {output!r}")
     placement = text_param(
