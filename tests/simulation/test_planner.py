@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from copyloom.bench import floor_bound
@@ -22,6 +23,7 @@ from copyloom.simulation.planner import (
     rate_per_minute,
     recommend,
 )
+from copyloom.simulation.simulate import Scenario, simulate
 
 SMALL = PlanRequest(audience=100_000, variants=2, base_rate=0.03, expected_lift=0.3, seeds=3)
 
@@ -172,3 +174,28 @@ def test_the_plan_as_json_names_the_recommended_rate_limit() -> None:
 def test_a_request_out_of_range_is_refused_naming_the_field(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         replace(SMALL, **change)
+
+
+def test_the_recommended_row_is_what_a_direct_simulation_of_that_send_earns() -> None:
+    """The plan's figures at its recommended duration, checked against `simulate` run by hand on the same
+    send (uniform over the duration, the engine's defaults, the request's delay) and seeds."""
+    plan = plan_send(SMALL, durations_h=(None, 1.0, 3.0, 6.0))
+    chosen = next(row for row in plan.durations if row.duration_h == plan.recommended_h)
+    send = Scenario(
+        name="by hand",
+        mode="broadcast",
+        rates=plan.rates,
+        recipients=SMALL.audience,
+        duration_s=60.0 if plan.recommended_h is None else plan.recommended_h * 3_600.0,
+        step_s=60.0,
+        look_every_s=(60.0, 300.0),
+        cohort_s=300.0,
+        delay=SMALL.delay,
+    )
+    config = PolicyConfig(samples=2_000, delay=SMALL.delay)
+
+    direct = [simulate(send, config, np.random.default_rng((SMALL.seed, i))) for i in range(SMALL.seeds)]
+
+    assert chosen.extra_clicks == pytest.approx(np.mean([o.clicks - o.even_clicks for o in direct]))
+    assert chosen.gain_share == pytest.approx(np.mean([o.gain_captured for o in direct]))
+    assert plan_send(SMALL, durations_h=(None, 1.0, 3.0, 6.0)).recommended_h == plan.recommended_h
