@@ -61,6 +61,7 @@ def build_app(
         journal_after_ms=settings.journal_after_ms,
         unknown_ids_remembered=settings.unknown_ids_remembered,
     )
+    runtime.attribution_window_s = settings.attribution_window_h * 3600.0 or None
     background: list[BackgroundTask] = [
         functools.partial(journal.replay_loop, store, interval_s=settings.journal_replay_interval_s)
     ]

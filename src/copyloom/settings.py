@@ -106,6 +106,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("cohort_width_s", int, 60, "Width of a send-time cohort bucket, in seconds", greater_than=0),
     SettingSpec(
+        "attribution_window_h",
+        float,
+        0.0,
+        "Hours after its send when a cohort's clicks count as mature in reports (0: when 95 % of them are "
+        "expected, from the tenant's fitted delay model)",
+        minimum=0,
+        maximum=24 * 30,
+    ),
+    SettingSpec(
         "learn_samples", int, 10_000, "Monte Carlo draws per learner pass and experiment", greater_than=0
     ),
     SettingSpec(
@@ -265,6 +274,7 @@ class Settings:
     recent_assignments_per_experiment: int
     unknown_ids_remembered: int
     cohort_width_s: int
+    attribution_window_h: float
     learn_samples: int
     rate_limit_per_s: float
     rate_limit_burst: int

@@ -121,3 +121,21 @@ def test_reports_and_the_dashboard_show_the_weighted_figures_beside_the_pooled_o
     assert 'id="control-starved"' in page
     assert "rates weighted for the changing split" in markdown
     assert "No control holdout: the bandit starved the control" in markdown
+
+
+def test_the_attribution_window_can_be_set_and_decides_what_is_mature(api: Api, workspace: Workspace) -> None:
+    fill_experiment(api.client, workspace.token, workspace.experiment_id, recipients=30)
+    learn_once(workspace.store, time.time(), np.random.default_rng(3), 2000)
+    now = time.time()
+
+    default = reports.experiment_figures(workspace.store, workspace.experiment_id, now=now + 3600)
+    set_to_half_an_hour = reports.experiment_figures(
+        workspace.store, workspace.experiment_id, now=now + 3600, window_s=1800.0
+    )
+
+    assert default.adjusted is not None
+    assert set_to_half_an_hour.adjusted is not None
+    assert default.adjusted.window_s == pytest.approx(mature_window_s(3600.0, 1.2))  # the default model
+    assert sum(r.sends for r in default.adjusted.mature.rates) == 0  # an hour old: not mature yet
+    assert set_to_half_an_hour.adjusted.window_s == 1800.0
+    assert sum(r.sends for r in set_to_half_an_hour.adjusted.mature.rates) == 30

@@ -57,9 +57,13 @@ def report(experiment_id: str, fmt: ReportFormat, tenant_name: str | None, outpu
     from copyloom.services import tenants as tenant_service
     from copyloom.services.report_formats import render_report
 
-    store = ready_store(current_settings())
+    settings = current_settings()
+    store = ready_store(settings)
     tenant_id = tenant_service.get_tenant(store, tenant_name).tenant_id if tenant_name else None
-    figures = reports.experiment_figures(store, experiment_id, tenant_id=tenant_id, now=time.time())
+    window_s = settings.attribution_window_h * 3600.0 or None
+    figures = reports.experiment_figures(
+        store, experiment_id, tenant_id=tenant_id, now=time.time(), window_s=window_s
+    )
     text = render_report(figures, fmt)
     if output is None:
         click.echo(text, nl=False)

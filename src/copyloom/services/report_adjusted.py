@@ -51,6 +51,7 @@ def adjusted_figures(
     now: float,
     delay_median_s: float,
     delay_sigma: float,
+    window_s: float | None = None,
 ) -> AdjustedFigures | None:
     """The adjusted figures, or None before the experiment has an allocation."""
     history = [
@@ -63,7 +64,7 @@ def adjusted_figures(
         SentCohort(float(c.cohort_s), c.variant_id, c.sends, c.engagements.get(kind, 0)) for c in counts
     ]
     ids, control = experiment.variant_ids, experiment.definition.control.variant_id
-    window = mature_window_s(delay_median_s, delay_sigma)
+    window = window_s if window_s else mature_window_s(delay_median_s, delay_sigma)
     return AdjustedFigures(
         METHOD,
         window,

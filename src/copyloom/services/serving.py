@@ -158,6 +158,7 @@ class ServingRuntime:
         self._in_flight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._pseudonymisers: dict[tuple[bytes, IdTransform], Callable[[str], RecipientKey]] = {}
         self.on_refused: Callable[[str, int], None] = lambda _path, _rows: None
+        self.attribution_window_s: float | None = None  # reports' mature cut-off; None: the delay model's
         self.on_other_source: Callable[[], None] = lambda: None
         """Called for a content call from a campaign or Canvas step its experiment does not name."""
         """Told of rows the store refused for what they hold, by path (`assignment`, `events`, `journal`)."""

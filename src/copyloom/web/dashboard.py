@@ -301,7 +301,11 @@ class Dashboard:
         experiment_id = request.path_params["experiment_id"]
         return await anyio.to_thread.run_sync(
             lambda: reports.experiment_figures(
-                self.runtime.store, experiment_id, tenant_id=session.tenant_id, now=self.runtime.clock()
+                self.runtime.store,
+                experiment_id,
+                tenant_id=session.tenant_id,
+                now=self.runtime.clock(),
+                window_s=self.runtime.attribution_window_s,
             )
         )
 

@@ -165,7 +165,11 @@ class ManagementApi:
         text = await anyio.to_thread.run_sync(
             lambda: render_report(
                 reports.experiment_figures(
-                    self.runtime.store, experiment_id, tenant_id=tenant.tenant_id, now=self.runtime.clock()
+                    self.runtime.store,
+                    experiment_id,
+                    tenant_id=tenant.tenant_id,
+                    now=self.runtime.clock(),
+                    window_s=self.runtime.attribution_window_s,
                 ),
                 fmt,
             )
