@@ -163,8 +163,9 @@ def _required_arguments(path: tuple[str, ...], tmp_path: Path) -> list[str]:
                 values.append(str(tmp_path / "exists.yaml"))
             else:
                 values.append("x")
-        elif param.required:
-            values += [param.opts[0], "x"]
+        elif param.required:  # a number where one is asked for, so that the parse gets past it
+            number = {click.INT: "2", click.FLOAT: "0.1"}.get(param.type, "x")
+            values += [param.opts[0], number]
     return values
 
 
