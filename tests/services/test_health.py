@@ -93,20 +93,7 @@ def test_the_learner_judges_each_look_and_every_view_shows_it(
     password = dashboard_access.issue_dashboard_password(store, "acme", time.time())
     fill_experiment(api.client, workspace.token, experiment_id, recipients=40)
     now = time.time()
-    rows = [  # a bug that sends v2 to 3,000 more recipients than the weights promised
-        NewAssignment(
-            workspace.tenant.tenant_id,
-            experiment_id,
-            RecipientKey(f"k{i}"),
-            "d",
-            "v2",
-            now,
-            int(now) // 60 * 60,
-        )
-        for i in range(3000)
-    ]
-    with store.write() as conn:
-        insert_assignments(conn, rows)
+    send_v2_to_3000_more(workspace, now)
 
     learn_once(store, now, np.random.default_rng(1), 2000)
 
@@ -130,20 +117,7 @@ def test_a_failing_check_is_alerted_once_until_it_passes_again(api: Api, workspa
     )
     fill_experiment(api.client, workspace.token, experiment_id, recipients=40)
     now = time.time()
-    rows = [
-        NewAssignment(
-            workspace.tenant.tenant_id,
-            experiment_id,
-            RecipientKey(f"k{i}"),
-            "d",
-            "v2",
-            now,
-            int(now) // 60 * 60,
-        )
-        for i in range(3000)
-    ]
-    with store.write() as conn:
-        insert_assignments(conn, rows)
+    send_v2_to_3000_more(workspace, now)
 
     learn_once(store, now, np.random.default_rng(1), 2000)
     learn_once(store, now + 60, np.random.default_rng(2), 2000)
@@ -212,3 +186,21 @@ def test_clicks_that_join_nothing_and_a_silent_current_fire_their_checks(
     assert silent["current_silent"] == "failing"
     assert checks["unattributed_clicks"].verdict == "failing"
     assert "60 of 60 clicks from its campaigns" in checks["unattributed_clicks"].detail
+
+
+def send_v2_to_3000_more(workspace: Workspace, now: float) -> None:
+    """A bug that gives v2 to 3,000 more recipients than the weights promised, all sent at `now`."""
+    rows = [
+        NewAssignment(
+            workspace.tenant.tenant_id,
+            workspace.experiment_id,
+            RecipientKey(f"k{i}"),
+            "d",
+            "v2",
+            now,
+            int(now) // 60 * 60,
+        )
+        for i in range(3000)
+    ]
+    with workspace.store.write() as conn:
+        insert_assignments(conn, rows)

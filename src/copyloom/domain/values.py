@@ -67,6 +67,8 @@ class Tenant:
     bot_clicks: BotClickRule = DEFAULT_BOT_CLICK_RULE
 
 
+VariantStatus = Literal["live", "retired"]
+VARIANT_STATUSES: tuple[VariantStatus, ...] = get_args(VariantStatus)
 RetiredBy = Literal["manual", "auto"]
 """Who retired a variant: a person (CLI, API, dashboard) or the definition's `auto_retire` rule."""
 MAX_VARIANTS_EVER = 50
@@ -95,6 +97,15 @@ class Variant:
     @property
     def is_active(self) -> bool:
         return self.retired_at is None
+
+    @property
+    def status(self) -> VariantStatus:
+        return variant_status(self.retired_at)
+
+
+def variant_status(retired_at: float | None) -> VariantStatus:
+    """A variant is live until it is retired (then it gets no new recipients)."""
+    return "live" if retired_at is None else "retired"
 
 
 GuardrailMetric = Literal["unsubscribe", "spam", "bounce"]

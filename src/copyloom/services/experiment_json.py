@@ -78,7 +78,7 @@ def variants_json(experiment: Experiment) -> dict[str, Any]:
             {
                 "variant_id": v.variant_id,
                 "control": v.is_control,
-                "status": "live" if v.is_active else "retired",
+                "status": v.status,
                 "added_at": v.added_at,
                 "retired_at": v.retired_at,
                 "retired_by": v.retired_by,

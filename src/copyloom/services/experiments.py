@@ -18,6 +18,8 @@ from copyloom.domain.values import (
     Status,
     TenantId,
     VariantId,
+    VariantStatus,
+    variant_status,
 )
 from copyloom.engine.allocation import apply_floor_and_holdout, even_shares
 from copyloom.errors import Conflict, InvalidInput, NotFound
@@ -64,8 +66,8 @@ class VariantReport:
     retired_by: RetiredBy | None = None
 
     @property
-    def status(self) -> Literal["live", "retired"]:
-        return "live" if self.retired_at is None else "retired"
+    def status(self) -> VariantStatus:
+        return variant_status(self.retired_at)
 
 
 class MetricCounts(Protocol):

@@ -173,13 +173,15 @@ def checks_from_json(data: Mapping[str, object]) -> tuple[HealthCheck, ...]:
     for c in found if isinstance(found, list) else []:
         if not isinstance(c, dict):
             continue
-        name, verdict, value = c.get("name"), c.get("verdict"), c.get("value")
-        for known in CHECK_NAMES:
-            for level in VERDICTS:
-                if name == known and verdict == level:
-                    number = float(value) if isinstance(value, int | float) else None
-                    checks.append(HealthCheck(known, level, str(c.get("detail", "")), number))
+        name, verdict, value = _NAMES.get(c.get("name")), _LEVELS.get(c.get("verdict")), c.get("value")
+        if name is not None and verdict is not None:
+            number = float(value) if isinstance(value, int | float) else None
+            checks.append(HealthCheck(name, verdict, str(c.get("detail", "")), number))
     return tuple(checks)
+
+
+_NAMES: dict[object, CheckName] = {name: name for name in CHECK_NAMES}
+_LEVELS: dict[object, Verdict] = {verdict: verdict for verdict in VERDICTS}
 
 
 def _mean_weights(history: Sequence[WeightsInForce], start: float, width: float) -> dict[VariantId, float]:

@@ -96,8 +96,9 @@ def learn_experiment(
     samples: int,
     *,
     delay: DelayModel | None = None,
-) -> tuple[Allocation, tuple[HealthCheck, ...], tuple[StoredBreach, ...]]:
-    """Recompute and store one experiment's allocation, with the health checks and guardrails of this look.
+) -> LearnOutcome:
+    """Recompute and store one experiment's allocation, with the health checks and guardrails of this look,
+    then apply its `auto_retire` rule.
 
     A variant that breaches a guardrail (or did before) is held at the floor; with the rule's action
     `retire`, a new breach also retires it when it may be (not the control, two stay live).
@@ -120,12 +121,12 @@ def learn_experiment(
         control=definition.control.variant_id,
         capped=guarded.held,
     )
-    retired = dict.fromkeys((v for v in experiment.variant_ids if v not in allocation.weights), 0.0)
+    not_drawn = dict.fromkeys((v for v in experiment.variant_ids if v not in allocation.weights), 0.0)
     stored = StoredAllocation(
         experiment.experiment_id,
         now,
-        {**allocation.weights, **retired},
-        {**allocation.p_best, **retired},
+        {**allocation.weights, **not_drawn},
+        {**allocation.p_best, **not_drawn},
         allocation.winner,
         allocation.reason,
         health.checks_json(checks),
@@ -139,7 +140,10 @@ def learn_experiment(
             variants.retire_variant(store, experiment.experiment_id, breach.variant_id, now, by="auto")
         except Conflict:  # already retired, or one of the last two: it stays at the floor
             log.info("guardrail breach of %s kept at the floor (cannot retire)", breach.variant_id)
-    return allocation, checks, tuple(breaches)
+    auto_retired = apply_auto_retire(store, experiment, counts, now)
+    return LearnOutcome(
+        experiment.experiment_id, allocation, retired=auto_retired, health=checks, breaches=tuple(breaches)
+    )
 
 
 def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int) -> list[LearnOutcome]:
@@ -157,19 +161,10 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
             key = (experiment.tenant_id, experiment.definition.metric)
             if key not in delays:
                 delays[key] = delay_model(store, *key, now)
-            allocation, checks, breaches = learn_experiment(
-                store, experiment, now, rng, samples, delay=delays[key]
-            )
-            retired = apply_auto_retire(store, experiment, now)
+            outcomes.append(learn_experiment(store, experiment, now, rng, samples, delay=delays[key]))
         except Exception as exc:  # isolate: one experiment's failure never stops the pass
             log.exception("learner failed on experiment %s", experiment.experiment_id)
             outcomes.append(LearnOutcome(experiment.experiment_id, None, f"{type(exc).__name__}: {exc}"))
-            continue
-        outcomes.append(
-            LearnOutcome(
-                experiment.experiment_id, allocation, retired=retired, health=checks, breaches=breaches
-            )
-        )
     passed = [
         alerts.PassOutcome(e, o.allocation, o.error, o.retired, o.health, o.breaches)
         for e, o in zip(live, outcomes, strict=True)
@@ -178,9 +173,12 @@ def learn_once(store: Store, now: float, rng: np.random.Generator, samples: int)
     return outcomes
 
 
-def apply_auto_retire(store: Store, experiment: Experiment, now: float) -> VariantId | None:
+def apply_auto_retire(
+    store: Store, experiment: Experiment, counts: Sequence[CohortCount], now: float
+) -> VariantId | None:
     """Retire the variant a triggered experiment's `auto_retire` rule says is due (see
-    `variants.due_for_retirement`), after this pass's allocation; None when the rule is off or none is."""
+    `variants.due_for_retirement`), after this pass's allocation, from the counts it was made on; None
+    when the rule is off or none is."""
     rule = experiment.definition.auto_retire
     if rule is None or experiment.definition.mode != "triggered":
         return None
@@ -188,13 +186,15 @@ def apply_auto_retire(store: Store, experiment: Experiment, now: float) -> Varia
         history = experiment_repo.allocations_since(
             conn, experiment.experiment_id, now - rule.for_hours * 3600
         )
-        counts = cohort_counts(conn, experiment.experiment_id)
     sends: dict[VariantId, int] = {}
     for c in counts:
         sends[c.variant_id] = sends.get(c.variant_id, 0) + c.sends
     due = variants.due_for_retirement(experiment, rule, history, sends, now)
     if due is None:
         return None
-    variants.retire_variant(store, experiment.experiment_id, due, now, by="auto")
+    try:
+        variants.retire_variant(store, experiment.experiment_id, due, now, by="auto")
+    except Conflict:  # a guardrail retired it at this look already
+        return None
     log.info("auto-retired variant %s of experiment %s", due, experiment.experiment_id)
     return due

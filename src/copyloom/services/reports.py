@@ -9,7 +9,17 @@ from typing import TypeVar
 
 import numpy as np
 
-from copyloom.domain.values import Experiment, ExperimentId, Metric, Mode, Status, TenantId, VariantId
+from copyloom.domain.values import (
+    Experiment,
+    ExperimentId,
+    Metric,
+    Mode,
+    Status,
+    TenantId,
+    VariantId,
+    VariantStatus,
+    variant_status,
+)
 from copyloom.engine.explain import DecisionExplanation
 from copyloom.errors import NotFound
 from copyloom.services import decision_status
@@ -73,8 +83,8 @@ class VariantFigures:
     retired_by: str | None = None
 
     @property
-    def status(self) -> str:
-        return "live" if self.retired_at is None else "retired"
+    def status(self) -> VariantStatus:
+        return variant_status(self.retired_at)
 
 
 @dataclass(frozen=True, slots=True)

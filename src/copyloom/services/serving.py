@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,9 +77,12 @@ class _LiveEntry:
 
 
 def _entry(
-    experiment: Experiment, weights: tuple[float, ...], allocated_at: float | None, checks: object = None
+    experiment: Experiment,
+    weights: tuple[float, ...],
+    allocated_at: float | None,
+    health: Mapping[str, object] | None = None,
 ) -> _LiveEntry:
-    found = checks_from_json(checks) if isinstance(checks, Mapping) else ()
+    found = checks_from_json(health) if health else ()
     return _LiveEntry(
         experiment,
         weights,
@@ -314,11 +318,8 @@ class ServingRuntime:
 
     def health_counts(self) -> dict[tuple[str, str], int]:
         """Live experiments in this worker's cache by (health check, verdict) of their latest look."""
-        counts: dict[tuple[str, str], int] = {}
-        for entry in self._experiments.values():
-            for key in entry.checks if entry.experiment.is_live else ():
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+        live = (entry for entry in self._experiments.values() if entry.experiment.is_live)
+        return dict(Counter(key for entry in live for key in entry.checks))
 
     def weights_age_s(self) -> dict[str, float]:
         """Seconds since the learner computed the served weights, per live experiment in this cache."""

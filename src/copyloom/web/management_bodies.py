@@ -29,6 +29,7 @@ from copyloom.domain.values import (
     RECIPIENT_FIELDS,
     STATUSES,
     STICKY_SCOPES,
+    VARIANT_STATUSES,
 )
 from copyloom.errors import InvalidInput
 
@@ -321,7 +322,7 @@ VARIANTS_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "variant_id": _ID,
                     "control": {"type": "boolean"},
-                    "status": {"type": "string", "enum": ["live", "retired"]},
+                    "status": {"type": "string", "enum": list(VARIANT_STATUSES)},
                     "added_at": {"type": ["number", "null"]},
                     "retired_at": {"type": ["number", "null"]},
                     "retired_by": {"type": ["string", "null"], "enum": ["manual", "auto", None]},
