@@ -127,6 +127,36 @@ class GuardrailRule:
     min_events: int = 5
 
 
+SegmentId = str
+"""A recipient's segment: one declared value per context field joined, e.g. "country=GB|tier=loyal"
+(`domain.context`); "" for an experiment without context. Only segments are stored, never raw values."""
+
+CONTEXT_OTHER = "other"
+"""The segment value of a category outside the declared list."""
+CONTEXT_UNKNOWN = "unknown"
+"""The segment value of a missing or empty context value (or a number that does not parse)."""
+MAX_CONTEXT_FIELDS = 3
+MAX_SEGMENTS_PER_FIELD = 20
+"""Declared categories plus `other` and `unknown`, or buckets' ranges plus `unknown`: a field is coarse."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextField:
+    """One declared piece of recipient context and how its raw values map to segment values.
+
+    Attributes:
+        name: the field's name, lower-case letters, digits and underscores (the URL parameter `ctx_<name>`).
+        braze: the Braze Liquid expression that fills it (`${country}`, `custom_attribute.${tier}`, ...).
+        categories: a closed list; a value outside it maps to `other`. Empty for a bucketed field.
+        buckets: increasing numeric edges; [1, 5, 20] gives <1, 1-5, 5-20, >=20. Empty for categories.
+    """
+
+    name: str
+    braze: str
+    categories: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class AutoRetireRule:
     """Retire a triggered experiment's variant whose P(best) stayed below `p_best_below` at every learner
@@ -158,6 +188,8 @@ class ExperimentDefinition:
     """Triggered mode only; off unless set."""
     guardrails: GuardrailRule | None = GuardrailRule()
     """On by default; None when the definition turns them off (`guardrails: false`)."""
+    context: tuple[ContextField, ...] = ()
+    """Recipient context fields (at most `MAX_CONTEXT_FIELDS`); none: one audience, not segmented."""
 
     @property
     def placements(self) -> tuple[str, ...]:

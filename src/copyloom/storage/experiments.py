@@ -11,11 +11,13 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from copyloom.domain.values import (
     AutoRetireRule,
+    ContextField,
     Experiment,
     ExperimentDefinition,
     ExperimentId,
     GuardrailRule,
     RetiredBy,
+    SegmentId,
     Status,
     TenantId,
     Variant,
@@ -32,6 +34,15 @@ from copyloom.storage.tables import (
 
 
 @dataclass(frozen=True, slots=True)
+class StoredSegment:
+    """One segment's part of a stored allocation: its weights, P(best) and winner (None: none yet)."""
+
+    weights: Mapping[VariantId, float]
+    p_best: Mapping[VariantId, float]
+    winner: VariantId | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredAllocation:
     experiment_id: ExperimentId
     computed_at: float
@@ -41,6 +52,8 @@ class StoredAllocation:
     reason: str
     health: Mapping[str, object] | None = None
     """The health checks computed at this look (`services.health.checks_json`), when the learner ran them."""
+    segments: Mapping[SegmentId, StoredSegment] | None = None
+    """Per segment, for an experiment with context; None for one without (or a look before segments)."""
 
 
 def insert_experiment(
@@ -64,6 +77,7 @@ def insert_experiment(
             min_sends_per_variant=definition.min_sends_per_variant,
             **_auto_retire_columns(definition.auto_retire),
             guardrails_json=_guardrails_json(definition.guardrails),
+            context_json=context_json(definition.context),
             status="draft",
             winner=None,
             created_at=now,
@@ -121,6 +135,50 @@ def _guardrails_json(rule: GuardrailRule | None) -> str:
             "min_events": rule.min_events,
         }
     )
+
+
+def context_json(fields: Sequence[ContextField]) -> str | None:
+    """The declared context fields as stored (NULL when there are none)."""
+    if not fields:
+        return None
+    return json.dumps(
+        [
+            {"name": f.name, "braze": f.braze, "categories": list(f.categories), "buckets": list(f.buckets)}
+            for f in fields
+        ]
+    )
+
+
+def context_fields(raw: str | None) -> tuple[ContextField, ...]:
+    """The stored context fields (none for NULL)."""
+    if not raw:
+        return ()
+    return tuple(
+        ContextField(
+            str(f["name"]),
+            str(f["braze"]),
+            tuple(str(c) for c in f["categories"]),
+            tuple(float(b) for b in f["buckets"]),
+        )
+        for f in json.loads(raw)
+    )
+
+
+def _segments_json(segments: Mapping[SegmentId, StoredSegment] | None) -> str | None:
+    if segments is None:
+        return None
+    return json.dumps(
+        {
+            s: {"weights": dict(v.weights), "p_best": dict(v.p_best), "winner": v.winner}
+            for s, v in segments.items()
+        }
+    )
+
+
+def _segments(raw: str | None) -> dict[SegmentId, StoredSegment] | None:
+    if not raw:
+        return None
+    return {s: StoredSegment(v["weights"], v["p_best"], v["winner"]) for s, v in json.loads(raw).items()}
 
 
 def _guardrails(raw: str | None) -> GuardrailRule | None:
@@ -255,6 +313,7 @@ def insert_allocation(conn: Connection, allocation: StoredAllocation) -> None:
             winner=allocation.winner,
             reason=allocation.reason,
             health_json=json.dumps(dict(allocation.health)) if allocation.health is not None else None,
+            segments_json=_segments_json(allocation.segments),
         )
     )
 
@@ -322,6 +381,7 @@ def _experiment(
         canvas_step_ids=tuple(sources["canvas_step"]),
         auto_retire=_auto_retire(row),
         guardrails=_guardrails(row["guardrails_json"]),
+        context=context_fields(row["context_json"]),
     )
     return Experiment(
         experiment_id=ExperimentId(row["experiment_id"]),
@@ -352,4 +412,5 @@ def _allocation(row: RowMapping) -> StoredAllocation:
         winner=row["winner"],
         reason=row["reason"],
         health=json.loads(row["health_json"]) if row["health_json"] else None,
+        segments=_segments(row["segments_json"]),
     )

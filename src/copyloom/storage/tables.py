@@ -63,6 +63,8 @@ experiments = sa.Table(
     sa.Column("auto_retire_min_sends", sa.Integer(), nullable=True),
     # The guardrail rule as JSON; "off" when the definition turns them off; NULL: the defaults.
     sa.Column("guardrails_json", sa.Text(), nullable=True),
+    # The declared context fields as JSON (`domain.values.ContextField`); NULL: not segmented.
+    sa.Column("context_json", sa.Text(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
@@ -110,6 +112,10 @@ assignments = sa.Table(
     sa.Column("cohort_s", sa.BigInteger(), nullable=False),
     # The Braze campaign or Canvas step the content call came from ("" when it named none).
     sa.Column("source_id", sa.String(128), nullable=False, server_default=""),
+    # The recipient's segment (declared category or bucket names only, never a raw value); "" unsegmented.
+    sa.Column("segment", sa.String(255), nullable=False, server_default=""),
+    # The probability the stored variant was chosen with: its weight in the segment's allocation in force.
+    sa.Column("propensity", sa.Double(), nullable=True),
     sa.UniqueConstraint("experiment_id", "recipient_key", "dispatch_id", name="uq_assignments_send"),
     # Covers the ingest's attribution join: by recipient and dispatch, to the tenant and experiment.
     sa.Index("ix_assignments_attribution", "recipient_key", "dispatch_id", "tenant_id", "experiment_id"),
@@ -180,6 +186,7 @@ allocations = sa.Table(
     sa.Column("winner", sa.String(64), nullable=True),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("health_json", sa.Text(), nullable=True),  # the health checks of this look (services/health.py)
+    sa.Column("segments_json", sa.Text(), nullable=True),  # per segment: weights, P(best), winner; NULL: none
     sa.Index("ix_allocations_experiment_time", "experiment_id", "computed_at"),
 )
 
