@@ -10,7 +10,8 @@ from copyloom.errors import NotFound
 from copyloom.services import experiments as experiment_service
 from copyloom.services import report_stats as stats
 from copyloom.services import reports
-from copyloom.services.reports import ExperimentFigures, Interval
+from copyloom.services.report_stats import Interval
+from copyloom.services.reports import ExperimentFigures
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation, insert_allocation
 from tests.helpers import Workspace, make_definition, make_workspace

@@ -15,8 +15,8 @@ from copyloom.services.experiments import metric_events
 from copyloom.services.guardrails import guardrails_json, guardrails_markdown
 from copyloom.services.health import checks_json
 from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
-from copyloom.services.report_stats import Counts
-from copyloom.services.reports import ExperimentFigures, Interval, Uplift, VariantFigures
+from copyloom.services.report_stats import Counts, Interval
+from copyloom.services.reports import ExperimentFigures, Uplift, VariantFigures
 
 _MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
 

@@ -21,6 +21,12 @@ UPLIFT_MAX_CI_WIDTH = 1.0
 
 
 @dataclass(frozen=True, slots=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     """The sends of one variant and the unique metric events (clicks or opens) on them."""
 

@@ -28,7 +28,7 @@ from copyloom.services.experiments import ExperimentReport, VariantReport, build
 from copyloom.services.health import HealthCheck
 from copyloom.services.learning import delay_model
 from copyloom.services.report_adjusted import AdjustedFigures, adjusted_figures
-from copyloom.services.report_stats import Counts
+from copyloom.services.report_stats import Counts, Interval
 from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
 from copyloom.storage.assignments import CohortCount, cohort_counts
@@ -46,12 +46,7 @@ MIN_LEADER_EVENTS = 10
 """... and only once it has this many metric events (clicks or opens): P(best) on two clicks is noise."""
 _T = TypeVar("_T")
 _SEED = 0  # a fixed seed: the same data always gives the same intervals
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    low: float
-    high: float
+_NO_INTERVAL = Interval(0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +71,7 @@ class VariantFigures:
     weight: float
     cta_clicks: int = 0
     cta_click_rate: float = 0.0
-    cta_click_rate_ci: Interval = Interval(0.0, 0.0)
+    cta_click_rate_ci: Interval = _NO_INTERVAL
     added_at: float | None = None
     """When it joined the running experiment (its sends are all since then); None: from the start."""
     retired_at: float | None = None

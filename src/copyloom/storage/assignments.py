@@ -400,3 +400,23 @@ def engagement_delays(
         .limit(limit)
     )
     return [float(d) for d in conn.execute(query).scalars()]
+
+
+# Segments: per-segment counts for the reports (the decisions export reads `storage.decisions`).
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCount:
+    """Sends of one variant in one segment ("" when not segmented), with their unique engagements."""
+
+    segment: str
+    variant_id: VariantId
+    sends: int
+    engagements: dict[EngagementKind, int]
+
+
+def segment_counts(conn: Connection, experiment_id: str) -> list[SegmentCount]:
+    """`cohort_counts`, by the recipients' segment instead of the send time."""
+    grouped = _grouped_counts(conn, experiment_id, assignments.c.segment)
+    counts = [SegmentCount(str(s), variant, n, engaged) for (variant, s), (n, engaged) in grouped]
+    return sorted(counts, key=lambda c: (c.segment, c.variant_id))

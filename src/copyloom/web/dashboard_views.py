@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from markupsafe import Markup
 
 from copyloom.services.experiments import metric_events
-from copyloom.services.report_stats import UPLIFT_MIN_CONTROL_SENDS
-from copyloom.services.reports import MIN_LEADER_EVENTS, MIN_LEADER_P_BEST, ExperimentFigures, Interval
+from copyloom.services.report_stats import UPLIFT_MIN_CONTROL_SENDS, Interval
+from copyloom.services.reports import MIN_LEADER_EVENTS, MIN_LEADER_P_BEST, ExperimentFigures
 from copyloom.web.charts import Chart, Series, chart_table, format_value, render_svg
 
 MIN_RATE_CHART_SENDS = 100
