@@ -6,19 +6,16 @@ import csv
 import io
 import json
 import math
-import re
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from copyloom.domain.values import Metric
+from copyloom.services import report_text as text
 from copyloom.services.experiments import metric_events
 from copyloom.services.guardrails import guardrails_json, guardrails_markdown
 from copyloom.services.health import checks_json
 from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
 from copyloom.services.report_stats import Counts, Interval
 from copyloom.services.reports import ExperimentFigures, Uplift, VariantFigures
-
-_MARKUP = re.compile(r"[\\`*_\[\]<>|~]")
 
 ReportFormat = Literal["md", "csv", "json"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
@@ -63,20 +60,20 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
         },
         "sends": figures.sends,
         "leader": figures.leader,
-        "leader_p_best": _number(figures.leader_p_best),
+        "leader_p_best": text.number(figures.leader_p_best),
         "winner": figures.winner,
         "last_learned_at": figures.last_learned_at,
         "variants": [_variant_dict(v) for v in figures.variants],
         "uplift": _uplift_dict(figures.uplift),
-        "incremental_vs_even": _number(figures.incremental_vs_even),
-        "incremental_vs_even_ci": _interval(figures.incremental_vs_even_ci),
-        "incremental_vs_control": _number(figures.incremental_vs_control),
-        "incremental_vs_control_ci": _interval(figures.incremental_vs_control_ci),
+        "incremental_vs_even": text.number(figures.incremental_vs_even),
+        "incremental_vs_even_ci": text.interval_json(figures.incremental_vs_even_ci),
+        "incremental_vs_control": text.number(figures.incremental_vs_control),
+        "incremental_vs_control_ci": text.interval_json(figures.incremental_vs_control_ci),
         "history": [
             {
                 "at": p.at,
-                "weights": {k: _number(w) for k, w in p.weights.items()},
-                "p_best": {k: _number(w) for k, w in p.p_best.items()},
+                "weights": {k: text.number(w) for k, w in p.weights.items()},
+                "p_best": {k: text.number(w) for k, w in p.p_best.items()},
                 "winner": p.winner,
             }
             for p in figures.history
@@ -87,13 +84,13 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
                 "variant_id": p.variant_id,
                 "sends": p.sends,
                 "events": p.events,
-                "rate": _number(p.rate),
-                "ci": _interval(p.ci),
+                "rate": text.number(p.rate),
+                "ci": text.interval_json(p.ci),
             }
             for p in figures.cumulative
         ],
         "gains": [
-            {"at": g.at, "vs_even": _number(g.vs_even), "vs_control": _number(g.vs_control)}
+            {"at": g.at, "vs_even": text.number(g.vs_even), "vs_control": text.number(g.vs_control)}
             for g in figures.gains
         ],
         **(figures.sources.as_json() if figures.sources else {}),
@@ -123,14 +120,14 @@ def _variant_dict(v: VariantFigures) -> dict[str, Any]:
         "bounced": v.bounced,
         "unsubscribed": v.unsubscribed,
         "spam": v.spam,
-        "click_rate": _number(v.click_rate),
-        "click_rate_ci": _interval(v.click_rate_ci),
-        "cta_click_rate": _number(v.cta_click_rate),
-        "cta_click_rate_ci": _interval(v.cta_click_rate_ci),
-        "open_rate": _number(v.open_rate),
-        "open_rate_ci": _interval(v.open_rate_ci),
-        "p_best": _number(v.p_best),
-        "weight": _number(v.weight),
+        "click_rate": text.number(v.click_rate),
+        "click_rate_ci": text.interval_json(v.click_rate_ci),
+        "cta_click_rate": text.number(v.cta_click_rate),
+        "cta_click_rate_ci": text.interval_json(v.cta_click_rate_ci),
+        "open_rate": text.number(v.open_rate),
+        "open_rate_ci": text.interval_json(v.open_rate_ci),
+        "p_best": text.number(v.p_best),
+        "weight": text.number(v.weight),
     }
 
 
@@ -139,10 +136,10 @@ def _uplift_dict(uplift: Uplift | None) -> dict[str, Any] | None:
         return None
     return {
         "variant_id": uplift.variant_id,
-        "relative": _number(uplift.relative),
-        "ci": _interval(uplift.ci),
-        "incremental_events": _number(uplift.incremental_events),
-        "incremental_ci": _interval(uplift.incremental_ci),
+        "relative": text.number(uplift.relative),
+        "ci": text.interval_json(uplift.ci),
+        "incremental_events": text.number(uplift.incremental_events),
+        "incremental_ci": text.interval_json(uplift.incremental_ci),
     }
 
 
@@ -209,10 +206,10 @@ def _csv(figures: ExperimentFigures) -> str:
                 figures.experiment.experiment_id,
                 figures.metric,
                 v.variant_id,
-                _flag(v.is_control),
-                _flag(v.variant_id == figures.winner),
+                text.flag(v.is_control),
+                text.flag(v.variant_id == figures.winner),
                 *(v.texts.get(p, "") for p in placements),
-                *(_cell(numbers[name]) for name in _CSV_FIGURES),
+                *(text.cell(numbers[name]) for name in _CSV_FIGURES),
                 *_uplift_cells(uplift),
             ]
         )
@@ -224,23 +221,23 @@ def _uplift_cells(uplift: Uplift | None) -> list[str]:
         return [""] * 6
     incremental = uplift.incremental_ci or Interval(math.nan, math.nan)
     return [
-        _cell(uplift.relative),
-        _cell(uplift.ci.low),
-        _cell(uplift.ci.high),
-        _cell(uplift.incremental_events),
-        _cell(incremental.low),
-        _cell(incremental.high),
+        text.cell(uplift.relative),
+        text.cell(uplift.ci.low),
+        text.cell(uplift.ci.high),
+        text.cell(uplift.incremental_events),
+        text.cell(incremental.low),
+        text.cell(incremental.high),
     ]
 
 
 def _markdown(figures: ExperimentFigures) -> str:
     e = figures.experiment
     lines = [
-        f"# {_escape(e.definition.name)}",
+        f"# {text.escape(e.definition.name)}",
         "",
         f"Experiment `{e.experiment_id}`: {e.status}, {e.definition.mode}, optimising the "
         f"{figures.metric} rate. {figures.sends:,} sends. "
-        f"Last learner run: {_time(figures.last_learned_at)}.",
+        f"Last learner run: {text.time_text(figures.last_learned_at)}.",
         "",
         "## Decision",
         "",
@@ -273,15 +270,15 @@ def _sources_table(figures: ExperimentFigures) -> list[str]:
         return []
     metric = figures.metric
     header = ["Campaign or Canvas step", "Named as", "Sends", f"{metric.replace('_', ' ').capitalize()}s"]
-    lines = ["## Where it ran", "", _table_row(header), _table_row(["---"] * len(header))]
+    lines = ["## Where it ran", "", text.table_row(header), text.table_row(["---"] * len(header))]
     for s in breakdown.sources:
-        name = _escape(s.source_id) if s.source_id else "(not sent by the snippet)"
+        name = text.escape(s.source_id) if s.source_id else "(not sent by the snippet)"
         named = (s.named_as or "not named").replace("_", " ")
-        lines.append(_table_row([name, named, f"{s.sends:,}", f"{metric_events(s, metric):,}"]))
+        lines.append(text.table_row([name, named, f"{s.sends:,}", f"{metric_events(s, metric):,}"]))
     if breakdown.pools_sources:
         lines += ["", "Sends from more than one campaign or step are pooled in the figures above."]
     for other in breakdown.other_events:
-        source = _escape(other.source_id) or "(none)"
+        source = text.escape(other.source_id) or "(none)"
         events = "event" if other.total == 1 else "events"
         lines += ["", f"Not attributed: {other.total:,} {events} of the same recipients from {source}."]
     return [*lines, ""]
@@ -290,13 +287,13 @@ def _sources_table(figures: ExperimentFigures) -> list[str]:
 def _decision(figures: ExperimentFigures) -> list[str]:
     metric = figures.metric
     if figures.winner is not None:
-        head = f"**Winner: {_escape(figures.winner)}**" + (
+        head = f"**Winner: {text.escape(figures.winner)}**" + (
             " (the control)" if figures.winner == figures.control.variant_id else ""
         )
         status = figures.experiment.status
         head += "." if status == "finished" else f", declared by the learner (the experiment is {status})."
     elif figures.leader is not None:
-        leader, p_best = _escape(figures.leader), _percent(figures.leader_p_best)
+        leader, p_best = text.escape(figures.leader), text.percent(figures.leader_p_best)
         head = f"Leader: **{leader}**, P(best) {p_best}."
         if figures.experiment.status == "finished":
             head = f"Finished without a winner: the control is served. {head}"
@@ -309,29 +306,29 @@ def _decision(figures: ExperimentFigures) -> list[str]:
     lines = [head, ""]
     uplift = figures.uplift
     if uplift is not None:
-        name = _escape(uplift.variant_id)
+        name = text.escape(uplift.variant_id)
         chosen = next(v for v in figures.variants if v.variant_id == uplift.variant_id)
         lines.append(
-            f"- {name}: {_percent(_rate(chosen, metric))} {metric} rate against the "
-            f"control's {_percent(_rate(figures.control, metric))}."
+            f"- {name}: {text.percent(_rate(chosen, metric))} {metric} rate against the "
+            f"control's {text.percent(_rate(figures.control, metric))}."
         )
         lines.append(
-            f"- Uplift of {name} over the control: {_signed_percent(uplift.relative)} in {metric} rate"
-            f" (95 % interval {_interval_text(uplift.ci, _signed_percent)})."
+            f"- Uplift of {name} over the control: {text.signed_percent(uplift.relative)} in {metric} rate"
+            f" (95 % interval {text.interval_text(uplift.ci, text.signed_percent)})."
         )
         lines.append(
             f"- Incremental {metric}s of {name} over the control's rate on its sends: "
-            f"{_count(uplift.incremental_events)} "
-            f"(95 % interval {_interval_text(uplift.incremental_ci, _count)})."
+            f"{text.count(uplift.incremental_events)} "
+            f"(95 % interval {text.interval_text(uplift.incremental_ci, text.count)})."
         )
     lines.append(
         f"- Incremental {metric}s of the whole experiment against sending only the control: "
-        f"{_count(figures.incremental_vs_control)} "
-        f"(95 % interval {_interval_text(figures.incremental_vs_control_ci, _count)})."
+        f"{text.count(figures.incremental_vs_control)} "
+        f"(95 % interval {text.interval_text(figures.incremental_vs_control_ci, text.count)})."
     )
     lines.append(
-        f"- Incremental {metric}s against an even split: {_count(figures.incremental_vs_even)} "
-        f"(95 % interval {_interval_text(figures.incremental_vs_even_ci, _count)})."
+        f"- Incremental {metric}s against an even split: {text.count(figures.incremental_vs_even)} "
+        f"(95 % interval {text.interval_text(figures.incremental_vs_even_ci, text.count)})."
     )
     return lines
 
@@ -354,36 +351,37 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
         "P(best)",
         "Weight",
     ]
-    rows = [_table_row(header), _table_row(["---"] * len(header))]
+    rows = [text.table_row(header), text.table_row(["---"] * len(header))]
     for v in figures.variants:
         name = (
-            _escape(v.variant_id)
+            text.escape(v.variant_id)
             + (" (control)" if v.is_control else "")
             + (" ★ winner" if v.variant_id == figures.winner else "")
         )
         rows.append(
-            _table_row(
+            text.table_row(
                 [
                     name,
-                    *(_escape(v.texts.get(p, "")) for p in placements),
+                    *(text.escape(v.texts.get(p, "")) for p in placements),
                     f"{v.sends:,}",
                     f"{v.delivered:,}",
                     f"{v.clicks:,}",
-                    f"{_percent(v.click_rate)} ({_interval_text(v.click_rate_ci, _percent)})",
+                    f"{text.percent(v.click_rate)} ({text.interval_text(v.click_rate_ci, text.percent)})",
                     *(
                         [
                             f"{v.cta_clicks:,}",
-                            f"{_percent(v.cta_click_rate)} ({_interval_text(v.cta_click_rate_ci, _percent)})",
+                            f"{text.percent(v.cta_click_rate)} "
+                            f"({text.interval_text(v.cta_click_rate_ci, text.percent)})",
                         ]
                         if is_cta
                         else []
                     ),
                     f"{v.opens:,}",
-                    f"{_percent(v.open_rate)} ({_interval_text(v.open_rate_ci, _percent)})",
+                    f"{text.percent(v.open_rate)} ({text.interval_text(v.open_rate_ci, text.percent)})",
                     f"{v.bot_clicks:,}",
                     f"{v.machine_opens:,}",
-                    _percent(v.p_best),
-                    _percent(v.weight),
+                    text.percent(v.p_best),
+                    text.percent(v.weight),
                 ]
             )
         )
@@ -392,53 +390,3 @@ def _variant_table(figures: ExperimentFigures) -> list[str]:
 
 def _rate(variant: VariantFigures, metric: Metric) -> float:
     return Counts(variant.sends, metric_events(variant, metric)).rate
-
-
-def _table_row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _escape(text: str) -> str:
-    """Text shown as written: Markdown and HTML characters escaped, line breaks made spaces (a table
-    row is one line)."""
-    return _MARKUP.sub(r"\\\g<0>", text).replace("\r", " ").replace("\n", " ")
-
-
-def _interval_text(interval: Interval | None, show: Any) -> str:
-    if interval is None:
-        return "n/a"
-    return f"{show(interval.low)} to {show(interval.high)}"
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:.1f} %"
-
-
-def _signed_percent(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value * 100:+.1f} %"
-
-
-def _count(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:+,.0f}"
-
-
-def _time(at: float | None) -> str:
-    return "never" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else f"{value:.6g}"
-    return "" if value is None else str(value)
-
-
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(value, 6)
-
-
-def _interval(interval: Interval | None) -> dict[str, float | None] | None:
-    return None if interval is None else {"low": _number(interval.low), "high": _number(interval.high)}

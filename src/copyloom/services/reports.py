@@ -29,9 +29,10 @@ from copyloom.services.health import HealthCheck
 from copyloom.services.learning import delay_model
 from copyloom.services.report_adjusted import AdjustedFigures, adjusted_figures
 from copyloom.services.report_stats import Counts, Interval
+from copyloom.services.segments import SegmentBreakdown, segment_breakdown
 from copyloom.services.sources import SourceBreakdown, load_source_breakdown
 from copyloom.storage import experiments as repo
-from copyloom.storage.assignments import CohortCount, cohort_counts
+from copyloom.storage.assignments import CohortCount, cohort_counts, segment_counts
 from copyloom.storage.db import Store
 from copyloom.storage.experiments import StoredAllocation
 from copyloom.storage.guardrails import StoredBreach, breaches_of
@@ -156,6 +157,8 @@ class ExperimentFigures:
     adjusted: AdjustedFigures | None = None
     """Rates and uplift weighted for the changing split, mature and to date (computed when `now` is
     given and the experiment has an allocation)."""
+    segments: SegmentBreakdown | None = None
+    """Per segment, for an experiment with context (`services.segments`); None without."""
 
     @property
     def metric(self) -> Metric:
@@ -223,6 +226,7 @@ def experiment_figures(
         latest = repo.latest_allocations(conn, [experiment.experiment_id]).get(experiment.experiment_id)
         sources = load_source_breakdown(conn, experiment)
         breaches = tuple(breaches_of(conn, experiment.experiment_id))
+        by_segment = segment_counts(conn, experiment.experiment_id) if experiment.definition.context else []
     adjusted = None
     if now is not None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
@@ -231,12 +235,9 @@ def experiment_figures(
                 conn, experiment, counts, now=now, delay_median_s=delay.median_s, delay_sigma=delay.sigma,
                 window_s=window_s or None,
             )  # fmt: skip
-    figures = replace(
-        figures_from(experiment, counts, history, latest),
-        sources=sources,
-        adjusted=adjusted,
-        breaches=breaches,
-    )
+    figures = figures_from(experiment, counts, history, latest)
+    segments = segment_breakdown(experiment, by_segment, latest, figures.leader, np.random.default_rng(_SEED))
+    figures = replace(figures, sources=sources, adjusted=adjusted, breaches=breaches, segments=segments)
     if now is None or figures.winner is not None:
         return figures
     decision = decision_status.explain_status(store, experiment, counts, figures.leader, now)
