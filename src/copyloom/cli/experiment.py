@@ -103,9 +103,14 @@ def experiment_show(experiment_id: str, as_json: bool) -> None:
     """Show status, winner and per-variant figures (unique clicks and opens per recipient and dispatch)."""
     from copyloom.services import experiments as experiment_service
     from copyloom.services.experiment_json import report_json
+    from copyloom.services.segment_formats import segments_text
+    from copyloom.services.segments import experiment_segments
 
-    report = experiment_service.experiment_report(ready_store(current_settings()), experiment_id)
-    emit(report_json(report), as_json, _report_text(report))
+    store = ready_store(current_settings())
+    report = experiment_service.experiment_report(store, experiment_id)
+    segments = experiment_segments(store, experiment_id, report.leader)
+    text = "\n".join([_report_text(report), *segments_text(segments, report.experiment.definition.metric)])
+    emit(report_json(report, segments), as_json, text)
 
 
 def _report_text(report: ExperimentReport) -> str:

@@ -9,6 +9,8 @@ from copyloom.domain.values import Experiment
 from copyloom.services.experiments import ExperimentReport
 from copyloom.services.guardrails import guardrails_json
 from copyloom.services.health import checks_json
+from copyloom.services.segment_formats import segments_json
+from copyloom.services.segments import SegmentBreakdown
 
 
 def experiment_json(experiment: Experiment) -> dict[str, Any]:
@@ -30,8 +32,9 @@ def status_json(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def report_json(report: ExperimentReport) -> dict[str, Any]:
-    """The `experiment show --json` object, and `GET /v1/experiments/{experiment_id}`'s answer."""
+def report_json(report: ExperimentReport, segments: SegmentBreakdown | None = None) -> dict[str, Any]:
+    """The `experiment show --json` object, and `GET /v1/experiments/{experiment_id}`'s answer; `segments`
+    (null without context) from `segments.experiment_segments`."""
     return {
         "experiment_id": report.experiment.experiment_id,
         "name": report.experiment.definition.name,
@@ -66,6 +69,7 @@ def report_json(report: ExperimentReport) -> dict[str, Any]:
         "campaign_ids": list(report.experiment.definition.campaign_ids),
         "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
         **(report.sources.as_json() if report.sources else {}),
+        "segments": segments_json(segments, report.experiment.definition.metric),
     }
 
 

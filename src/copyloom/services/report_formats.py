@@ -16,6 +16,12 @@ from copyloom.services.health import checks_json
 from copyloom.services.report_adjusted import adjusted_json, adjusted_markdown
 from copyloom.services.report_stats import Counts, Interval
 from copyloom.services.reports import ExperimentFigures, Uplift, VariantFigures
+from copyloom.services.segment_formats import (
+    segments_csv_rows,
+    segments_definition,
+    segments_json,
+    segments_markdown,
+)
 
 ReportFormat = Literal["md", "csv", "json"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
@@ -97,6 +103,7 @@ def figures_as_dict(figures: ExperimentFigures) -> dict[str, Any]:
         "adjusted": adjusted_json(figures.adjusted) if figures.adjusted else None,
         "health": checks_json(figures.health),
         "guardrails": guardrails_json(figures.experiment, figures.breaches),
+        "segments": segments_json(figures.segments, metric),
         "definitions": {k: d.format(metric=metric) for k, d in DEFINITIONS.items()},
     }
 
@@ -172,23 +179,23 @@ def _csv(figures: ExperimentFigures) -> str:
     placements = list(figures.experiment.definition.placements)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "experiment_id",
-            "metric",
-            "variant_id",
-            "is_control",
-            "is_winner",
-            *(f"text_{p}" for p in placements),
-            *_CSV_FIGURES,
-            "uplift_vs_control",
-            "uplift_low",
-            "uplift_high",
-            "incremental_vs_control",
-            "incremental_low",
-            "incremental_high",
-        ]
-    )
+    columns = [
+        "experiment_id",
+        "metric",
+        "variant_id",
+        "is_control",
+        "is_winner",
+        *(f"text_{p}" for p in placements),
+        *_CSV_FIGURES,
+        "uplift_vs_control",
+        "uplift_low",
+        "uplift_high",
+        "incremental_vs_control",
+        "incremental_low",
+        "incremental_high",
+        *(["segment"] if figures.segments else []),
+    ]
+    writer.writerow(columns)
     for v in figures.variants:
         values = _variant_dict(v)
         numbers = {
@@ -211,8 +218,11 @@ def _csv(figures: ExperimentFigures) -> str:
                 *(v.texts.get(p, "") for p in placements),
                 *(text.cell(numbers[name]) for name in _CSV_FIGURES),
                 *_uplift_cells(uplift),
+                *([""] if figures.segments else []),
             ]
         )
+    if figures.segments:
+        writer.writerows(segments_csv_rows(figures.segments, figures.experiment, columns))
     return out.getvalue()
 
 
@@ -250,12 +260,14 @@ def _markdown(figures: ExperimentFigures) -> str:
         *(adjusted_markdown(figures.adjusted, figures.metric, figures.sends) if figures.adjusted else []),
         *guardrails_markdown(figures.experiment, figures.breaches),
         *_sources_table(figures),
+        *segments_markdown(figures.segments, figures.metric),
         "## How these figures are computed",
         "",
         *(
             f"- **{name.replace('_', ' ')}**: {d.format(metric=figures.metric)}"
             for name, d in DEFINITIONS.items()
         ),
+        *([f"- **by segment**: {segments_definition(figures.metric)}"] if figures.segments else []),
         "",
         "See docs/reports.md for every figure and its formula.",
     ]
