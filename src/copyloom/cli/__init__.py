@@ -1,5 +1,5 @@
-"""The command line: `copyloom init | settings | tenant | ingest | experiment | report | snippet | learn |
-serve | worker | plan | bench | demo`, one module per command group."""
+"""The command line: `copyloom init | settings | tenant | ingest | experiment | export | report | snippet |
+learn | serve | worker | plan | bench | demo`, one module per command group."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from copyloom.cli import (
 from copyloom.cli.bench import bench
 from copyloom.cli.demo import demo
 from copyloom.cli.experiment import experiment
+from copyloom.cli.export import export
 from copyloom.cli.ingest import ingest
 from copyloom.cli.plan import plan
 from copyloom.cli.report import report, snippet
@@ -62,5 +63,18 @@ def show_settings(as_json: bool) -> None:
         click.echo(f"{env_name(spec.name)}={values[spec.name]}\n    {spec.help} (default: {spec.default})")
 
 
-for _command in (tenant, ingest, experiment, report, snippet, learn, serve, worker, plan, bench, demo):
+for _command in (
+    tenant,
+    ingest,
+    experiment,
+    export,
+    report,
+    snippet,
+    learn,
+    serve,
+    worker,
+    plan,
+    bench,
+    demo,
+):
     main.add_command(_command)
