@@ -342,6 +342,7 @@ class Dashboard:
             "decision": views.decision_parts(figures),
             "leader_note": views.leader_note(figures),
             "uplift_warning": views.uplift_warning(figures),
+            "max_segment_rows": views.MAX_SEGMENT_ROWS,
         }
 
     def _page(

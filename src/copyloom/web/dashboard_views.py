@@ -16,6 +16,9 @@ MIN_RATE_CHART_SENDS = 100
 """The cumulative rate chart draws a variant from the send time at which it has this many sends: the
 rate of its first few sends (one click in two: 50 %) says little and would set the scale."""
 
+MAX_SEGMENT_ROWS = 40
+"""The Segments card lists this many segments, most sends first; the report lists them all."""
+
 
 @dataclass(frozen=True, slots=True)
 class ChartView:
