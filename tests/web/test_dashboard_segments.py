@@ -77,3 +77,19 @@ def test_an_experiment_without_context_has_no_segments_card(api: Api, store: Sto
     page = session.get(f"/dashboard/experiments/{workspace.experiment_id}").text
 
     assert 'id="segments"' not in page
+
+
+def test_the_management_apis_experiment_answer_carries_the_segments(api: Api, store: Store) -> None:
+    workspace = filled_segments(store)
+
+    response = api.client.get(
+        f"/v1/experiments/{workspace.experiment_id}",
+        headers={"Authorization": f"Bearer {workspace.management_token}"},
+    )
+
+    assert response.status_code == 200
+    segments = response.json()["segments"]
+    assert [(s["segment"], s["leader"]) for s in segments["segments"]] == [
+        (GB_NEW, "v1"),
+        (DE_LOYAL, "control"),
+    ]

@@ -25,6 +25,7 @@ from copyloom.services import experiments, reports, variants
 from copyloom.services.experiment_json import experiment_json, report_json, status_json, variants_json
 from copyloom.services.experiments import Action
 from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, render_report
+from copyloom.services.segments import experiment_segments
 from copyloom.services.serving import ServingRuntime
 from copyloom.web import management_bodies as bodies
 from copyloom.web.limits import RateLimiter
@@ -106,7 +107,10 @@ class ManagementApi:
         report = await anyio.to_thread.run_sync(
             experiments.experiment_report, self.runtime.store, _experiment_id(request), tenant.tenant_id
         )
-        return JSONResponse(report_json(report))
+        by_segment = await anyio.to_thread.run_sync(
+            experiment_segments, self.runtime.store, report.experiment.experiment_id, report.leader
+        )
+        return JSONResponse(report_json(report, by_segment))
 
     async def start(self, request: Request, tenant: Tenant) -> Response:
         return await self._change_status(request, tenant, "start", None)
