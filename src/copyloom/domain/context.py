@@ -35,8 +35,6 @@ MAX_SEGMENTS = 200
 """The segments of all fields combined (the product of each field's): each is learnt and served apart."""
 MAX_NAME_CHARS = 32
 MAX_CATEGORY_CHARS = 40
-MAX_RAW_VALUE_CHARS = 256
-"""The longest raw context value a content call may send (it is mapped, then dropped)."""
 
 STANDARD_ATTRIBUTES = ("language", "country", "time_zone", "most_recent_locale", "random_bucket_number")
 """Braze's standard attributes a field may use (`${country}`, ...): coarse by nature."""
