@@ -142,8 +142,11 @@ def learn_experiment(
     with store.read() as conn:
         # With context, counts by segment too: the overall figures (health, guardrails, auto-retire, the
         # overall weights and winner) are their sums, each segment's weights its own and the pool's.
-        by_segment = cohort_counts(conn, experiment.experiment_id, by_segment=bool(definition.context))
-        counts = overall_counts(by_segment) if definition.context else by_segment
+        if definition.context:
+            by_segment = cohort_counts(conn, experiment.experiment_id, by_segment=True)
+            counts = overall_counts(by_segment)
+        else:
+            by_segment = counts = cohort_counts(conn, experiment.experiment_id)
         checks = experiment_health.assess(conn, experiment, counts, now=now, window_s=window)
         guarded = guardrails.look(conn, experiment, counts, rng)
     config = policy_config(experiment, samples, delay)
