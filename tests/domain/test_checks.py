@@ -28,3 +28,7 @@ def test_finite_reals_are_finite_numbers(value: object) -> None:
 @pytest.mark.parametrize("value", [True, math.nan, math.inf, -math.inf, "0.5", None])
 def test_bools_nan_infinities_and_text_are_not_finite_numbers(value: object) -> None:
     assert not is_finite_number(value)
+
+
+def test_an_int_too_large_for_a_float_is_not_a_finite_number() -> None:
+    assert not is_finite_number(10**400)

@@ -18,6 +18,7 @@ from copyloom.services.assignment import (
     assign_batch,
     choose_variant,
     cohort_start,
+    propensity_of,
 )
 from copyloom.services.experiments import get_experiment
 from copyloom.storage.assignments import RECIPIENTS_SQL_PG
@@ -295,3 +296,36 @@ def test_a_row_the_store_refuses_fails_alone_and_the_rest_of_its_batch_is_stored
     with workspace.store.read() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(assignments)).scalar()
     assert stored == 160 - len(refused_by_store)
+
+
+def test_each_assignment_stores_its_segment_and_the_probability_of_its_variant(workspace: Workspace) -> None:
+    experiment = get_experiment(workspace.store, workspace.experiment_id)
+    tenant = TenantId(workspace.tenant.tenant_id)
+
+    def segmented(recipient: str, dispatch: str, proposed: str, propensity: float) -> AssignmentRequest:
+        return AssignmentRequest(
+            tenant,
+            experiment,
+            RecipientKey(recipient),
+            dispatch,
+            proposed,
+            1000.0,
+            "",
+            "tier=loyal",
+            propensity,
+        )
+
+    [first] = assign_batch(workspace.store, [segmented("r1", "d1", "v1", 0.6)], 60)
+    # Per-recipient stickiness: a new dispatch keeps the first variant, and the probability it was drawn with.
+    [later] = assign_batch(workspace.store, [segmented("r1", "d2", "v2", 0.3)], 60)
+
+    assert (first.variant_id, first.propensity) == ("v1", 0.6)
+    assert (later.variant_id, later.propensity) == ("v1", 0.6)
+    with workspace.store.read() as conn:
+        stored = conn.execute(sa.select(assignments.c.segment, assignments.c.propensity)).all()
+    assert sorted(stored) == [("tier=loyal", 0.6), ("tier=loyal", 0.6)]
+
+
+def test_propensity_is_the_variants_share_of_the_weights() -> None:
+    assert propensity_of(["a", "b", "c"], [2.0, 1.0, 1.0], "a") == 0.5
+    assert propensity_of(["a", "b"], [0.0, 0.0], "a") == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -235,3 +236,30 @@ def test_a_record_the_store_refuses_is_dropped_and_counted_and_the_rest_replayed
     assert (outcome.stored, outcome.refused) == (30 - len(refused), len(refused))
     assert len(stored_rows(workspace.store)) == 30 - len(refused)
     assert journal_files(tmp_path / "journal") == []
+
+
+def test_segments_and_propensities_round_trip_through_the_journal_into_the_store(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    journal = OutageJournal(tmp_path / "journal")
+    journal.mark_degraded("test: store down")
+    base = journalled(workspace, "k1", "v1", "d1")
+    first = dataclasses.replace(base, segment="tier=loyal", propensity=0.7)
+    # A new dispatch of the same recipient, sticky per recipient: it keeps v1 and v1's propensity.
+    second = dataclasses.replace(
+        base, dispatch_id="d2", variant_id="v2", segment="tier=loyal", propensity=0.2
+    )
+
+    answers = asyncio.run(journal.assign_if_degraded([first, second], [True, True]))
+    asyncio.run(journal.close(workspace.store))
+
+    assert answers == [JournalledAssignment("v1"), JournalledAssignment("v1")]
+    with workspace.store.read() as conn:
+        query = sa.select(
+            assignments.c.dispatch_id,
+            assignments.c.variant_id,
+            assignments.c.segment,
+            assignments.c.propensity,
+        )
+        stored = sorted(conn.execute(query).all())
+    assert stored == [("d1", "v1", "tier=loyal", 0.7), ("d2", "v1", "tier=loyal", 0.7)]

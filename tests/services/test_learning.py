@@ -9,10 +9,11 @@ from copyloom.domain.values import RecipientKey, TenantId
 from copyloom.engine import DelayModel
 from copyloom.services import experiments as experiment_service
 from copyloom.services.assignment import AssignmentRequest, assign_batch
-from copyloom.services.learning import delay_model, learn_once
+from copyloom.services.learning import delay_model, learn_once, overall_counts
 from copyloom.storage import assignments as assignment_repo
+from copyloom.storage.assignments import CohortCount
 from copyloom.storage.db import Store
-from copyloom.storage.experiments import allocation_history
+from copyloom.storage.experiments import allocation_history, latest_allocations
 from tests.helpers import Workspace, make_workspace
 
 
@@ -126,3 +127,50 @@ def test_the_delay_model_is_fitted_to_old_enough_sends_of_the_tenant(workspace: 
 
     assert fitted.median_s == pytest.approx(7200.0, rel=0.15)
     assert too_recent == DelayModel(), "sends younger than the window leave the prior in place"
+
+
+def test_counts_by_segment_add_up_to_the_overall_figures() -> None:
+    by_segment = [
+        CohortCount("v1", 60, 10, {"click": 2}, "tier=new"),
+        CohortCount("v1", 60, 5, {"click": 1, "open": 3}, "tier=loyal"),
+        CohortCount("v2", 60, 7, {}, "tier=new"),
+    ]
+
+    assert overall_counts(by_segment) == [
+        CohortCount("v1", 60, 15, {"click": 3, "open": 3}),
+        CohortCount("v2", 60, 7, {}),
+    ]
+
+
+def test_a_context_experiment_stores_weights_per_segment_with_sends_and_one_without_stores_none(
+    store: Store,
+) -> None:
+    context = [{"name": "tier", "braze": "custom_attribute.${tier}", "categories": ["new", "loyal"]}]
+    segmented, plain = make_workspace(store, "acme", context=context), make_workspace(store, "globex")
+    for workspace in (segmented, plain):
+        experiment = experiment_service.get_experiment(store, workspace.experiment_id)
+        segment = "tier=loyal" if experiment.definition.context else ""
+        requests = [
+            AssignmentRequest(
+                TenantId(workspace.tenant.tenant_id),
+                experiment,
+                RecipientKey(f"r{i}"),
+                "d",
+                "v1",
+                1000.0,
+                segment=segment,
+                propensity=1 / 3,
+            )
+            for i in range(20)
+        ]
+        assign_batch(store, requests, 60)
+
+    learn_once(store, 5000.0, np.random.default_rng(1), samples=1000)
+
+    with store.read() as conn:
+        found = latest_allocations(conn, [segmented.experiment_id, plain.experiment_id])
+    loyal = found[segmented.experiment_id].segments
+    assert loyal is not None
+    assert set(loyal) == {"tier=loyal"}
+    assert sum(loyal["tier=loyal"].weights.values()) == pytest.approx(1.0)
+    assert found[plain.experiment_id].segments is None

@@ -50,6 +50,24 @@ def test_post_puts_the_recipient_in_the_body() -> None:
     assert "Bearer cl_abc" in found[0].liquid
 
 
+CONTEXT = [
+    {"name": "country", "braze": "${country}", "categories": ["GB", "DE"]},
+    {"name": "tier", "braze": "custom_attribute.${tier}", "categories": ["new", "loyal"]},
+]
+
+
+def test_each_context_field_goes_in_the_url_as_braze_fills_it_url_escaped() -> None:
+    for method in ("get", "post"):
+        found = render_snippets(experiment(context=CONTEXT), base_url="https://x", method=method)
+
+        assert (
+            "&source={{campaign.${api_id} | url_param_escape}}"
+            "&ctx_country={{${country} | url_param_escape}}"
+            "&ctx_tier={{custom_attribute.${tier} | url_param_escape}}"
+        ) in found[0].liquid
+    assert "ctx_" not in render_snippets(experiment(), base_url="https://x")[0].liquid
+
+
 def test_the_body_snippet_carries_the_pixel_and_optionally_message_extras() -> None:
     html_body, amp_body = render_snippets(
         experiment(), base_url="https://x", placement="body", message_extras=True

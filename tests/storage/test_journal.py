@@ -50,6 +50,31 @@ def test_the_source_of_an_assignment_is_journalled_and_older_lines_without_it_st
     )
 
 
+def test_the_segment_and_propensity_are_journalled_and_older_lines_without_them_still_read() -> None:
+    segmented = NewAssignment(
+        TenantId("tn_1"), "ex_1", RecipientKey("k"), "d", "v1", 1.0, 0, "", "country=GB|tier=loyal", 0.25
+    )
+    payload = (
+        b'{"assigned_at":1.0,"cohort_s":0,"dispatch":"d","experiment":"ex_1","recipient_key":"k",'
+        b'"source":"camp-a","tenant":"tn_1","variant":"v1"}'
+    )
+    older = b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+    assert journal.decode_record(journal.encode_record(segmented)) == segmented
+    decoded = journal.decode_record(older)
+    assert decoded is not None
+    assert (decoded.segment, decoded.propensity) == ("", None)
+
+
+def test_a_line_whose_propensity_is_not_a_number_is_a_bad_line() -> None:
+    payload = (
+        b'{"assigned_at":1.0,"cohort_s":0,"dispatch":"d","experiment":"ex_1","recipient_key":"k",'
+        b'"tenant":"tn_1","variant":"v1","propensity":"high"}'
+    )
+
+    assert journal.decode_record(b"%08x %s\n" % (zlib.crc32(payload), payload)) is None
+
+
 def test_one_fsync_per_batch_not_per_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writer = journal.JournalWriter(tmp_path / "1-1-000001.journal")
     synced: list[int] = []

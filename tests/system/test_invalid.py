@@ -29,6 +29,7 @@ def variants_with(index: int, **changes: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in variant.items() if v is not None} for variant in variants]
 
 
+COUNTRY = {"name": "country", "braze": "${country}", "categories": ["GB", "DE"]}
 FLOOR_RULE = (
     "floor: expected a number >= 0 that leaves traffic to allocate (floor x 3 variants below 1), got "
 )
@@ -225,6 +226,33 @@ REJECTED_DEFINITIONS: list[tuple[Any, str]] = [
         "variants[0]: no placement texts (e.g. subject, preheader, cta)",
     ),
     (changed(variants=["a", "b"]), "variants[0]: expected an object with id, placement texts and control"),
+    (
+        changed(context=[{"name": "who", "braze": "${email_address}", "categories": ["a"]}]),
+        "context[0].braze: '${email_address}' identifies or describes a person; context must be coarse",
+    ),
+    (
+        changed(
+            context=[COUNTRY, {"name": "cid", "braze": "custom_attribute.${customer_id}", "buckets": [1]}]
+        ),
+        "context[1].braze: 'customer_id' looks like an identifier or a personal value; context must be "
+        "coarse (docs/braze-setup.md#segments-context-from-braze lists the refused names)",
+    ),
+    (
+        changed(
+            context=[{"name": "dev", "braze": "most_recently_used_device.${model}", "categories": ["a"]}]
+        ),
+        "context[0].braze: not an allowed Braze expression; expected one of ${language}, ${country}, "
+        "${time_zone}, ${most_recent_locale}, ${random_bucket_number}, custom_attribute.${<name>} or "
+        "canvas_entry_properties.${<name>}",
+    ),
+    (
+        changed(context=[{**COUNTRY, "categories": [f"c{i}" for i in range(19)]}]),
+        "context[0].categories: field 'country' has 21 segments (with unknown and other); at most 20",
+    ),
+    (
+        changed(context=[{**COUNTRY, "name": n, "categories": [f"c{i}" for i in range(5)]} for n in "abc"]),
+        "context: 343 segments in all (the product of each field's); at most 200",
+    ),
 ]
 
 
@@ -384,6 +412,21 @@ def test_rejected_content_requests(api: Api, workspace: Workspace) -> None:
             api.client.get(url, params={"recipient": "r"}, headers={"Authorization": "Bearer nope"}),
             401,
             "Authorization: unknown or revoked token",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "ctx_country": "GB"}, headers=auth),
+            400,
+            f"ctx_country: not a context field of experiment '{workspace.experiment_id}'",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "ctx_tier": "t" * 257}, headers=auth),
+            400,
+            "ctx_tier: longer than 256 characters",
+        ),
+        (
+            api.client.get(url, params={"recipient": "r", "ctx_tier": "gold\x00"}, headers=auth),
+            400,
+            "ctx_tier: control character U+0000 is not allowed at character 5",
         ),
         (api.client.delete(url, headers=auth), 405, "Method Not Allowed"),
         (api.client.get("/v1/nothing-here", headers=auth), 404, "Not Found"),

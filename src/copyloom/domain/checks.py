@@ -13,5 +13,11 @@ def is_integer(value: object) -> TypeGuard[int]:
 
 
 def is_finite_number(value: object) -> TypeGuard[float]:
-    """True for finite ints, floats and numpy reals; False for bools, NaN and infinities."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    """True for finite ints, floats and numpy reals; False for bools, NaN, infinities and ints too large
+    for a float (JSON allows 4,300 digits; `math.isfinite` would raise on them)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from copyloom.domain.checks import is_finite_number, is_integer
+from copyloom.domain.context import parse_context
 from copyloom.domain.personalisation import Expression, placement_slots, split_wording
 from copyloom.domain.text import field_text
 from copyloom.domain.values import (
@@ -78,15 +79,17 @@ def parse_experiment_definition(raw: object) -> ExperimentDefinition:
         )
     auto_retire = _auto_retire(raw.get("auto_retire"), mode)
     guardrails = _guardrails(raw.get("guardrails", True))
+    context = parse_context(raw.get("context"))
     return ExperimentDefinition(
         name, mode, metric, recipient_field, sticky, variants, floor, holdout, warm_up, cta_links,
-        campaign_ids, canvas_step_ids, auto_retire, guardrails,
+        campaign_ids, canvas_step_ids, auto_retire, guardrails, context,
     )  # fmt: skip
 
 
 _DEFINITION_FIELDS = {
     "name", "mode", "metric", "recipient_field", "sticky", "variants", "floor", "control_holdout",
     "min_sends_per_variant", "cta_links", "campaign_ids", "canvas_step_ids", "auto_retire", "guardrails",
+    "context",
 }  # fmt: skip
 _GUARDRAIL_FIELDS = {"metrics", "margin", "confidence", "action", "min_events"}
 

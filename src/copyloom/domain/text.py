@@ -28,6 +28,7 @@ TEXT_LIMITS: Mapping[str, int] = {
     "dispatch": MAX_EXTERNAL_ID_CHARS,
     "source": MAX_EXTERNAL_ID_CHARS,  # a Braze campaign or Canvas step API id
     "placement": 64,
+    "context": 256,  # a content call's `ctx_<name>` value: mapped to the segment, then dropped
     "format": 16,
     "experiment_id": MAX_EXTERNAL_ID_CHARS,
     "id": MAX_EXTERNAL_ID_CHARS,

@@ -11,7 +11,7 @@ from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel, estimate_delay_model
 from copyloom.engine.guardrails import Breach, Tally, find_breaches
 from copyloom.engine.policies import POLICIES, policy_names
-from copyloom.engine.values import Allocation, Cohort, PolicyName, Reason
+from copyloom.engine.values import Allocation, Cohort, PolicyName, Reason, SegmentAllocation, SegmentId
 
 __all__ = [
     "POLICIES",
@@ -23,6 +23,8 @@ __all__ = [
     "PolicyConfig",
     "PolicyName",
     "Reason",
+    "SegmentAllocation",
+    "SegmentId",
     "Tally",
     "allocate",
     "estimate_delay_model",

@@ -12,8 +12,9 @@ from copyloom.domain.values import VariantId
 from copyloom.engine.allocation import apply_floor_and_holdout
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.policies import POLICIES
-from copyloom.engine.problem import Problem
-from copyloom.engine.values import Allocation, Cohort
+from copyloom.engine.problem import Problem, Proposal
+from copyloom.engine.segmented import propose_per_segment, segment_ids
+from copyloom.engine.values import Allocation, Cohort, Reason, SegmentAllocation, SegmentId
 
 MIN_VARIANTS = 2
 
@@ -27,6 +28,7 @@ def allocate(
     *,
     control: VariantId | None = None,
     capped: Collection[VariantId] = (),
+    segments: Sequence[SegmentId] = (),
 ) -> Allocation:
     """Shares of new traffic per variant, P(best) per variant and the winner, from the cohorts so far.
 
@@ -42,19 +44,42 @@ def allocate(
         rng: the only source of randomness (the Monte Carlo draws).
         control: the variant that receives `config.control_holdout`; default the first variant.
         capped: variants held at the floor whatever the evidence (a guardrail breach): their policy share
-            goes to the others, and none of them can be the winner. Never the control.
+            goes to the others, and none of them can be the winner. Never the control. In every segment
+            too.
+        segments: segments to allocate besides those seen on the cohorts (`Cohort.segment`), e.g. the
+            declared ones that have no sends yet. Each segment's posterior borrows strength from the
+            whole experiment (`pooling`): one with little traffic follows the pooled result, one with
+            plenty of evidence its own.
 
     Returns:
         Weights that sum to 1, every variant at least `config.floor` and the control at least
-        `config.control_holdout` more; P(best) per variant; the winner, or None.
+        `config.control_holdout` more; P(best) per variant; the winner, or None: over all cohorts,
+        whatever their segment, exactly as without segments. With segments (asked for or seen), also
+        `segments`: the same per segment, computed after the overall allocation.
 
     Raises:
         ValueError: "<field>: …" for too few or duplicate variants, a cohort of an unknown variant, an
-            unknown control, a non-finite `now`, or a floor and holdout that leave nothing to allocate.
+            unknown control, a non-finite `now`, a floor and holdout that leave nothing to allocate, or
+            a segment that is not a non-empty text.
     """
     problem = checked_problem(variants, cohorts, now, config, control)
     held = _checked_capped(problem.variants, problem.control, capped)
-    proposal = POLICIES[config.policy](problem, rng)
+    wanted = _checked_segments(segments)
+    overall = _finished(problem, POLICIES[config.policy](problem, rng), held)
+    ids = segment_ids(wanted, problem.cohorts)
+    if not ids:
+        return Allocation(*overall)
+    proposals = propose_per_segment(problem, ids, rng)
+    by_segment = {s: SegmentAllocation(*_finished(problem, p, held)) for s, p in proposals.items()}
+    return Allocation(*overall, segments=by_segment)
+
+
+_Finished = tuple[dict[VariantId, float], dict[VariantId, float], VariantId | None, Reason]
+
+
+def _finished(problem: Problem, proposal: Proposal, held: NDArray[np.bool_]) -> _Finished:
+    """A proposal with caps, floor and holdout applied: weights, P(best), winner and reason by name."""
+    config = problem.config
     shares = np.where(held, 0.0, proposal.shares)
     if shares.sum() <= 0:  # the policy favoured only capped variants: the others share evenly
         shares = np.where(held, 0.0, 1.0)
@@ -63,12 +88,22 @@ def allocate(
     )
     names = problem.variants
     winner = None if proposal.winner is None or held[proposal.winner] else names[proposal.winner]
-    return Allocation(
-        weights=dict(zip(names, (float(w) for w in weights), strict=True)),
-        p_best=dict(zip(names, (float(p) for p in proposal.p_best), strict=True)),
-        winner=winner,
-        reason="guardrail" if held.any() and proposal.reason != "warm_up" else proposal.reason,
+    return (
+        dict(zip(names, (float(w) for w in weights), strict=True)),
+        dict(zip(names, (float(p) for p in proposal.p_best), strict=True)),
+        winner,
+        "guardrail" if held.any() and proposal.reason != "warm_up" else proposal.reason,
     )
+
+
+def _checked_segments(segments: Sequence[SegmentId]) -> tuple[SegmentId, ...]:
+    if isinstance(segments, str):
+        raise ValueError("segments: expected a sequence of segment ids, got a single text")
+    checked = tuple(segments)
+    for segment in checked:
+        if not isinstance(segment, str) or not segment:
+            raise ValueError(f"segments: expected non-empty texts, got {segment!r}")
+    return checked
 
 
 def _checked_capped(
@@ -122,6 +157,10 @@ def _checked_cohorts(names: tuple[VariantId, ...], cohorts: Iterable[Cohort]) ->
             raise ValueError(f"cohorts[{i}]: expected a Cohort, got {type(cohort).__name__}")
         if cohort.variant not in known:
             raise ValueError(f"cohorts[{i}].variant: {cohort.variant!r} is not one of the variants")
+        if cohort.segment is not None and (not isinstance(cohort.segment, str) or not cohort.segment):
+            raise ValueError(
+                f"cohorts[{i}].segment: expected a non-empty text or None, got {cohort.segment!r}"
+            )
     return checked
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from copyloom.domain.values import Experiment, RecipientKey, TenantId, VariantId
+from copyloom.domain.values import Experiment, RecipientKey, SegmentId, TenantId, VariantId
 from copyloom.errors import StoreUnavailable
 from copyloom.services.journal import JournalledAssignment, OutageJournal
 from copyloom.storage import assignments as repo
@@ -92,6 +92,16 @@ class AssignmentRequest:
     requested_at: float
     source_id: str = ""
     """The Braze campaign or Canvas step the content call came from ("" when it named none)."""
+    segment: SegmentId = ""
+    """The recipient's segment (`domain.context`), "" without context: only the segment is kept."""
+    propensity: float | None = None
+    """The probability `proposed` was chosen with (its share of the segment's weights in force)."""
+
+
+def propensity_of(variant_ids: Sequence[VariantId], weights: Sequence[float], variant: VariantId) -> float:
+    """The probability a draw on `weights` gives `variant`: its weight over their sum."""
+    total = sum(weights)
+    return weights[variant_ids.index(variant)] / total if total > 0 else 0.0
 
 
 Assigned = AssignmentRow | JournalledAssignment
@@ -139,20 +149,21 @@ def _missing_rows(
     group: Sequence[AssignmentRequest], existing: Sequence[AssignmentRow], cohort_width_s: int
 ) -> list[NewAssignment]:
     have = {(row.recipient_key, row.dispatch_id) for row in existing}
-    # Per-recipient stickiness: a new dispatch of a known recipient keeps the first variant it got.
-    first_variant: dict[str, VariantId] = {}
+    # Per-recipient stickiness: a new dispatch of a known recipient keeps the first variant it got, and
+    # the probability that variant was chosen with then.
+    first_choice: dict[str, tuple[VariantId, float | None]] = {}
     for row in sorted(existing, key=lambda r: (r.assigned_at, r.assignment_id)):
-        first_variant.setdefault(row.recipient_key, row.variant_id)
+        first_choice.setdefault(row.recipient_key, (row.variant_id, row.propensity))
     rows: list[NewAssignment] = []
     for r in group:
         key = (r.recipient_key, r.dispatch_id)
         if key in have:
             continue
         have.add(key)
-        sticky = keeps_first_variant(r)
-        variant = first_variant.get(r.recipient_key, r.proposed) if sticky else r.proposed
-        first_variant.setdefault(r.recipient_key, variant)
-        rows.append(_new_row(r, variant, cohort_width_s))
+        proposed = (r.proposed, r.propensity)
+        choice = first_choice.get(r.recipient_key, proposed) if keeps_first_variant(r) else proposed
+        first_choice.setdefault(r.recipient_key, choice)
+        rows.append(_new_row(r, cohort_width_s, *choice))
     return rows
 
 
@@ -162,7 +173,9 @@ def keeps_first_variant(r: AssignmentRequest) -> bool:
     return r.experiment.definition.sticky == "recipient" and r.experiment.is_live
 
 
-def _new_row(r: AssignmentRequest, variant: VariantId, cohort_width_s: int) -> NewAssignment:
+def _new_row(
+    r: AssignmentRequest, cohort_width_s: int, variant: VariantId, propensity: float | None
+) -> NewAssignment:
     return NewAssignment(
         tenant_id=r.tenant_id,
         experiment_id=r.experiment.experiment_id,
@@ -172,6 +185,8 @@ def _new_row(r: AssignmentRequest, variant: VariantId, cohort_width_s: int) -> N
         assigned_at=r.requested_at,
         cohort_s=cohort_start(r.requested_at, cohort_width_s),
         source_id=r.source_id,
+        segment=r.segment,
+        propensity=propensity,
     )
 
 
@@ -362,7 +377,7 @@ class GroupCommitWriter:
         requests = [p.request for p in batch]
         try:
             answers = await self._journal.assign_if_degraded(
-                [_new_row(r, r.proposed, self._cohort_width_s) for r in requests],
+                [_new_row(r, self._cohort_width_s, r.proposed, r.propensity) for r in requests],
                 [keeps_first_variant(r) for r in requests],
                 degrade=degrade,
             )

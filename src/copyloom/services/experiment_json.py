@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from copyloom.domain.values import Experiment
+from copyloom.domain.context import segment_values
+from copyloom.domain.values import ContextField, Experiment
 from copyloom.services.experiments import ExperimentReport
 from copyloom.services.guardrails import guardrails_json
 from copyloom.services.health import checks_json
@@ -69,8 +70,17 @@ def report_json(report: ExperimentReport, segments: SegmentBreakdown | None = No
         "campaign_ids": list(report.experiment.definition.campaign_ids),
         "canvas_step_ids": list(report.experiment.definition.canvas_step_ids),
         **(report.sources.as_json() if report.sources else {}),
+        "context": [context_field_json(f) for f in report.experiment.definition.context],
         "segments": segments_json(segments, report.experiment.definition.metric),
     }
+
+
+def context_field_json(field: ContextField) -> dict[str, Any]:
+    """A declared context field as the definition gave it, with the segment values it maps to."""
+    mapping: dict[str, Any] = (
+        {"categories": list(field.categories)} if field.categories else {"buckets": list(field.buckets)}
+    )
+    return {"name": field.name, "braze": field.braze, **mapping, "segments": list(segment_values(field))}
 
 
 def variants_json(experiment: Experiment) -> dict[str, Any]:

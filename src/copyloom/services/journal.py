@@ -172,7 +172,7 @@ class OutageJournal:
         self._lock = asyncio.Lock()
         self._degraded_since: float | None = None
         self._by_key: dict[tuple[str, str, str], VariantId] = {}
-        self._by_recipient: dict[tuple[str, str], VariantId] = {}
+        self._by_recipient: dict[tuple[str, str], tuple[VariantId, float | None]] = {}
         self._own_files: dict[Path, int] = {}
         self._journalled = 0
         self._replay_total = ReplayOutcome()
@@ -232,24 +232,27 @@ class OutageJournal:
         answers: list[JournalledAssignment] = []
         new_rows: list[NewAssignment] = []
         batch_keys: dict[tuple[str, str, str], VariantId] = {}
-        batch_recipients: dict[tuple[str, str], VariantId] = {}
+        batch_recipients: dict[tuple[str, str], tuple[VariantId, float | None]] = {}
         for row, sticky in zip(rows, per_recipient, strict=True):
             key = (row.experiment_id, row.recipient_key, row.dispatch_id)
             variant = self._by_key.get(key) or batch_keys.get(key)
             if variant is None:
                 recipient = (row.experiment_id, row.recipient_key)
                 first = self._by_recipient.get(recipient) or batch_recipients.get(recipient)
-                variant = first if sticky and first is not None else row.variant_id
+                choice = first if sticky and first is not None else (row.variant_id, row.propensity)
+                variant = choice[0]
                 batch_keys[key] = variant
-                batch_recipients.setdefault(recipient, variant)
-                new_rows.append(_with_variant(row, variant))
+                batch_recipients.setdefault(recipient, choice)
+                new_rows.append(_with_choice(row, *choice))
             answers.append(JournalledAssignment(variant))
         return answers, new_rows
 
     def _remember(self, rows: Sequence[NewAssignment]) -> None:
         for row in rows:
             self._by_key[(row.experiment_id, row.recipient_key, row.dispatch_id)] = row.variant_id
-            self._by_recipient.setdefault((row.experiment_id, row.recipient_key), row.variant_id)
+            self._by_recipient.setdefault(
+                (row.experiment_id, row.recipient_key), (row.variant_id, row.propensity)
+            )
         assert self._writer is not None
         self._own_files[self._writer.path] = self._own_files.get(self._writer.path, 0) + len(rows)
         self._journalled += len(rows)
@@ -339,5 +342,8 @@ class OutageJournal:
             log.warning("journal left for the next process to replay: %s", exc.message)
 
 
-def _with_variant(row: NewAssignment, variant: VariantId) -> NewAssignment:
-    return row if row.variant_id == variant else dataclasses.replace(row, variant_id=variant)
+def _with_choice(row: NewAssignment, variant: VariantId, propensity: float | None) -> NewAssignment:
+    """The row with the recipient's earlier choice (a sticky variant keeps its first propensity)."""
+    if row.variant_id == variant and row.propensity == propensity:
+        return row
+    return dataclasses.replace(row, variant_id=variant, propensity=propensity)

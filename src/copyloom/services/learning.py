@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from copyloom.domain.events import METRIC_KIND
-from copyloom.domain.values import Experiment, ExperimentId, Metric, TenantId, VariantId
+from copyloom.domain.values import Experiment, ExperimentId, Metric, SegmentId, TenantId, VariantId
 from copyloom.engine import Allocation, Cohort, DelayModel, PolicyConfig, allocate, estimate_delay_model
 from copyloom.errors import Conflict
 from copyloom.services import alerts, experiment_health, guardrails, health, variants
@@ -23,7 +23,7 @@ from copyloom.services.health import HealthCheck
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import CohortCount, cohort_counts, engagement_delays
 from copyloom.storage.db import Store
-from copyloom.storage.experiments import StoredAllocation
+from copyloom.storage.experiments import StoredAllocation, StoredSegment
 from copyloom.storage.guardrails import StoredBreach
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,43 @@ def cohorts_for(experiment: Experiment, counts: Sequence[CohortCount]) -> list[C
     active = set(experiment.active_variant_ids)
     return [
         Cohort(
-            variant=c.variant_id, sent_at=float(c.cohort_s), sends=c.sends, clicks=c.engagements.get(kind, 0)
+            variant=c.variant_id,
+            sent_at=float(c.cohort_s),
+            sends=c.sends,
+            clicks=c.engagements.get(kind, 0),
+            segment=c.segment or None,
         )
         for c in counts
         if c.variant_id in active
     ]
+
+
+def overall_counts(counts: Sequence[CohortCount]) -> list[CohortCount]:
+    """Counts by segment added up per variant and send-time bucket: the experiment's overall figures."""
+    merged: dict[tuple[VariantId, int], CohortCount] = {}
+    for c in counts:
+        key = (c.variant_id, c.cohort_s)
+        found = merged.get(key)
+        if found is None:
+            merged[key] = CohortCount(c.variant_id, c.cohort_s, c.sends, dict(c.engagements))
+            continue
+        engaged = dict(found.engagements)
+        for kind, n in c.engagements.items():
+            engaged[kind] = engaged.get(kind, 0) + n
+        merged[key] = CohortCount(c.variant_id, c.cohort_s, found.sends + c.sends, engaged)
+    return sorted(merged.values(), key=lambda c: (c.cohort_s, c.variant_id))
+
+
+def stored_segments(experiment: Experiment, allocation: Allocation) -> dict[SegmentId, StoredSegment] | None:
+    """The per-segment weights, P(best) and winners to store (every variant present, those not drawn at
+    0); None for an experiment without context."""
+    if not experiment.definition.context:
+        return None
+    not_drawn = dict.fromkeys(experiment.variant_ids, 0.0)
+    return {
+        segment: StoredSegment({**not_drawn, **s.weights}, {**not_drawn, **s.p_best}, s.winner)
+        for segment, s in allocation.segments.items()
+    }
 
 
 def delay_model(store: Store, tenant_id: TenantId, metric: Metric, now: float) -> DelayModel:
@@ -106,20 +138,27 @@ def learn_experiment(
     if delay is None:
         delay = delay_model(store, experiment.tenant_id, experiment.definition.metric, now)
     window = mature_window_s(delay.median_s, delay.sigma)
+    definition = experiment.definition
     with store.read() as conn:
-        counts = cohort_counts(conn, experiment.experiment_id)
+        # With context, counts by segment too: the overall figures (health, guardrails, auto-retire, the
+        # overall weights and winner) are their sums, each segment's weights its own and the pool's.
+        if definition.context:
+            by_segment = cohort_counts(conn, experiment.experiment_id, by_segment=True)
+            counts = overall_counts(by_segment)
+        else:
+            by_segment = counts = cohort_counts(conn, experiment.experiment_id)
         checks = experiment_health.assess(conn, experiment, counts, now=now, window_s=window)
         guarded = guardrails.look(conn, experiment, counts, rng)
-    definition = experiment.definition
     config = policy_config(experiment, samples, delay)
     allocation = allocate(
         variants=list(experiment.active_variant_ids),
-        cohorts=cohorts_for(experiment, counts),
+        cohorts=cohorts_for(experiment, by_segment),
         now=now,
         config=config,
         rng=rng,
         control=definition.control.variant_id,
         capped=guarded.held,
+        segments=sorted({c.segment for c in by_segment if c.segment}),
     )
     not_drawn = dict.fromkeys((v for v in experiment.variant_ids if v not in allocation.weights), 0.0)
     stored = StoredAllocation(
@@ -130,6 +169,7 @@ def learn_experiment(
         allocation.winner,
         allocation.reason,
         health.checks_json(checks),
+        stored_segments(experiment, allocation),
     )
     with store.write() as conn:
         experiment_repo.insert_allocation(conn, stored)

@@ -21,6 +21,7 @@ from copyloom.domain.values import (
     Experiment,
     IdTransform,
     RecipientKey,
+    SegmentId,
     Status,
     Tenant,
     TokenScope,
@@ -33,13 +34,12 @@ from copyloom.services.assignment import (
     AssignmentRequest,
     GroupCommitWriter,
     choose_from_cumulative,
-    cumulative_weights,
-    served_weights,
+    propensity_of,
 )
 from copyloom.services.expiring import ExpiringKeys
 from copyloom.services.feedback import EventTally
-from copyloom.services.health import checks_from_json
 from copyloom.services.journal import JournalStats, OutageJournal
+from copyloom.services.live_entries import LiveEntry, call_segment, live_entry
 from copyloom.services.pixel import install_pixel_secret, pixel_signer
 from copyloom.services.recent import RecentAnswer, RecentAssignments
 from copyloom.storage import experiments as experiment_repo
@@ -61,37 +61,6 @@ class Served:
     experiment: Experiment
     variant: Variant
     pixel_token: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _LiveEntry:
-    """An experiment as served: its variants and current weights, prepared once per refresh."""
-
-    experiment: Experiment
-    weights: tuple[float, ...]
-    allocated_at: float | None
-    variant_ids: tuple[VariantId, ...]
-    cumulative: tuple[float, ...]
-    variants: Mapping[VariantId, Variant]
-    checks: tuple[tuple[str, str], ...] = ()  # (health check, verdict) of the learner's latest look
-
-
-def _entry(
-    experiment: Experiment,
-    weights: tuple[float, ...],
-    allocated_at: float | None,
-    health: Mapping[str, object] | None = None,
-) -> _LiveEntry:
-    found = checks_from_json(health) if health else ()
-    return _LiveEntry(
-        experiment,
-        weights,
-        allocated_at,
-        experiment.variant_ids,
-        cumulative_weights(weights),
-        {v.variant_id: v for v in experiment.definition.variants},
-        tuple((c.name, c.verdict) for c in found),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +122,7 @@ class ServingRuntime:
         self._tenants: dict[str, Credential] = {}
         self.unknown_tokens = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
         self.unknown_experiments = ExpiringKeys(unknown_ids_remembered, cache_refresh_s)
-        self._experiments: dict[str, _LiveEntry] = {}
+        self._experiments: dict[str, LiveEntry] = {}
         self._refreshed_at = time.monotonic()
         self._refresh_failures = 0
         self._refresh_failing: str | None = None
@@ -253,6 +222,7 @@ class ServingRuntime:
         deadline: float | None = None,
         *,
         source: str = "",
+        context: Mapping[str, str] | None = None,
     ) -> Served:
         """The variant for a recipient: sticky, and stored before this returns when the experiment is live
         or finished (a finished one stores the variant it serves, so that its opens and clicks count).
@@ -260,11 +230,16 @@ class ServingRuntime:
         `source` is the Braze campaign or Canvas step of the call ("" when the snippet sends none): a call
         from one the experiment does not name gets the control (or the winner), unassigned, like a preview.
 
+        `context` holds the raw values of the call's `ctx_<name>` parameters, by field name: they are
+        mapped to the recipient's segment here (`domain.context.segment_of`) and dropped; a call without
+        them goes to the all-`unknown` segment. The draw uses the segment's weights.
+
         A (recipient, dispatch) this worker answered recently is answered from memory; a new one waits
         for the group commit that stores it.
 
         Raises:
             NotFound: no such experiment for this tenant.
+            InvalidInput: a context field the experiment does not declare (named, never its value).
             TimeoutError: no answer by `deadline` (event-loop time), counting a first read of the
                 experiment and the commit; no assignment is promised then.
         """
@@ -275,6 +250,7 @@ class ServingRuntime:
         if entry is None or entry.experiment.tenant_id != tenant.tenant_id:
             raise NotFound(f"experiment: no experiment '{experiment_id}'")
         experiment = entry.experiment
+        segment = call_segment(experiment, context or {})
         # Braze's previews and test sends: no recipient's real email, so nothing is assigned or counted.
         if experiment.status not in ASSIGNING or dispatch_id in PLACEHOLDER_DISPATCH_IDS:
             return Served(experiment, experiment.fixed_variant(), None)
@@ -285,9 +261,17 @@ class ServingRuntime:
         recent = self.recent.get(experiment_id, recipient_key, dispatch_id)
         if recent is not None:
             return Served(experiment, entry.variants[recent.variant_id], recent.pixel_token)
-        proposed = self._proposed(entry, recipient_key, dispatch_id)
+        proposed, propensity = self._proposed(entry, recipient_key, dispatch_id, segment)
         request = AssignmentRequest(
-            tenant.tenant_id, experiment, recipient_key, dispatch_id, proposed, self.clock(), source
+            tenant.tenant_id,
+            experiment,
+            recipient_key,
+            dispatch_id,
+            proposed,
+            self.clock(),
+            source,
+            segment,
+            propensity,
         )
         row = await self.writer.submit(request, deadline)
         # A journalled assignment has no id until replay: its email goes out without an open pixel.
@@ -298,15 +282,20 @@ class ServingRuntime:
         return Served(experiment, entry.variants[row.variant_id], token)
 
     @staticmethod
-    def _proposed(entry: _LiveEntry, recipient_key: RecipientKey, dispatch_id: str) -> VariantId:
-        """A live experiment's draw on its weights; a finished one's chosen variant."""
+    def _proposed(
+        entry: LiveEntry, recipient_key: RecipientKey, dispatch_id: str, segment: SegmentId
+    ) -> tuple[VariantId, float]:
+        """A live experiment's draw on its segment's weights, with the probability of what it drew; a
+        finished one's chosen variant, with probability 1."""
         experiment = entry.experiment
         if not experiment.is_live:
-            return experiment.fixed_variant().variant_id
+            return experiment.fixed_variant().variant_id, 1.0
         salt = dispatch_id if experiment.definition.sticky == "dispatch" else ""
-        return choose_from_cumulative(
-            entry.variant_ids, entry.cumulative, experiment.experiment_id, recipient_key, salt
+        weights = entry.weights_for(segment)
+        variant = choose_from_cumulative(
+            entry.variant_ids, weights.cumulative, experiment.experiment_id, recipient_key, salt
         )
+        return variant, propensity_of(entry.variant_ids, weights.weights, variant)
 
     def _pseudonymiser(self, tenant: Tenant) -> Callable[[str], RecipientKey]:
         """The tenant's keyed HMAC, set up once per key and transform rather than once per request."""
@@ -358,7 +347,7 @@ class ServingRuntime:
             feedback.record_pixel_open, self.store, self.pixel_secret, token, self.clock()
         )
 
-    async def _load_missing(self, experiment_id: str) -> _LiveEntry | None:
+    async def _load_missing(self, experiment_id: str) -> LiveEntry | None:
         """Read an experiment this worker has not served yet (later reads come from the refresher); None
         for an unknown one, remembered as unknown for a while."""
         if experiment_id in self._experiments:
@@ -369,7 +358,7 @@ class ServingRuntime:
             ("experiment", experiment_id),
             lambda: anyio.to_thread.run_sync(self._load_entries, [experiment_id]),
         )
-        entry: _LiveEntry | None = entries[experiment_id]
+        entry: LiveEntry | None = entries[experiment_id]
         if entry is None:
             self.unknown_experiments.add(experiment_id)
         else:
@@ -427,23 +416,17 @@ class ServingRuntime:
             else:
                 self._tenants.pop(token, None)
 
-    def _load_entries(self, experiment_ids: Sequence[str]) -> dict[str, _LiveEntry | None]:
+    def _load_entries(self, experiment_ids: Sequence[str]) -> dict[str, LiveEntry | None]:
         with self.store.read() as conn:
             found: dict[str, Experiment] = {
                 e.experiment_id: e for e in experiment_repo.experiments_by_ids(conn, experiment_ids)
             }
             allocations = experiment_repo.latest_allocations(conn, list(found))
-        entries: dict[str, _LiveEntry | None] = {}
+        entries: dict[str, LiveEntry | None] = {}
         for experiment_id in experiment_ids:
             experiment = found.get(experiment_id)
             if experiment is None:
                 entries[experiment_id] = None
                 continue
-            allocation = allocations.get(experiment_id)
-            entries[experiment_id] = _entry(
-                experiment,
-                served_weights(experiment, allocation.weights if allocation else None),
-                allocation.computed_at if allocation else None,
-                allocation.health if allocation else None,
-            )
+            entries[experiment_id] = live_entry(experiment, allocations.get(experiment_id))
         return entries

@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
+from copyloom.domain.context import CONTEXT_PARAM_PREFIX
 from copyloom.domain.personalisation import Expression, placement_slots, slot_marker, split_wording
 from copyloom.domain.values import Experiment
 from copyloom.errors import InvalidInput
@@ -211,6 +212,9 @@ def _call(experiment: Experiment, base_url: str, method: Method, token: str) -> 
     params = (
         f"recipient={_escaped(recipient)}&dispatch={_escaped(_DISPATCH_TAG)}&source={_escaped(_SOURCE_TAG)}"
     )
+    # Each context field as Braze fills it, URL-escaped: `&ctx_tier={{custom_attribute.${tier} | …}}`.
+    for field in experiment.definition.context:
+        params += f"&{CONTEXT_PARAM_PREFIX}{field.name}={_escaped('{{' + field.braze + '}}')}"
     if method == "get":
         return f"{{% connected_content {url}?{params} :method get {headers} :save {_VARIABLE} :retry %}}"
     body = params

@@ -23,7 +23,7 @@ from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel
 from copyloom.engine.posterior import FloatArray
-from copyloom.engine.values import Cohort
+from copyloom.engine.values import Allocation, Cohort
 from copyloom.simulation.oracle import oracle_shares
 
 HOURS_PER_DAY = 24
@@ -65,6 +65,21 @@ def cycle(amplitude: float, length: int, peak: int) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """A part of a scenario's recipients whose variants have rates of their own.
+
+    Attributes:
+        name: the segment id the learner sees (e.g. "country=GB").
+        share: the segment's share of the recipients; the shares of a scenario sum to 1.
+        rates: the true success rate of each variant in this segment.
+    """
+
+    name: str
+    share: float
+    rates: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """One experiment to simulate.
 
@@ -86,6 +101,9 @@ class Scenario:
         join_at_s: if set, the last variant of `rates` joins at this time (`copyloom experiment
             add-variant`): absent before, then an even share at once, the others scaled down together,
             as the service does, and the engine's late warm-up from the next look.
+        segments: if set, every recipient falls in one of these, at random by their shares, and succeeds at
+            that segment's rates; `rates` then only counts the variants and labels the tables (their
+            traffic-weighted mean is the usual choice).
     """
 
     name: str
@@ -102,6 +120,7 @@ class Scenario:
     volume_rhythm: Rhythm | None = None
     rate_rhythm: Rhythm | None = None
     join_at_s: float | None = None
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,36 +159,47 @@ class Outcome:
 
 
 def simulate(
-    scenario: Scenario, config: PolicyConfig, rng: np.random.Generator, *, oracle: bool = False
+    scenario: Scenario,
+    config: PolicyConfig,
+    rng: np.random.Generator,
+    *,
+    oracle: bool = False,
+    contextual: bool = False,
 ) -> Outcome:
     """Run one experiment from its first send to its last, the learner calling `allocate`.
+
+    With `Scenario.segments`, each step's recipients fall in the segments by their shares (multinomial)
+    and each segment's recipients get the variants by that segment's weights, as the content endpoint
+    serves them; the references (even split, always best) are then per segment, so `gain_captured` is
+    the share of the segment-aware achievable gain.
 
     Args:
         scenario: the experiment.
         config: the policy settings the learner passes.
         rng: the only source of randomness, for the simulated world and the engine alike.
         oracle: the learner is the oracle instead (`oracle.oracle_shares`, told the scenario's rates as a
-            set and its delay law), with `config`'s floor and holdout; it declares no winner.
+            set and its delay law, per segment), with `config`'s floor and holdout; it declares no winner.
+        contextual: the learner passes the cohorts with their segments and serves each segment its
+            `Allocation.segments` weights; otherwise it sees cohorts summed over the segments and serves
+            everyone the overall weights, as copyloom does without segments.
 
     Returns:
-        The expected successes earned, the two references, and whether a winner was declared.
+        The expected successes earned, the two references, and whether a winner was declared (by any
+        segment, when contextual).
 
     Raises:
-        ValueError: "oracle: …" for an oracle on a scenario whose rates change (a swap or a rhythm).
+        ValueError: "oracle: …" for an oracle on a scenario whose rates change (a swap or a rhythm);
+            "segments: …" for segments whose shares do not sum to 1 or whose rates do not match `rates`.
     """
-    if oracle and (scenario.swap_at_s is not None or scenario.rate_rhythm is not None):
-        raise ValueError(
-            "oracle: the rates of a scenario with a swap or a rate rhythm change; "
-            "the oracle knows fixed rates"
-        )
-    if oracle and scenario.join_at_s is not None:
-        raise ValueError("oracle: a scenario whose variants change has no fixed set of rates")
-    world = _World(scenario)
+    _check_oracle(scenario, oracle)
+    table, shares = segment_table(scenario)
+    names = tuple(segment.name for segment in scenario.segments)
+    world = _World(scenario, len(shares))
     steps = round(scenario.duration_s / scenario.step_s)
     per_step = _sends_per_step(scenario, steps)
     count_at_start = len(scenario.rates) - (scenario.join_at_s is not None)
-    weights = np.zeros(len(scenario.rates))
-    weights[:count_at_start] = 1.0 / count_at_start
+    weights = np.zeros(table.shape)
+    weights[:, :count_at_start] = 1.0 / count_at_start
     next_look_s, has_winner, joined, to_half = 0.0, False, scenario.join_at_s is None, math.nan
     earned = np.zeros((math.ceil(scenario.duration_s / scenario.period_s), 3))
     late_swing = 0.0
@@ -178,31 +208,37 @@ def simulate(
         present = len(scenario.rates) if joined else count_at_start
         if not joined and now >= (scenario.join_at_s or 0.0):  # add-variant: an even share at once
             joined, present = True, len(scenario.rates)
-            weights = np.append(weights[:-1] * (1 - 1 / present), 1 / present)
-        rates = _rates_at(scenario, now)[:present]
+            weights = np.column_stack(
+                [weights[:, :-1] * (1 - 1 / present), np.full(len(shares), 1 / present)]
+            )
+        rates = _rates_at(scenario, table, now)[:, :present]
         if now >= next_look_s:
             if oracle:
-                weights = _oracle_weights(scenario, world, now, config)
+                weights = _oracle_weights(scenario, table, world, now, config)
             else:
-                names = world.variants[:present]
-                allocation = allocate(names, world.cohorts(now), now, config, rng)
-                weights = np.array([allocation.weights.get(v, 0.0) for v in world.variants])
+                segments = names if contextual else ()
+                cohorts = world.cohorts(now, names if contextual else None)
+                allocation = allocate(world.variants[:present], cohorts, now, config, rng, segments=segments)
+                weights = _served_weights(allocation, world.variants, names)
                 has_winner |= allocation.winner is not None
+                has_winner |= any(s.winner is not None for s in allocation.segments.values())
             next_look_s = now + rng.uniform(*scenario.look_every_s)
             if 2 * now >= scenario.duration_s:
-                late_swing = max(late_swing, float(weights[:present][rates < rates.max()].max(initial=0.0)))
-        if scenario.join_at_s is not None and joined and math.isnan(to_half) and weights[-1] >= 0.5:
+                late_swing = max(late_swing, _swing(weights[:, :present], rates))
+        if scenario.join_at_s is not None and joined and math.isnan(to_half) and weights[0, -1] >= 0.5:
             to_half = now - scenario.join_at_s
-        sends = np.zeros(len(scenario.rates), dtype=np.int64)
-        sends[:present] = rng.multinomial(int(per_step[step]), weights[:present] / weights[:present].sum())
-        world.send(now, sends, np.pad(rates, (0, len(scenario.rates) - present)), rng)
-        count = float(per_step[step])
+        counts = _segment_counts(int(per_step[step]), shares, rng)
+        sends = np.zeros(table.shape, dtype=np.int64)
+        for g, count in enumerate(counts):
+            served = weights[g, :present]
+            sends[g, :present] = rng.multinomial(count, served / served.sum())
+        world.send(now, sends, np.pad(rates, ((0, 0), (0, len(scenario.rates) - present))), rng)
         earned[int(now // scenario.period_s)] += [
-            float(sends[:present] @ rates),
-            count * float(rates.mean()),
-            count * float(rates.max()),
+            sum(float(sends[g, :present] @ rates[g]) for g in range(len(counts))),
+            float(counts @ rates.mean(axis=1)),
+            float(counts @ rates.max(axis=1)),
         ]
-    is_aa = bool(np.ptp(scenario.rates) == 0)
+    is_aa = bool(np.ptp(table, axis=1).max() == 0)
     clicks, even_clicks, best_clicks = earned.sum(axis=0).tolist()
     return Outcome(
         clicks,
@@ -215,9 +251,64 @@ def simulate(
     )
 
 
-def _oracle_weights(scenario: Scenario, world: _World, now: float, config: PolicyConfig) -> FloatArray:
-    _, shares = oracle_shares(scenario.rates, scenario.delay, world.variants, world.cohorts(now), now)
-    return apply_floor_and_holdout(shares, floor=config.floor, control=0, holdout=config.control_holdout)
+def segment_table(scenario: Scenario) -> tuple[FloatArray, FloatArray]:
+    """The true rates per segment and variant, shape (segments, variants), and the segments' shares; one
+    row of `Scenario.rates` with share 1 for a scenario without segments.
+
+    Raises:
+        ValueError: "segments: …" for shares that do not sum to 1 or rates that do not match `rates`.
+    """
+    if not scenario.segments:
+        return np.array([scenario.rates], dtype=np.float64), np.ones(1)
+    shares = np.array([segment.share for segment in scenario.segments], dtype=np.float64)
+    if (shares <= 0).any() or abs(shares.sum() - 1.0) > 1e-9:
+        raise ValueError(f"segments: expected positive shares summing to 1, got {shares.tolist()}")
+    if any(len(segment.rates) != len(scenario.rates) for segment in scenario.segments):
+        raise ValueError(f"segments: expected {len(scenario.rates)} rates in every segment")
+    return np.array([segment.rates for segment in scenario.segments], dtype=np.float64), shares
+
+
+def _check_oracle(scenario: Scenario, oracle: bool) -> None:
+    if oracle and (scenario.swap_at_s is not None or scenario.rate_rhythm is not None):
+        raise ValueError(
+            "oracle: the rates of a scenario with a swap or a rate rhythm change; "
+            "the oracle knows fixed rates"
+        )
+    if oracle and scenario.join_at_s is not None:
+        raise ValueError("oracle: a scenario whose variants change has no fixed set of rates")
+
+
+def _segment_counts(count: int, shares: FloatArray, rng: np.random.Generator) -> NDArray[np.int64]:
+    # No draw without segments, so that a scenario without them sees the same random stream as before.
+    if len(shares) == 1:
+        return np.array([count], dtype=np.int64)
+    return rng.multinomial(count, shares)
+
+
+def _served_weights(allocation: Allocation, variants: list[VariantId], names: tuple[str, ...]) -> FloatArray:
+    # A segment the allocation does not name is served the overall weights, as the content endpoint does.
+    rows = [allocation.segments[n].weights if n in allocation.segments else allocation.weights for n in names]
+    return np.array([[row.get(v, 0.0) for v in variants] for row in rows or [allocation.weights]])
+
+
+def _swing(weights: FloatArray, rates: FloatArray) -> float:
+    is_worse = rates < rates.max(axis=1, keepdims=True)
+    return float(np.where(is_worse, weights, 0.0).max(initial=0.0))
+
+
+def _oracle_weights(
+    scenario: Scenario, table: FloatArray, world: _World, now: float, config: PolicyConfig
+) -> FloatArray:
+    names: tuple[str | None, ...] = tuple(s.name for s in scenario.segments) or (None,)
+    cohorts = world.cohorts(now, names if scenario.segments else None)
+    rows = []
+    for segment, rates in zip(names, table, strict=True):
+        mine = [c for c in cohorts if c.segment == segment]
+        _, shares = oracle_shares(tuple(rates.tolist()), scenario.delay, world.variants, mine, now)
+        rows.append(
+            apply_floor_and_holdout(shares, floor=config.floor, control=0, holdout=config.control_holdout)
+        )
+    return np.array(rows)
 
 
 def _sends_per_step(scenario: Scenario, steps: int) -> NDArray[np.int64]:
@@ -228,44 +319,48 @@ def _sends_per_step(scenario: Scenario, steps: int) -> NDArray[np.int64]:
     return np.asarray(np.diff(np.floor(cumulative + 1e-9)), dtype=np.int64)
 
 
-def _rates_at(scenario: Scenario, now: float) -> FloatArray:
-    rates = np.array(scenario.rates, dtype=np.float64)
+def _rates_at(scenario: Scenario, table: FloatArray, now: float) -> FloatArray:
+    rates = table.copy()
     if scenario.swap_at_s is not None and now >= scenario.swap_at_s:
-        best, worst = int(np.argmax(rates)), int(np.argmin(rates))
-        rates[[best, worst]] = rates[[worst, best]]
+        for row in rates:
+            best, worst = int(np.argmax(row)), int(np.argmin(row))
+            row[[best, worst]] = row[[worst, best]]
     if scenario.rate_rhythm is not None:
         rates *= scenario.rate_rhythm.at(now)
     return rates
 
 
 class _World:
-    """Sends and successes per send-time bucket, and every success's arrival time."""
+    """Sends and successes per send-time bucket and segment, and every success's arrival time."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, segments: int) -> None:
         self.scenario = scenario
         self.variants: list[VariantId] = [f"v{i}" for i in range(len(scenario.rates))]
         buckets = math.ceil(scenario.duration_s / scenario.cohort_s) + 1
-        self.sends = np.zeros((buckets, len(self.variants)), dtype=np.int64)
-        self.send_time_sum = np.zeros((buckets, len(self.variants)))
+        self.sends = np.zeros((buckets, segments, len(self.variants)), dtype=np.int64)
+        self.send_time_sum = np.zeros(buckets)
         self.arrival_s = np.empty(0)
         self.cohort_of_click = np.empty(0, dtype=np.intp)
         self.pending: list[tuple[FloatArray, NDArray[np.intp]]] = []
 
     def send(self, now: float, sends: NDArray[np.int64], rates: FloatArray, rng: np.random.Generator) -> None:
+        """Record one step's sends of shape (segments, variants) and draw their successes."""
         step_s, delay = self.scenario.step_s, self.scenario.delay
         bucket = int(now // self.scenario.cohort_s)
         self.sends[bucket] += sends
-        self.send_time_sum[bucket] += sends * (now + step_s / 2)
-        successes = rng.binomial(sends, rates)
+        self.send_time_sum[bucket] += sends.sum() * (now + step_s / 2)
+        successes = rng.binomial(sends, rates).ravel()
         total = int(successes.sum())
         if total == 0:
             return
         sent_at = now + rng.uniform(0.0, step_s, total)
         delays = rng.lognormal(math.log(delay.median_s), delay.sigma, total)
-        columns = np.repeat(np.arange(len(rates), dtype=np.intp), successes)
-        self.pending.append((sent_at + delays, bucket * len(rates) + columns))
+        columns = np.repeat(np.arange(successes.size, dtype=np.intp), successes)
+        self.pending.append((sent_at + delays, bucket * successes.size + columns))
 
-    def cohorts(self, now: float) -> list[Cohort]:
+    def cohorts(self, now: float, segments: tuple[str | None, ...] | None = None) -> list[Cohort]:
+        """The cohorts with the successes arrived by `now`: per segment (named `segments`) or, with None,
+        summed over the segments."""
         if self.pending:
             self.arrival_s = np.concatenate([self.arrival_s, *(a for a, _ in self.pending)])
             self.cohort_of_click = np.concatenate([self.cohort_of_click, *(c for _, c in self.pending)])
@@ -273,10 +368,19 @@ class _World:
         arrived = self.cohort_of_click[self.arrival_s <= now]
         clicks = np.bincount(arrived, minlength=self.sends.size).reshape(self.sends.shape)
         # One send time per bucket for all variants, as the store's cohorts have: the bucket's mean.
-        bucket_sends = self.sends.sum(axis=1)
-        sent_at = self.send_time_sum.sum(axis=1) / np.maximum(bucket_sends, 1)
-        buckets, columns = np.nonzero(self.sends)
+        sent_at = self.send_time_sum / np.maximum(self.sends.sum(axis=(1, 2)), 1)
+        if segments is None:
+            sends, clicks, segments = (
+                self.sends.sum(axis=1, keepdims=True),
+                clicks.sum(axis=1, keepdims=True),
+                (None,),
+            )
+        else:
+            sends = self.sends
+        buckets, rows, columns = np.nonzero(sends)
         return [
-            Cohort(self.variants[v], float(sent_at[b]), int(self.sends[b, v]), int(clicks[b, v]))
-            for b, v in zip(buckets.tolist(), columns.tolist(), strict=True)
+            Cohort(
+                self.variants[v], float(sent_at[b]), int(sends[b, g, v]), int(clicks[b, g, v]), segments[g]
+            )
+            for b, g, v in zip(buckets.tolist(), rows.tolist(), columns.tolist(), strict=True)
         ]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from copyloom.domain.events import EngagementKind
-from copyloom.domain.values import RecipientField, RecipientKey, TenantId, VariantId
+from copyloom.domain.values import RecipientField, RecipientKey, SegmentId, TenantId, VariantId
 from copyloom.storage.db import add_to_counter, insert_ignoring_conflicts
 from copyloom.storage.events import STAGED_EVENTS, placeholders
 from copyloom.storage.tables import (
@@ -33,6 +33,8 @@ class AssignmentRow:
     dispatch_id: str
     variant_id: VariantId
     assigned_at: float
+    propensity: float | None = None
+    """The probability its variant was chosen with (None for rows made before it was recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +48,22 @@ class NewAssignment:
     cohort_s: int
     source_id: str = ""
     """The Braze campaign or Canvas step the content call came from ("" when it named none)."""
+    segment: SegmentId = ""
+    """The recipient's segment (`domain.context`); "" for an experiment without context."""
+    propensity: float | None = None
+    """The probability `variant_id` was chosen with: its weight in the segment's weights in force."""
 
 
 @dataclass(frozen=True, slots=True)
 class CohortCount:
-    """Sends of one variant in one send-time bucket, with their unique engagements by kind."""
+    """Sends of one variant in one send-time bucket (and segment, when asked by segment), with their
+    unique engagements by kind."""
 
     variant_id: VariantId
     cohort_s: int
     sends: int
     engagements: dict[EngagementKind, int]
+    segment: SegmentId = ""
 
 
 _ROW_COLUMNS = (
@@ -65,6 +73,7 @@ _ROW_COLUMNS = (
     assignments.c.dispatch_id,
     assignments.c.variant_id,
     assignments.c.assigned_at,
+    assignments.c.propensity,
 )
 
 
@@ -73,7 +82,7 @@ _NEW_NAMES = tuple(field.name for field in dataclasses.fields(NewAssignment))
 _new_values = operator.attrgetter(*_NEW_NAMES)
 """A `NewAssignment`'s values in the order of `_NEW_NAMES`."""
 _ROWS_PER_STATEMENT = 500
-"""Rows per statement: 500 x 8 parameters stays far below SQLite's and psycopg's parameter limits."""
+"""Rows per statement: 500 x 10 parameters stays far below SQLite's and psycopg's parameter limits."""
 
 RECIPIENTS_SQL_PG = (
     f"SELECT {', '.join(f'a.{c.name}' for c in _ROW_COLUMNS)} FROM unnest(%s::text[]) AS k(key) "
@@ -289,14 +298,24 @@ def insert_engagement(conn: Connection, assignment_id: int, kind: EngagementKind
     return insert_ignoring_conflicts(conn, engagements, [row], ("assignment_id", "kind")) == 1
 
 
-def cohort_counts(conn: Connection, experiment_id: str) -> list[CohortCount]:
-    """Sends and unique engagements per variant and send-time bucket; `open` counts real opens (see
-    `EngagementKind`), and `pixel_open` is not reported on its own."""
-    grouped = _grouped_counts(conn, experiment_id, assignments.c.cohort_s)
-    counts = [
-        CohortCount(variant, int(cohort), sends, engaged) for (variant, cohort), (sends, engaged) in grouped
-    ]
-    return sorted(counts, key=lambda c: (c.cohort_s, c.variant_id))
+def cohort_counts(conn: Connection, experiment_id: str, *, by_segment: bool = False) -> list[CohortCount]:
+    """Sends and unique engagements per variant and send-time bucket (and segment, with `by_segment`);
+    `open` counts real opens (see `EngagementKind`), and `pixel_open` is not reported on its own."""
+    if not by_segment:
+        grouped = _grouped_counts(conn, experiment_id, assignments.c.cohort_s)
+        counts = [
+            CohortCount(variant, int(cohort), sends, engaged)
+            for (variant, cohort), (sends, engaged) in grouped
+        ]
+        return sorted(counts, key=lambda c: (c.cohort_s, c.variant_id))
+    # One grouping column: the bucket and the segment joined ("<cohort_s>|<segment>") in the query.
+    joined = sa.cast(assignments.c.cohort_s, sa.String) + "|" + assignments.c.segment
+    by_both = _grouped_counts(conn, experiment_id, joined)
+    counts = []
+    for (variant, key), (sends, engaged) in by_both:
+        cohort, _, segment = str(key).partition("|")
+        counts.append(CohortCount(variant, int(cohort), sends, engaged, segment))
+    return sorted(counts, key=lambda c: (c.cohort_s, c.segment, c.variant_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +338,7 @@ def source_counts(conn: Connection, experiment_id: str) -> list[SourceCount]:
 
 
 def _grouped_counts(
-    conn: Connection, experiment_id: str, group: sa.Column[Any]
+    conn: Connection, experiment_id: str, group: sa.ColumnElement[Any]
 ) -> list[tuple[tuple[VariantId, Any], tuple[int, dict[EngagementKind, int]]]]:
     """Sends and unique engagements (real opens as `open`) per variant and value of `group`."""
     sends_query = (
@@ -346,7 +365,7 @@ def _grouped_counts(
 _REAL_OPEN_PARTS: tuple[EngagementKind, ...] = ("open", "pixel_open")
 
 
-def _real_opens_query(experiment_id: str, group: sa.Column[Any]) -> sa.Select[tuple[str, Any, int]]:
+def _real_opens_query(experiment_id: str, group: sa.ColumnElement[Any]) -> sa.Select[tuple[str, Any, int]]:
     """Real opens per variant and value of `group`: assignments with an `open`, or a `pixel_open` and no
     `machine_open`, whichever order they were recorded in."""
 

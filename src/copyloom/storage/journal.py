@@ -47,6 +47,8 @@ def encode_record(row: NewAssignment) -> bytes:
             "assigned_at": row.assigned_at,
             "cohort_s": row.cohort_s,
             "source": row.source_id,
+            "segment": row.segment,
+            "propensity": row.propensity,
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -72,9 +74,19 @@ def decode_record(line: bytes) -> NewAssignment | None:
             assigned_at=float(data["assigned_at"]),
             cohort_s=int(data["cohort_s"]),
             source_id=str(data.get("source", "")),  # journals written before sources were kept
+            segment=str(data.get("segment", "")),  # ... and before segments and propensities were
+            propensity=_propensity(data.get("propensity")),
         )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _propensity(raw: object) -> float | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        raise TypeError("propensity: expected a number")
+    return float(raw)
 
 
 def read_journal(path: Path) -> JournalContents:

@@ -13,13 +13,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from copyloom.domain.context import MAX_CATEGORY_CHARS, MAX_NAME_CHARS
 from copyloom.domain.text import TEXT_LIMITS, checked_text, parse_json
 from copyloom.domain.values import (
     GUARDRAIL_ACTIONS,
     GUARDRAIL_METRICS,
+    MAX_CONTEXT_FIELDS,
     MAX_CTA_LINKS,
     MAX_ID_CHARS,
     MAX_MIN_SENDS_PER_VARIANT,
+    MAX_SEGMENTS_PER_FIELD,
     MAX_SOURCES,
     MAX_TEXT_CHARS,
     MAX_VARIANTS,
@@ -119,6 +122,38 @@ _SOURCE_IDS: dict[str, Any] = {
     "items": text_schema(TEXT_LIMITS["source"], min_chars=1),
 }
 
+_CONTEXT_FIELD: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "a coarse piece of recipient context Braze fills (docs/braze-setup.md#segments-context-from-braze): "
+        "its name (the URL parameter ctx_<name>), the Braze expression, and categories or buckets"
+    ),
+    "required": ["name", "braze"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": f"^[a-z0-9_]{{1,{MAX_NAME_CHARS}}}$"},
+        "braze": {
+            "type": "string",
+            "description": "${language}, ${country}, ${time_zone}, ${most_recent_locale}, "
+            "${random_bucket_number}, custom_attribute.${<name>} or canvas_entry_properties.${<name>}",
+        },
+        "categories": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_SEGMENTS_PER_FIELD - 2,
+            "items": text_schema(MAX_CATEGORY_CHARS, min_chars=1),
+            "description": "a closed list; other values map to `other`, none to `unknown`",
+        },
+        "buckets": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_SEGMENTS_PER_FIELD - 2,
+            "items": {"type": "number"},
+            "description": "strictly increasing edges; [1, 5, 20] gives <1, 1-5, 5-20, >=20 (and unknown)",
+        },
+    },
+}
+
 _VARIANT: dict[str, Any] = {
     "type": "object",
     "description": "a wording: its id, whether it is the control, and one text per placement (e.g. subject)",
@@ -172,6 +207,7 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                 },
             ],
         },
+        "context": {"type": "array", "minItems": 1, "maxItems": MAX_CONTEXT_FIELDS, "items": _CONTEXT_FIELD},
         "guardrails": {
             "description": "on by default; false turns them off (docs/reports.md#guardrails)",
             "anyOf": [

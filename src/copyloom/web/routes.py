@@ -12,6 +12,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from copyloom.domain.context import CONTEXT_PARAM_PREFIX
 from copyloom.domain.personalisation import served_texts
 from copyloom.domain.pseudonyms import pseudonymiser
 from copyloom.domain.text import TEXT_LIMITS, checked_text, field_text
@@ -52,11 +53,24 @@ class _ContentCall:
     source: str  # the Braze campaign or Canvas step API id, "" when the snippet sends none
     output: str
     placement: str
+    context: Mapping[str, str]
+    """The raw `ctx_<name>` values by field name: the runtime maps them to a segment and drops them."""
+
+
+def _context_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The call's `ctx_<name>` parameters by name, each name and value under the rule for text (a name
+    is checked before any message may name it; a value is never named)."""
+    context: dict[str, str] = {}
+    for key, value in params.items():
+        if key.startswith(CONTEXT_PARAM_PREFIX):
+            checked_text("query: a parameter name", key, max_chars=TEXT_LIMITS["placement"])
+            context[key.removeprefix(CONTEXT_PARAM_PREFIX)] = field_text(key, "context", value)
+    return context
 
 
 def _content_params(params: Mapping[str, str], *, complete: bool) -> _ContentCall:
-    """The content call's recipient, dispatch, source, format and placement, each under the rule for text;
-    with `complete`, the recipient (and, for `format=text`, the placement) is required."""
+    """The content call's recipient, dispatch, source, format, placement and context, each under the rule
+    for text; with `complete`, the recipient (and, for `format=text`, the placement) is required."""
     recipient = text_param(params, "recipient", max_chars=TEXT_LIMITS["recipient"], required=complete)
     dispatch = text_param(params, "dispatch", max_chars=TEXT_LIMITS["dispatch"], required=False)
     source = text_param(params, "source", max_chars=TEXT_LIMITS["source"], required=False)
@@ -71,7 +85,7 @@ def _content_params(params: Mapping[str, str], *, complete: bool) -> _ContentCal
     placement = text_param(
         params, "placement", max_chars=TEXT_LIMITS["placement"], required=complete and output == "text"
     )
-    return _ContentCall(recipient, dispatch, source, output, placement)
+    return _ContentCall(recipient, dispatch, source, output, placement, _context_params(params))
 
 
 def _served_texts(served: Served) -> dict[str, str]:
@@ -118,7 +132,13 @@ class Endpoints:
         deadline = asyncio.get_running_loop().time() + self.budget_s
         try:
             return await self.runtime.serve(
-                tenant, experiment_id, call.recipient, call.dispatch, deadline, source=call.source
+                tenant,
+                experiment_id,
+                call.recipient,
+                call.dispatch,
+                deadline,
+                source=call.source,
+                context=call.context,
             )
         except TimeoutError:
             self.on_fallback()

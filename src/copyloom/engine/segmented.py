@@ -1,0 +1,191 @@
+"""The contextual allocation: one proposal per segment, from posteriors pooled across the segments.
+
+The Thompson policies read each segment's posterior from `pooling` (the delay correction, the forgetting
+and the change detection applied to the segment's own cohorts, the delay model refined once on all of
+them); every other policy runs as it is on each segment's own cohorts. The warm-up is the experiment's:
+a segment follows its pooled posterior as soon as the experiment as a whole is past its warm-up, since
+with no sends of its own that posterior is the pooled one (docs/engine-tuning.md measures the choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from copyloom.engine.allocation import even_shares, winner_shares
+from copyloom.engine.config import PolicyConfig
+from copyloom.engine.decision import beats_every_other, find_winner
+from copyloom.engine.delay import refine_delay_model
+from copyloom.engine.exposure import cohort_arrays, effective_totals
+from copyloom.engine.policies import POLICIES
+from copyloom.engine.policies.thompson import broadcast_shares, late_warm_up_shares
+from copyloom.engine.pooling import base_ratios, fit_kappa, prior_means, sample_segment_rates
+from copyloom.engine.posterior import (
+    FloatArray,
+    Totals,
+    posterior_mean,
+    probability_best,
+    sample_rates,
+    sum_cohorts,
+)
+from copyloom.engine.problem import Problem, Proposal
+from copyloom.engine.values import Cohort, SegmentId
+
+POOLED_POLICIES = frozenset({"thompson", "thompson_naive"})
+"""The policies whose segments share a pooled posterior; the others run on each segment alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """Per segment and variant: raw sends (the warm-up's), successes and effective exposures."""
+
+    sends: FloatArray
+    clicks: FloatArray
+    exposure: FloatArray
+
+
+def segment_ids(segments: Sequence[SegmentId], cohorts: Sequence[Cohort]) -> tuple[SegmentId, ...]:
+    """The segments asked for, then those seen on a cohort, each once, in that order."""
+    seen = dict.fromkeys(segments)
+    seen.update(dict.fromkeys(c.segment for c in cohorts if c.segment is not None))
+    return tuple(seen)
+
+
+def propose_per_segment(
+    problem: Problem, segments: tuple[SegmentId, ...], rng: np.random.Generator
+) -> dict[SegmentId, Proposal]:
+    """Each segment's proposal (shares, P(best), winner, reason) before floor, holdout and caps.
+
+    Args:
+        problem: the checked inputs, every cohort (segmented or not).
+        segments: the segments to allocate, unique.
+        rng: the only source of randomness, drawn from after the overall allocation.
+
+    Returns:
+        segment -> proposal, in the order of `segments`.
+    """
+    if problem.config.policy not in POOLED_POLICIES:
+        return {s: POLICIES[problem.config.policy](_segment_problem(problem, s), rng) for s in segments}
+    is_delay_aware = problem.config.policy == "thompson"
+    problem = _with_refined_delay(problem) if is_delay_aware else problem
+    pooled = _totals(problem, problem.cohorts, is_delay_aware)
+    cells = _segment_cells(problem, segments, is_delay_aware)
+    config = problem.config
+    pooled_rates = posterior_mean(pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta)
+    ratios = base_ratios(cells.clicks, cells.exposure, pooled_rates)
+    kappa = fit_kappa(cells.clicks, cells.exposure, prior_means(pooled_rates, ratios))
+    pooled_draws = sample_rates(
+        pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta, samples=config.samples, rng=rng
+    )
+    warming = sum_cohorts(problem.variants, problem.cohorts).sends < config.min_sends_per_variant
+    proposals: dict[SegmentId, Proposal] = {}
+    for i, segment in enumerate(segments):
+        draws = sample_segment_rates(
+            cells.clicks[i], cells.exposure[i], pooled_draws, ratio=float(ratios[i]), kappa=kappa, rng=rng
+        )
+        # The prior is worth kappa * m pseudo-successes, never more than the pool holds.
+        successes = cells.clicks[i].sum() + min(
+            kappa * float(pooled_rates.sum() * ratios[i]), pooled.clicks.sum()
+        )
+        segment_problem = _segment_problem(problem, segment)
+        proposals[segment] = _matching(segment_problem, draws, warming, successes)
+    return proposals
+
+
+def _matching(problem: Problem, draws: FloatArray, warming: NDArray[np.bool_], successes: float) -> Proposal:
+    # As the Thompson policy's probability matching, on the segment's pooled draws.
+    config, count = problem.config, len(problem.variants)
+    p_best = probability_best(draws)
+    if warming.all():
+        return Proposal(even_shares(count), p_best, None, "warm_up")
+    winner = None if warming.any() else _winner(problem, draws, p_best)
+    if winner is not None and config.mode == "broadcast":
+        return Proposal(winner_shares(count, winner), p_best, winner, "winner")
+    shares = p_best
+    if config.mode == "broadcast":
+        shares = broadcast_shares(p_best, draws.mean(axis=0), successes, config)
+    if warming.any():
+        return Proposal(late_warm_up_shares(shares, warming), p_best, None, "warm_up")
+    return Proposal(shares, p_best, winner, "probability_matching")
+
+
+def _winner(problem: Problem, draws: FloatArray, p_best: FloatArray) -> int | None:
+    # The sequential test reads only the segment's own cohorts: pooling may guide traffic, but a segment's
+    # winner must beat the others on its own recipients.
+    config = problem.config
+    leader = find_winner(
+        draws, p_best, win_probability=config.win_probability, max_expected_loss=config.max_expected_loss
+    )
+    if leader is None:
+        return None
+    arrays = cohort_arrays(problem.variants, problem.cohorts)
+    is_significant = beats_every_other(
+        arrays.sent_at,
+        arrays.sends,
+        arrays.clicks,
+        arrays.columns,
+        leader,
+        count=len(problem.variants),
+        false_winner_rate=config.false_winner_rate,
+        expected_lift=config.expected_lift,
+    )
+    return leader if is_significant else None
+
+
+def _segment_problem(problem: Problem, segment: SegmentId) -> Problem:
+    cohorts = tuple(c for c in problem.cohorts if c.segment == segment)
+    return replace(problem, cohorts=cohorts)
+
+
+def _segment_cells(problem: Problem, segments: tuple[SegmentId, ...], is_delay_aware: bool) -> _Cells:
+    shape = (len(segments), len(problem.variants))
+    sends, clicks, exposure = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    by_segment: dict[SegmentId, list[Cohort]] = {s: [] for s in segments}
+    for cohort in problem.cohorts:
+        if cohort.segment in by_segment:
+            by_segment[cohort.segment].append(cohort)
+    for i, segment in enumerate(segments):
+        totals = _totals(problem, by_segment[segment], is_delay_aware)
+        sends[i] = sum_cohorts(problem.variants, by_segment[segment]).sends
+        clicks[i], exposure[i] = totals.clicks, totals.sends
+    return _Cells(sends, clicks, exposure)
+
+
+def _totals(problem: Problem, cohorts: Sequence[Cohort], is_delay_aware: bool) -> Totals:
+    """As `evidence.gather_evidence` counts them, the delay model already refined."""
+    if not is_delay_aware:
+        return sum_cohorts(problem.variants, cohorts)
+    config = problem.config
+    is_triggered = config.mode == "triggered"
+    return effective_totals(
+        problem.variants,
+        cohorts,
+        now=problem.now,
+        delay=config.delay,
+        half_life_s=config.half_life_s if is_triggered else None,
+        change_z=config.change_z if is_triggered else None,
+        min_age_s=0.0 if is_triggered else config.min_cohort_age_s,
+    )
+
+
+def _with_refined_delay(problem: Problem) -> Problem:
+    # One fit on every cohort, each segment's variants a column of their own (their rates differ), rather
+    # than a noisy fit per small segment.
+    config: PolicyConfig = problem.config
+    if not config.refine_delay or config.mode == "triggered":
+        return problem
+    aged = [c for c in problem.cohorts if problem.now - c.sent_at >= config.min_cohort_age_s]
+    keys = {key: i for i, key in enumerate(dict.fromkeys((c.segment, c.variant) for c in aged))}
+    if not keys:
+        return problem
+    delay = refine_delay_model(
+        config.delay,
+        np.array([problem.now - c.sent_at for c in aged]),
+        np.array([float(c.sends) for c in aged]),
+        np.array([float(c.clicks) for c in aged]),
+        np.array([keys[(c.segment, c.variant)] for c in aged], dtype=np.intp),
+    )
+    return replace(problem, config=replace(config, delay=delay, refine_delay=False))
