@@ -159,7 +159,7 @@ def test_bad_segment_ids_are_refused(segments: object, message: str) -> None:
 
 
 def test_a_cohort_segment_must_be_non_empty_text() -> None:
-    with pytest.raises(ValueError, match="^segment: expected a non-empty text or None, got ''"):
+    with pytest.raises(ValueError, match=r"^segment: expected a non-empty text or None, got ''"):
         Cohort("v1", SENT_AT, 10, 1, "")
     cohort = Cohort("v1", SENT_AT, 10, 1, "a")
     object.__setattr__(cohort, "segment", "")  # past the constructor's check: allocate checks again

@@ -192,5 +192,5 @@ def test_segment_table_checks_the_shares_and_the_rates() -> None:
             "segments": (Segment("a", 1.0, (0.02,)),),
         }
     )
-    with pytest.raises(ValueError, match="^segments: expected 2 rates in every segment$"):
+    with pytest.raises(ValueError, match=r"^segments: expected 2 rates in every segment$"):
         simulate(short, PolicyConfig(), np.random.default_rng(1))
