@@ -40,9 +40,8 @@ POOLED_POLICIES = frozenset({"thompson", "thompson_naive"})
 
 @dataclass(frozen=True, slots=True)
 class _Cells:
-    """Per segment and variant: raw sends (the warm-up's), successes and effective exposures."""
+    """Per segment and variant: successes and effective exposures."""
 
-    sends: FloatArray
     clicks: FloatArray
     exposure: FloatArray
 
@@ -144,16 +143,15 @@ def _segment_problem(problem: Problem, segment: SegmentId) -> Problem:
 
 def _segment_cells(problem: Problem, segments: tuple[SegmentId, ...], is_delay_aware: bool) -> _Cells:
     shape = (len(segments), len(problem.variants))
-    sends, clicks, exposure = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    clicks, exposure = np.zeros(shape), np.zeros(shape)
     by_segment: dict[SegmentId, list[Cohort]] = {s: [] for s in segments}
     for cohort in problem.cohorts:
         if cohort.segment in by_segment:
             by_segment[cohort.segment].append(cohort)
     for i, segment in enumerate(segments):
         totals = _totals(problem, by_segment[segment], is_delay_aware)
-        sends[i] = sum_cohorts(problem.variants, by_segment[segment]).sends
         clicks[i], exposure[i] = totals.clicks, totals.sends
-    return _Cells(sends, clicks, exposure)
+    return _Cells(clicks, exposure)
 
 
 def _totals(problem: Problem, cohorts: Sequence[Cohort], is_delay_aware: bool) -> Totals:
