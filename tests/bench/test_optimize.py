@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from copyloom.bench import (
+    CONTEXTUAL,
     ORACLE,
     SCENARIOS,
     Feedback,
@@ -27,7 +28,11 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     for scenario, spec in zip(result["scenarios"], SCENARIOS, strict=True):
         is_fixed = spec.swap_at_s is None and spec.rate_rhythm is None and spec.join_at_s is None
         has_oracle = is_fixed and len(set(spec.rates)) > 1
-        assert set(scenario["policies"]) == set(policy_names()) | ({ORACLE} if has_oracle else set())
+        contextual = {CONTEXTUAL} if spec.segments else set()
+        assert (
+            set(scenario["policies"])
+            == set(policy_names()) | ({ORACLE} if has_oracle else set()) | contextual
+        )
         for row in scenario["policies"].values():
             joined = (
                 {"joined_to_half_h_median", "joined_reached_half"} if spec.join_at_s is not None else set()
@@ -41,7 +46,9 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     table = render_table(result)
     oracle_rows = sum(ORACLE in s["policies"] for s in result["scenarios"])
     assert oracle_rows == len(SCENARIOS) - 6  # not the A/A tests, the swaps, the rhythms or the join
-    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows
+    segmented = sum(bool(s.segments) for s in SCENARIOS)
+    assert segmented == 3
+    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows + segmented
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
     assert "| broadcast 2 variants (+10 %) | uniform | " in table
 
@@ -53,6 +60,15 @@ def test_the_floor_bound_leaves_every_other_variant_its_floor() -> None:
     assert floor_bound((0.020, 0.02125, 0.0225, 0.02375, 0.025), 0.01) == pytest.approx(0.95)
     assert floor_bound((0.02, 0.03), 0.0) == pytest.approx(1.0)
     assert floor_bound((0.025, 0.025), 0.01) is None
+
+
+def test_the_segmented_scenarios_score_every_entrant_against_each_segment_served_its_best() -> None:
+    result = run_optimize_benchmark(seeds=1, quick=True, scenario="segments 60/30/10 %, best differs")
+
+    [scenario] = result["scenarios"]
+    assert {"thompson", CONTEXTUAL, ORACLE} <= set(scenario["policies"])
+    # Each country's other two wordings at their 1 % floors: the segment-aware bound.
+    assert scenario["floor_bound"] == pytest.approx(0.970, abs=0.001)
 
 
 def test_gain_by_period_pools_the_seeds_before_dividing() -> None:

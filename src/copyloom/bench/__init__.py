@@ -25,8 +25,10 @@ from copyloom.bench.optimize import (
     run_optimize_benchmark,
     takes_oracle,
 )
+from copyloom.bench.segments import CONTEXTUAL
 
 __all__ = [
+    "CONTEXTUAL",
     "DAY_S",
     "FEEDBACKS",
     "HOUR_S",

@@ -16,8 +16,9 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from copyloom.bench.segments import CONTEXTUAL, segment_scenarios
 from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
-from copyloom.simulation.simulate import Outcome, Rhythm, Scenario, cycle, simulate
+from copyloom.simulation.simulate import Outcome, Rhythm, Scenario, cycle, segment_table, simulate
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
@@ -36,8 +37,8 @@ ORACLE: Literal["oracle"] = "oracle"
 """Not a policy: the row of `oracle.oracle_shares`, told each scenario's rates as a set and its delay law,
 what any learner could capture from the same clicks. Run on the scenarios with fixed, unequal rates."""
 
-Entrant = PolicyName | Literal["oracle"]
-"""A row of the benchmark: a registered policy or `ORACLE`."""
+Entrant = PolicyName | Literal["oracle", "thompson_segments"]
+"""A row of the benchmark: a registered policy, `ORACLE` or, on the segmented scenarios, `CONTEXTUAL`."""
 
 SAMPLES = 2_000
 """Posterior draws per look: P(best) to about +-0.01, enough to allocate, far cheaper than 10,000."""
@@ -140,6 +141,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     _rhythmic("triggered 3 weeks with rhythms, best swapped at day 14", RHYTHM_RATES, 14 * DAY_S),
     _rhythmic("triggered A/A with rhythms", (0.023,) * 4, None),
     _joined("triggered 3 weeks, a better variant added at day 10"),
+    *segment_scenarios(TRUE_DELAY),
 )
 
 
@@ -160,8 +162,8 @@ def run_optimize_benchmark(
         quick: a tenth of the recipients and at most 2 seeds, in one process: a smoke test.
         workers: processes to spread the runs over (ignored when `quick`).
         scenario: run only the scenarios whose name contains this text (case-insensitive).
-        policies: run only these policies (and `ORACLE`, the reference); default all registered ones
-            and the oracle.
+        policies: run only these entrants; default all registered policies, the oracle and, on the
+            segmented scenarios, `CONTEXTUAL` (thompson told the segments).
         first_seed: the seeds are first_seed … first_seed + seeds − 1. The README's table uses 0–39;
             judge a change to a policy on other seeds too, or it is tuned to those 40.
         feedback: "delayed" (the scenarios as they are) or "instant": every success arrives a second
@@ -196,7 +198,7 @@ def run_optimize_benchmark(
         (s, policy, seed, feedback)
         for s in scenarios
         for policy in names
-        if policy != ORACLE or takes_oracle(s)
+        if (policy != ORACLE or takes_oracle(s)) and (policy != CONTEXTUAL or bool(s.segments))
         for seed in seed_range
     ]
     if quick or workers <= 1:
@@ -218,7 +220,7 @@ def run_optimize_benchmark(
                 "name": s.name,
                 "rates": list(s.rates),
                 "period_s": s.period_s,
-                "floor_bound": floor_bound(s.rates, PolicyConfig().floor),
+                "floor_bound": _scenario_floor_bound(s, PolicyConfig().floor),
                 "policies": {
                     p: _summary(by_key[(s.name, p)], joins=s.join_at_s is not None)
                     for p in names
@@ -234,7 +236,7 @@ def takes_oracle(scenario: Scenario) -> bool:
     """The oracle knows fixed rates: not a scenario whose rates swap or follow a rhythm, or whose variants
     change; nor an A/A, with nothing to learn."""
     is_fixed = scenario.swap_at_s is None and scenario.rate_rhythm is None and scenario.join_at_s is None
-    return is_fixed and max(scenario.rates) > min(scenario.rates)
+    return is_fixed and bool(np.ptp(segment_table(scenario)[0], axis=1).max() > 0)
 
 
 def floor_bound(rates: tuple[float, ...], floor: float) -> float | None:
@@ -254,6 +256,17 @@ def floor_bound(rates: tuple[float, ...], floor: float) -> float | None:
     others = sum(rates) - best
     floored = (1 - floor * (len(rates) - 1)) * best + floor * others
     return round((floored - mean) / (best - mean), 3)
+
+
+def _scenario_floor_bound(scenario: Scenario, floor: float) -> float | None:
+    # Segmented: the floored gain of every segment served its best, over the segment-aware achievable.
+    if not scenario.segments:
+        return floor_bound(scenario.rates, floor)
+    table, shares = segment_table(scenario)
+    best, mean = table.max(axis=1), table.mean(axis=1)
+    floored = (1 - floor * (table.shape[1] - 1)) * best + floor * (table.sum(axis=1) - best)
+    achievable = float(shares @ (best - mean))
+    return None if achievable <= 1e-12 else round(float(shares @ (floored - mean)) / achievable, 3)
 
 
 def render_table(result: dict[str, Any]) -> str:
@@ -296,7 +309,7 @@ def _chosen_scenarios(text: str | None) -> list[Scenario]:
 
 
 def _chosen_policies(policies: tuple[str, ...] | None) -> tuple[Entrant, ...]:
-    known: dict[str, Entrant] = {name: name for name in (*policy_names(), ORACLE)}
+    known: dict[str, Entrant] = {name: name for name in (*policy_names(), ORACLE, CONTEXTUAL)}
     if not policies:
         return tuple(known.values())
     for policy in policies:
@@ -322,6 +335,8 @@ def _run_one(job: tuple[Scenario, Entrant, int, Feedback]) -> Outcome:
     rng = np.random.default_rng([seed, sum(map(ord, scenario.name))])
     if policy == ORACLE:
         return simulate(scenario, _config_for(scenario, "thompson", feedback), rng, oracle=True)
+    if policy == CONTEXTUAL:
+        return simulate(scenario, _config_for(scenario, "thompson", feedback), rng, contextual=True)
     return simulate(scenario, _config_for(scenario, policy, feedback), rng)
 
 

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 
 def _policies() -> Iterable[str]:
-    from copyloom.bench import ORACLE
+    from copyloom.bench import CONTEXTUAL, ORACLE
     from copyloom.engine import policy_names
 
-    return (*policy_names(), ORACLE)
+    return (*policy_names(), ORACLE, CONTEXTUAL)
 
 
 def _feedbacks() -> Iterable[str]:
@@ -53,7 +53,8 @@ def bench() -> None:
     multiple=True,
     type=LazyChoice(_policies),
     help="Only this policy (repeatable); default every policy and the oracle (told the rates, not which "
-    "variant has which: what any learner could capture).",
+    "variant has which: what any learner could capture), and on the segmented scenarios thompson_segments "
+    "(thompson told each recipient's segment).",
 )
 @click.option(
     "--feedback",

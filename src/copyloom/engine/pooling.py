@@ -56,8 +56,9 @@ def prior_means(pooled_rates: FloatArray, ratios: FloatArray) -> FloatArray:
     return np.asarray(np.clip(means, *_RATE_BOUNDS), dtype=np.float64)
 
 
-def fit_kappa(clicks: FloatArray, exposure: FloatArray, means: FloatArray) -> float:
-    """The prior weight kappa of `KAPPA_GRID` that maximises the cells' Beta-Binomial marginal likelihood.
+def kappa_weights(clicks: FloatArray, exposure: FloatArray, means: FloatArray) -> FloatArray:
+    """The posterior over `KAPPA_GRID` (uniform prior on log kappa): each grid point's weight in proportion
+    to the cells' Beta-Binomial marginal likelihood.
 
     Args:
         clicks: successes c of shape (segments, variants).
@@ -66,7 +67,7 @@ def fit_kappa(clicks: FloatArray, exposure: FloatArray, means: FloatArray) -> fl
         means: prior means m of the same shape.
 
     Returns:
-        kappa; the largest on the grid (all pooled) when no cell has any exposure.
+        Weights per grid point, summing to 1; even when no cell has any exposure.
     """
     # Imported here: scipy takes a second to import, which every process that imports the engine would pay.
     from scipy.special import betaln  # type: ignore[import-untyped]  # noqa: PLC0415 - scipy has no type hints
@@ -75,8 +76,8 @@ def fit_kappa(clicks: FloatArray, exposure: FloatArray, means: FloatArray) -> fl
     kappa = KAPPA_GRID[:, None, None]
     alpha, beta = kappa * means, kappa * (1.0 - means)
     scores = np.asarray(betaln(alpha + clicks, beta + failures) - betaln(alpha, beta)).sum(axis=(1, 2))
-    # Ties (no evidence at all) go to the largest kappa: with nothing to tell segments apart, pool.
-    return float(KAPPA_GRID[len(scores) - 1 - int(np.argmax(scores[::-1]))])
+    weights = np.exp(scores - scores.max())
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
 def sample_segment_rates(
@@ -85,7 +86,7 @@ def sample_segment_rates(
     pooled_draws: FloatArray,
     *,
     ratio: float,
-    kappa: float,
+    kappa: FloatArray,
     rng: np.random.Generator,
 ) -> FloatArray:
     """Draws of one segment's rates: per sample, theta from the pooled draws, then each cell's posterior
@@ -96,7 +97,7 @@ def sample_segment_rates(
         exposure: the segment's effective exposures per variant.
         pooled_draws: the pooled rates, shape (samples, variants).
         ratio: the segment's base-rate ratio b_s.
-        kappa: the fitted prior weight.
+        kappa: the prior weight of each sample, shape (samples,), drawn from `kappa_weights`.
         rng: the only source of randomness.
 
     Returns:
@@ -104,4 +105,5 @@ def sample_segment_rates(
     """
     means = np.clip(pooled_draws * ratio, *_RATE_BOUNDS)
     failures = np.maximum(exposure - clicks, 0.0)
-    return rng.beta(kappa * means + clicks, kappa * (1.0 - means) + failures)
+    weight = kappa[:, None]
+    return rng.beta(weight * means + clicks, weight * (1.0 - means) + failures)

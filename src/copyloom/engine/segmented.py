@@ -22,7 +22,7 @@ from copyloom.engine.delay import refine_delay_model
 from copyloom.engine.exposure import cohort_arrays, effective_totals
 from copyloom.engine.policies import POLICIES
 from copyloom.engine.policies.thompson import broadcast_shares, late_warm_up_shares
-from copyloom.engine.pooling import base_ratios, fit_kappa, prior_means, sample_segment_rates
+from copyloom.engine.pooling import KAPPA_GRID, base_ratios, kappa_weights, prior_means, sample_segment_rates
 from copyloom.engine.posterior import (
     FloatArray,
     Totals,
@@ -40,9 +40,8 @@ POOLED_POLICIES = frozenset({"thompson", "thompson_naive"})
 
 @dataclass(frozen=True, slots=True)
 class _Cells:
-    """Per segment and variant: raw sends (the warm-up's), successes and effective exposures."""
+    """Per segment and variant: successes and effective exposures."""
 
-    sends: FloatArray
     clicks: FloatArray
     exposure: FloatArray
 
@@ -76,19 +75,21 @@ def propose_per_segment(
     config = problem.config
     pooled_rates = posterior_mean(pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta)
     ratios = base_ratios(cells.clicks, cells.exposure, pooled_rates)
-    kappa = fit_kappa(cells.clicks, cells.exposure, prior_means(pooled_rates, ratios))
+    weights = kappa_weights(cells.clicks, cells.exposure, prior_means(pooled_rates, ratios))
     pooled_draws = sample_rates(
         pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta, samples=config.samples, rng=rng
     )
+    # kappa's own uncertainty is carried too: each sample draws it from its posterior on the grid.
+    kappas = rng.choice(KAPPA_GRID, size=config.samples, p=weights)
+    # The sharpening follows the experiment's successes, how far the send has gone, in every segment; a
+    # segment's own uncertainty is in its P(best) (docs/engine-tuning.md: own successes explored more and
+    # lost in the 12-segment scenario).
+    successes = float(pooled.clicks.sum())
     warming = sum_cohorts(problem.variants, problem.cohorts).sends < config.min_sends_per_variant
     proposals: dict[SegmentId, Proposal] = {}
     for i, segment in enumerate(segments):
         draws = sample_segment_rates(
-            cells.clicks[i], cells.exposure[i], pooled_draws, ratio=float(ratios[i]), kappa=kappa, rng=rng
-        )
-        # The prior is worth kappa * m pseudo-successes, never more than the pool holds.
-        successes = cells.clicks[i].sum() + min(
-            kappa * float(pooled_rates.sum() * ratios[i]), pooled.clicks.sum()
+            cells.clicks[i], cells.exposure[i], pooled_draws, ratio=float(ratios[i]), kappa=kappas, rng=rng
         )
         segment_problem = _segment_problem(problem, segment)
         proposals[segment] = _matching(segment_problem, draws, warming, successes)
@@ -142,16 +143,15 @@ def _segment_problem(problem: Problem, segment: SegmentId) -> Problem:
 
 def _segment_cells(problem: Problem, segments: tuple[SegmentId, ...], is_delay_aware: bool) -> _Cells:
     shape = (len(segments), len(problem.variants))
-    sends, clicks, exposure = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    clicks, exposure = np.zeros(shape), np.zeros(shape)
     by_segment: dict[SegmentId, list[Cohort]] = {s: [] for s in segments}
     for cohort in problem.cohorts:
         if cohort.segment in by_segment:
             by_segment[cohort.segment].append(cohort)
     for i, segment in enumerate(segments):
         totals = _totals(problem, by_segment[segment], is_delay_aware)
-        sends[i] = sum_cohorts(problem.variants, by_segment[segment]).sends
         clicks[i], exposure[i] = totals.clicks, totals.sends
-    return _Cells(sends, clicks, exposure)
+    return _Cells(clicks, exposure)
 
 
 def _totals(problem: Problem, cohorts: Sequence[Cohort], is_delay_aware: bool) -> Totals:
