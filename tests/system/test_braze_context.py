@@ -6,17 +6,23 @@ probability its variant was drawn with."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 import urllib.parse
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
 from copyloom.domain.values import ExperimentId, RecipientKey, TenantId
+from copyloom.services.decisions import decision_chunks, write_csv, write_parquet
 from copyloom.services.learning import learn_experiment
 from copyloom.storage import experiments as experiment_repo
 from copyloom.storage.assignments import NewAssignment, insert_assignments, insert_engagement
+from copyloom.storage.experiments import StoredAllocation
 from copyloom.storage.tables import assignments, metadata
 from tests.braze_liquid import render_field
 from tests.helpers import Workspace, make_workspace
@@ -118,7 +124,10 @@ def _record_evidence(running: Server, workspace: Workspace, now: float) -> None:
                 insert_engagement(conn, stored.assignment_id, "click", sent_at + 600)
 
 
-def test_segments_learn_their_own_winner_and_are_served_their_own_weights(server: Server) -> None:  # noqa: F811
+def test_segments_learn_their_own_winner_and_are_served_their_own_weights(
+    server: Server,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     workspace = make_workspace(server.store, "acme", context=CONTEXT)
     subject = _subject(server, workspace)
     now = time.time()
@@ -159,6 +168,28 @@ def test_segments_learn_their_own_winner_and_are_served_their_own_weights(server
         )
         assert propensity == pytest.approx(weights[variant] / sum(weights.values()), rel=1e-12)
     assert {s for s, _, _ in new_rows} == {LOYAL_GB, NEW_DE, "country=unknown|tier=unknown"}
+    _assert_exported_propensities_are_the_weights_in_force(server, workspace, allocation, tmp_path)
+
+
+def _assert_exported_propensities_are_the_weights_in_force(
+    running: Server, workspace: Workspace, allocation: StoredAllocation, tmp_path: Path
+) -> None:
+    """Both export formats give each new render the weight its segment's allocation had for its variant
+    when it was drawn (the overall weights for a segment the learner had not seen)."""
+    path = tmp_path / "decisions.parquet"
+    write_parquet(decision_chunks(running.store, workspace.experiment_id), str(path))
+    text = io.StringIO()
+    write_csv(decision_chunks(running.store, workspace.experiment_id), text)
+    from_csv = [r for r in csv.DictReader(io.StringIO(text.getvalue())) if r["dispatch_id"] == "d-2"]
+    from_parquet = [r for r in pq.read_table(path).to_pylist() if r["dispatch_id"] == "d-2"]
+    assert len(from_csv) == len(from_parquet) == 17
+    for row, typed in zip(from_csv, from_parquet, strict=True):
+        found = allocation.segments.get(row["segment"]) if allocation.segments else None
+        weights = found.weights if found else allocation.weights
+        expected = weights[row["variant_id"]] / sum(weights.values())
+        assert float(row["propensity"]) == pytest.approx(expected, rel=1e-9)
+        assert typed["propensity"] == pytest.approx(expected, rel=1e-12)
+        assert (typed["segment"], typed["variant_id"]) == (row["segment"], row["variant_id"])
 
 
 def _render_until_served_from(running: Server, subject: str, profile: dict[str, object]) -> bool:

@@ -167,12 +167,17 @@ def context_fields(raw: str | None) -> tuple[ContextField, ...]:
 def _segments_json(segments: Mapping[SegmentId, StoredSegment] | None) -> str | None:
     if segments is None:
         return None
+    # Rounded to 1e-9: a look may store up to 200 segments x 10 variants, every minute of a broadcast.
     return json.dumps(
         {
-            s: {"weights": dict(v.weights), "p_best": dict(v.p_best), "winner": v.winner}
+            s: {"weights": _rounded(v.weights), "p_best": _rounded(v.p_best), "winner": v.winner}
             for s, v in segments.items()
         }
     )
+
+
+def _rounded(shares: Mapping[VariantId, float]) -> dict[VariantId, float]:
+    return {variant: round(share, 9) for variant, share in shares.items()}
 
 
 def _segments(raw: str | None) -> dict[SegmentId, StoredSegment] | None:
