@@ -36,7 +36,7 @@ def test_the_segments_card_has_a_row_per_segment_most_sends_first(api: Api, stor
     gb = row_of(page, GB_NEW)
     assert "1,000" in gb
     assert re.search(r'data-variant="v1">6\.00 % · 80\.0 %', gb)  # rate · weight
-    assert re.search(r'data-field="evidence">60 / 1,000 · P\(best\) \d\.\d\d<', gb)  # clicks / sends
+    assert re.search(r'data-field="evidence">24 / 400 · P\(best\) \d\.\d\d<', gb)  # clicks / sends
     assert '<span class="badge winner">winner</span>' in gb
     assert 'class="disagrees"' not in gb
 
