@@ -3,22 +3,27 @@ with the tenant's management token behave as the CLI's; scopes are enforced on e
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from copyloom.server import ThreadedServer, build_app
 from copyloom.services import experiments, learning, tenants
+from copyloom.services.decisions import decision_chunks, write_csv
 from copyloom.services.experiment_json import report_json
 from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat
 from copyloom.settings import Settings
 from copyloom.storage.db import Store
-from copyloom.web.management import OPERATIONS, REPORT_MEDIA_TYPES, Operation
+from copyloom.web.management import DECISIONS_MEDIA_TYPES, OPERATIONS, REPORT_MEDIA_TYPES, Operation
 from tests.helpers import DEFINITION, Api, Workspace, make_workspace
+from tests.segment_data import STANDARD, filled_segments
 
 
 def _call(api: Api, token: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -342,3 +347,33 @@ def test_variants_are_added_and_retired_over_the_api_and_serving_follows(
     assert duplicate.json()["error"]["message"] == "variant.id: 'v9' is already a variant (retired ones too)"
     assert "v9" in served
     assert "v1" not in served
+
+
+def test_the_decisions_come_as_csv_by_default_and_as_parquet(api: Api, store: Store) -> None:
+    workspace = filled_segments(store)
+    path = f"/v1/experiments/{workspace.experiment_id}/decisions"
+    expected = io.StringIO()
+    write_csv(decision_chunks(store, workspace.experiment_id), expected)
+
+    as_csv = _call(api, workspace.management_token, "GET", path)
+    as_parquet = _call(api, workspace.management_token, "GET", path, params={"format": "parquet"})
+
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].split(";")[0] == DECISIONS_MEDIA_TYPES["csv"]
+    assert as_csv.text == expected.getvalue()
+    assert as_parquet.headers["content-type"] == DECISIONS_MEDIA_TYPES["parquet"]
+    table = pq.read_table(io.BytesIO(as_parquet.content)).to_pylist()
+    from_csv = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert len(table) == len(from_csv) == sum(p.sends for p in STANDARD)
+    assert [(r["segment"], r["variant_id"], r["propensity"]) for r in table] == [
+        (r["segment"], r["variant_id"], float(r["propensity"]) if r["propensity"] else None) for r in from_csv
+    ]
+
+
+def test_the_decisions_refuse_an_unknown_format(api: Api, workspace: Workspace) -> None:
+    path = f"/v1/experiments/{workspace.experiment_id}/decisions"
+
+    unknown = _call(api, workspace.management_token, "GET", path, params={"format": "xlsx"})
+
+    assert (unknown.status_code, _error(unknown)) == (400, "invalid_input")
+    assert unknown.json()["error"]["message"] == "format: expected one of csv, parquet, got 'xlsx'"

@@ -5,7 +5,10 @@ for millions of assignments."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, Literal, get_args
 
@@ -75,6 +78,19 @@ def write_csv(chunks: Iterator[list[DecisionRow]], out: IO[str]) -> int:
     return written
 
 
+def csv_pieces(chunks: Iterator[list[DecisionRow]]) -> Iterator[str]:
+    """The CSV of `write_csv` as text pieces, the header then one piece per chunk: for streaming."""
+    yield _csv_text([list(COLUMNS)])
+    for chunk in chunks:
+        yield _csv_text(_csv_cells(row) for row in chunk)
+
+
+def _csv_text(rows: Iterable[list[str]]) -> str:
+    piece = io.StringIO()
+    csv.writer(piece, lineterminator="\n").writerows(rows)
+    return piece.getvalue()
+
+
 def write_parquet(chunks: Iterator[list[DecisionRow]], out: IO[bytes] | str) -> int:
     """Write the rows as Parquet, one row group per chunk; returns the count. `propensity` is null when
     unknown; `sent_at` a UTC timestamp (microseconds); flags are booleans."""
@@ -106,6 +122,19 @@ def write_parquet(chunks: Iterator[list[DecisionRow]], out: IO[bytes] | str) -> 
             writer.write_table(pa.table(columns, schema=schema))
             written += len(chunk)
     return written
+
+
+def parquet_file(chunks: Iterator[list[DecisionRow]]) -> str:
+    """Write the rows as Parquet to a new temporary file and return its path (the caller removes it):
+    a Parquet file's footer comes last, so an HTTP answer sends the file once it is whole."""
+    with tempfile.NamedTemporaryFile(suffix=".parquet", delete=False) as out:
+        path = out.name
+    try:
+        write_parquet(chunks, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
 
 
 def _values(row: DecisionRow) -> dict[str, Any]:

@@ -8,13 +8,16 @@ tenant's experiment is a 404, as an unknown one).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio.to_thread
+from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from copyloom.domain.definition import parse_experiment_definition
@@ -22,6 +25,13 @@ from copyloom.domain.text import TEXT_LIMITS, field_text
 from copyloom.domain.values import Tenant
 from copyloom.errors import InvalidInput
 from copyloom.services import experiments, reports, variants
+from copyloom.services.decisions import (
+    DECISION_FORMATS,
+    DecisionFormat,
+    csv_pieces,
+    decision_chunks,
+    parquet_file,
+)
 from copyloom.services.experiment_json import experiment_json, report_json, status_json, variants_json
 from copyloom.services.experiments import Action
 from copyloom.services.report_formats import REPORT_FORMATS, ReportFormat, render_report
@@ -41,6 +51,11 @@ REPORT_MEDIA_TYPES: dict[ReportFormat, str] = {
 }
 """What `GET /v1/experiments/{experiment_id}/report` answers with, per `format`."""
 DEFAULT_REPORT_FORMAT: ReportFormat = "json"
+DECISIONS_MEDIA_TYPES: dict[DecisionFormat, str] = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+}
+"""What `GET /v1/experiments/{experiment_id}/decisions` answers with, per `format` (CSV by default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +194,33 @@ class ManagementApi:
             )
         )
         return Response(text, media_type=REPORT_MEDIA_TYPES[fmt])
+
+    async def decisions(self, request: Request, tenant: Tenant) -> Response:
+        query, _ = await request_params(request, self.max_body_bytes)
+        fmt = _decisions_format(query)
+        experiment_id = _experiment_id(request)
+        chunks = await anyio.to_thread.run_sync(
+            lambda: decision_chunks(self.runtime.store, experiment_id, tenant_id=tenant.tenant_id)
+        )
+        if fmt == "csv":
+            return StreamingResponse(iterate_in_threadpool(csv_pieces(chunks)), media_type="text/csv")
+        # Parquet's footer comes last: written to a temporary file, sent, then removed.
+        path = await anyio.to_thread.run_sync(parquet_file, chunks)
+        return FileResponse(
+            path,
+            media_type=DECISIONS_MEDIA_TYPES["parquet"],
+            filename=f"{experiment_id}-decisions.parquet",
+            background=BackgroundTask(os.unlink, path),
+        )
+
+
+def _decisions_format(query: Mapping[str, str]) -> DecisionFormat:
+    value = query.get("format", "csv")
+    for fmt in DECISION_FORMATS:
+        if value == fmt:
+            return fmt
+    shown = field_text("format", "format", value)
+    raise InvalidInput(f"format: expected one of {', '.join(DECISION_FORMATS)}, got {shown!r}")
 
 
 def _experiment_id(request: Request) -> str:
@@ -323,5 +365,31 @@ OPERATIONS: tuple[Operation, ...] = (
         {"200": {"description": "the report in the format asked", "content": _REPORT_CONTENT}},
         _BY_ID,
         parameters=(_EXPERIMENT_ID, _FORMAT),
+    ),
+    Operation(
+        "GET",
+        "/v1/experiments/{experiment_id}/decisions",
+        "getExperimentDecisions",
+        "One row per assignment with its segment and propensity (as `copyloom export decisions`): CSV by "
+        "default, or Parquet",
+        ManagementApi.decisions,
+        {
+            "200": {
+                "description": "the decisions in the format asked (docs/export.md)",
+                "content": {
+                    media: {"schema": {"type": "string"}} for media in DECISIONS_MEDIA_TYPES.values()
+                },
+            }
+        },
+        _BY_ID,
+        parameters=(
+            _EXPERIMENT_ID,
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": list(DECISION_FORMATS), "default": "csv"},
+            },
+        ),
     ),
 )
