@@ -23,18 +23,20 @@ from typing import Any
 
 import numpy as np
 
+from copyloom.domain.values import MODES, Mode
 from copyloom.engine import Cohort, PolicyConfig, allocate
 
 SHAPES = ((10, 5), (10, 10), (50, 5), (50, 10), (200, 5), (200, 10))
 _BUCKETS = 12
 _BUCKET_S = 300.0
 _SENDS_PER_HOUR = 500_000
+_MODES: tuple[Mode, ...] = MODES
 
 
 def _cohorts(segments: int, variants: int, now: float, rng: np.random.Generator) -> list[Cohort]:
     shares = rng.dirichlet(np.ones(segments))
     rates = 0.02 * rng.uniform(0.8, 1.2, (segments, variants))
-    cohorts = []
+    cohorts: list[Cohort] = []
     for b in range(_BUCKETS):
         sent_at = b * _BUCKET_S
         arrived = PolicyConfig().delay.arrived_share(np.array([now - sent_at]))[0]
@@ -57,8 +59,8 @@ def measure(repeats: int) -> dict[str, dict[str, float]]:
     for segments, variants in SHAPES:
         cohorts = _cohorts(segments, variants, now, np.random.default_rng([segments, variants]))
         names = [f"v{v}" for v in range(variants)]
-        row = {}
-        for mode in ("broadcast", "triggered"):
+        row: dict[str, float] = {}
+        for mode in _MODES:
             config = PolicyConfig(mode=mode)
             spent = []
             for i in range(repeats):
@@ -89,14 +91,15 @@ def main() -> None:
     result: dict[str, Any] = {"repeats": args.repeats, "before": before, "after": after}
     if not args.json_only:
         print(
-            "| segments x variants | broadcast before | broadcast after | triggered before | triggered after |"
+            "| segments x variants | "
+            + " | ".join(f"{m} {w}" for m in _MODES for w in ("before", "after"))
+            + " |"
         )
         print("|---|---:|---:|---:|---:|")
         for shape, row in after.items():
-            old = before[shape] if before else {"broadcast": "", "triggered": ""}
-            print(
-                f"| {shape} | {old['broadcast']} | {row['broadcast']} | {old['triggered']} | {row['triggered']} |"
-            )
+            old = before[shape] if before else {}
+            cells = " | ".join(f"{old.get(m, '')} | {row[m]}" for m in _MODES)
+            print(f"| {shape} | {cells} |")
     print(json.dumps(result))
 
 
