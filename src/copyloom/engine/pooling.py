@@ -23,7 +23,7 @@ import numpy as np
 from copyloom.engine.posterior import FloatArray
 
 KAPPA_GRID = np.logspace(1.0, 7.0, 49)
-"""Prior weights (in exposures) tried by the empirical-Bayes fit: 10 (no pooling at a 1 % rate: a tenth
+"""Prior weights (in exposures) on which kappa's posterior is carried: 10 (no pooling at a 1 % rate: a tenth
 of a success) to 10 million (a segment indistinguishable from the pool), 8 points a decade."""
 INTERACTION_SCALE = 0.08
 """The scale of kappa's prior (`kappa_log_prior`): the interaction's relative size, the spread of a

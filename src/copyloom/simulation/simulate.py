@@ -5,7 +5,9 @@ Each step (a minute in a broadcast) sends its recipients to the variants by the 
 delay law, from a uniform send time within the step). A triggered scenario may have rhythms: multipliers
 by hour of day and day of week on the volume of sends and on every variant's rate alike, as real
 triggered traffic has. The learner looks at random intervals, sees each
-send-time cohort's sends and the successes that have arrived by then, and sets new weights. Successes are
+send-time cohort's sends and the successes that have arrived by then, and sets new weights. A segmented
+scenario draws each recipient's potential outcomes whatever the policy serves (`world.World.send_paired`),
+so that entrants are compared on common random numbers. Successes are
 counted once per send, as the store does, so at-least-once duplicates upstream play no part here.
 """
 
@@ -177,7 +179,9 @@ def simulate(
     Args:
         scenario: the experiment.
         config: the policy settings the learner passes.
-        rng: the only source of randomness, for the simulated world and the engine alike.
+        rng: the only source of randomness, for the simulated world and the engine alike; on a segmented
+            scenario it seeds three streams of their own (world, looks, engine: `World.send_paired`), so
+            every entrant run on the same seed faces the same recipients.
         oracle: the learner is the oracle instead (`oracle.oracle_shares`, told the scenario's rates as a
             set and its delay law, per segment), with `config`'s floor and holdout; it declares no winner.
         contextual: the learner passes the cohorts with their segments and serves each segment its
