@@ -16,6 +16,7 @@ from copyloom.bench import (
     render_table,
     run_optimize_benchmark,
 )
+from copyloom.bench.segments import CEILING_LABEL, LEARNING_ORACLE_LABEL
 from copyloom.engine import policy_names
 from copyloom.simulation.simulate import Outcome
 
@@ -48,7 +49,8 @@ def test_a_quick_run_scores_every_policy_on_every_scenario() -> None:
     assert oracle_rows == len(SCENARIOS) - 6  # not the A/A tests, the swaps, the rhythms or the join
     segmented = sum(bool(s.segments) for s in SCENARIOS)
     assert segmented == 3
-    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows + segmented
+    # A row per entrant, a ceiling row per segmented scenario; one seed gives no paired table.
+    assert table.count("\n") == 1 + len(SCENARIOS) * len(policy_names()) + oracle_rows + 2 * segmented
     assert "| broadcast A/A (looked at every minute) | thompson | n/a | n/a | n/a | n/a |" in table
     assert "| broadcast 2 variants (+10 %) | uniform | " in table
 
@@ -69,6 +71,30 @@ def test_the_segmented_scenarios_score_every_entrant_against_each_segment_served
     assert {"thompson", CONTEXTUAL, ORACLE} <= set(scenario["policies"])
     # Each country's other two wordings at their 1 % floors: the segment-aware bound.
     assert scenario["floor_bound"] == pytest.approx(0.970, abs=0.001)
+
+
+def test_the_segmented_table_shows_the_ceiling_that_knows_each_segment_best_and_the_paired_difference() -> (
+    None
+):
+    result = run_optimize_benchmark(
+        seeds=2, quick=True, scenario="same best", policies=("thompson", CONTEXTUAL, ORACLE)
+    )
+
+    [scenario] = result["scenarios"]
+    difference = scenario["contextual_minus_blind"]
+    gains = scenario["policies"]
+    assert difference["mean"] == pytest.approx(
+        gains[CONTEXTUAL]["gain_mean"] - gains["thompson"]["gain_mean"], abs=2e-3
+    )
+    assert difference["se"] >= 0
+    table = render_table(result)
+    assert f"| {scenario['name']} | {CEILING_LABEL} | 0.970 |" in table
+    assert f"| {scenario['name']} | {LEARNING_ORACLE_LABEL} |" in table
+    assert f"| {CONTEXTUAL} − thompson, paired by seed (mean) | standard error |" in table
+    plain = render_table(run_optimize_benchmark(seeds=1, quick=True, scenario="20,000", policies=(ORACLE,)))
+    assert "| oracle |" in plain
+    assert CEILING_LABEL not in plain
+    assert "paired" not in plain
 
 
 def test_gain_by_period_pools_the_seeds_before_dividing() -> None:

@@ -7,8 +7,10 @@ import pytest
 
 from copyloom.engine.pooling import (
     BASE_PSEUDO_SUCCESSES,
+    INTERACTION_SCALE,
     KAPPA_GRID,
     base_ratios,
+    kappa_log_prior,
     kappa_weights,
     prior_means,
     sample_segment_rates,
@@ -60,7 +62,21 @@ def test_segments_that_agree_pool_and_segments_that_disagree_do_not() -> None:
 def test_no_evidence_leaves_the_prior_on_the_grid() -> None:
     weights = kappa_weights(np.zeros((2, 2)), np.zeros((2, 2)), np.full((2, 2), 0.02))
 
-    assert weights == pytest.approx(np.full(len(KAPPA_GRID), 1 / len(KAPPA_GRID)))
+    prior = np.exp(kappa_log_prior(0.02))
+    assert weights == pytest.approx(prior / prior.sum())
+
+
+def test_the_prior_is_flat_where_interactions_are_small_and_falls_where_they_are_large() -> None:
+    log_prior = kappa_log_prior(0.02)
+    tau = np.sqrt(0.98 / (0.02 * (KAPPA_GRID + 1)))
+
+    # Interactions of a tenth of the scale or less: within 0.005 of flat in log kappa.
+    small = tau < INTERACTION_SCALE / 10
+    assert np.ptp(log_prior[small]) < 0.005
+    # An interaction twice the scale is e^-2 down; kappa = 10 (a segment's rate anywhere from 0 to 3x the
+    # pool's) is out of the question before the cells say otherwise.
+    assert kappa_log_prior(0.02)[0] - log_prior[-1] < -50
+    assert np.all(np.diff(log_prior) > 0)
 
 
 def test_a_large_prior_weight_draws_the_pooled_rates_and_a_small_one_the_segment_data() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from copyloom.engine import Allocation, Cohort, PolicyConfig, SegmentAllocation, allocate
+from copyloom.engine.segmented import MIN_SEGMENT_SAMPLES, SEGMENT_DRAW_BUDGET, segment_samples
 
 VARIANTS = ["control", "v1", "v2"]
 SENT_AT = 1764338400.0
@@ -166,3 +167,31 @@ def test_a_cohort_segment_must_be_non_empty_text() -> None:
 
     with pytest.raises(ValueError, match=r"^cohorts\[0\]\.segment: expected a non-empty text or None"):
         allocate(VARIANTS, [cohort], NOW, CONFIG, np.random.default_rng(1))
+
+
+def test_the_draws_per_look_are_bounded_and_every_segment_keeps_enough() -> None:
+    assert segment_samples(10_000, 10, 10) == 10_000
+    assert segment_samples(10_000, 50, 10) == SEGMENT_DRAW_BUDGET // 500
+    assert segment_samples(10_000, 200, 10) * 200 * 10 <= SEGMENT_DRAW_BUDGET
+    assert segment_samples(10_000, 10_000, 10) == MIN_SEGMENT_SAMPLES
+    assert segment_samples(300, 2, 2) == 300
+
+
+def test_many_segments_still_follow_their_data_on_fewer_draws() -> None:
+    # 201 segments x 3 variants: 1,658 draws each instead of 10,000.
+    quiet = {f"tier={i}": rates(0.02, 0.02, 0.02, 200) for i in range(198)}
+    allocation = run({**DIFFER, **quiet}, PolicyConfig())
+
+    assert len(allocation.segments) == 201
+    assert leader(allocation.segments["country=GB"]) == "v1"
+    assert leader(allocation.segments["country=DE"]) == "control"
+
+
+def test_segments_without_a_cohort_share_the_pooled_proposal() -> None:
+    allocation = run(DIFFER, segments=["tier=new", "tier=loyal", "country=GB"])
+
+    new, loyal = allocation.segments["tier=new"], allocation.segments["tier=loyal"]
+    assert new == loyal
+    assert list(allocation.segments)[:3] == ["tier=new", "tier=loyal", "country=GB"]
+    # With nothing of their own they follow the pool, whose leader is v1 (60 % of the traffic).
+    assert leader(new) == "v1"

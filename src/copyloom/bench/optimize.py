@@ -16,7 +16,14 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from copyloom.bench.segments import CONTEXTUAL, segment_scenarios
+from copyloom.bench.segments import (
+    BLIND,
+    CEILING_LABEL,
+    CONTEXTUAL,
+    LEARNING_ORACLE_LABEL,
+    paired_difference,
+    segment_scenarios,
+)
 from copyloom.engine import DelayModel, PolicyConfig, PolicyName, policy_names
 from copyloom.simulation.simulate import Outcome, Rhythm, Scenario, cycle, segment_table, simulate
 
@@ -173,12 +180,15 @@ def run_optimize_benchmark(
     Returns:
         {"seeds", "first_seed", "quick", "feedback", "elapsed_s", "scenarios": [{"name", "rates", "period_s",
         "floor_bound", "policies": {policy: {"gain_mean", "gain_se", "gain_p10", "gain_by_period",
-        "winner_rate", "late_swing"}}}]}, `ORACLE` among the policies where it runs (`takes_oracle`);
-        gains, bounds and swings are None where no gain is achievable (A/A). `gain_se` is the standard
-        error of the mean over the seeds. `gain_by_period` is the gain captured by the sends of each
-        period (an hour of a broadcast, a week of a triggered experiment), pooled over the seeds: where
-        in the send it is won or lost. `floor_bound` is the most any policy
-        keeping the default floor on every variant can capture: all but the floors on the best.
+        "winner_rate", "late_swing"}}, "segments", "contextual_minus_blind"}]}, `ORACLE` among the
+        policies where it runs (`takes_oracle`); gains, bounds and swings are None where no gain is
+        achievable (A/A). `gain_se` is the standard error of the mean over the seeds. `gain_by_period` is
+        the gain captured by the sends of each period (an hour of a broadcast, a week of a triggered
+        experiment), pooled over the seeds: where in the send it is won or lost. `floor_bound` is the
+        most any policy keeping the default floor on every variant can capture: all but the floors on the
+        best (on a segmented scenario each segment's best: the ceiling of the entrant that knows it).
+        `segments` counts the scenario's segments; `contextual_minus_blind` is `CONTEXTUAL`'s gain minus
+        thompson's, paired by seed ({"mean", "se"}; None unless both ran on two seeds or more).
 
     Raises:
         ValueError: "scenario: …" when no scenario matches, "policies: …" for an unknown policy,
@@ -226,6 +236,8 @@ def run_optimize_benchmark(
                     for p in names
                     if (s.name, p) in by_key
                 },
+                "segments": len(s.segments),
+                "contextual_minus_blind": _contextual_minus_blind(by_key, s.name),
             }
             for s in scenarios
         ],
@@ -278,14 +290,34 @@ def render_table(result: dict[str, Any]) -> str:
         "|---|---|---:|---:|---|---:|---:|---:|---|",
     ]
     for scenario in result["scenarios"]:
+        is_segmented = bool(scenario.get("segments"))
         for policy, row in scenario["policies"].items():
             by_period = " · ".join(_cell(g) for g in row["gain_by_period"] or [None])
+            label = LEARNING_ORACLE_LABEL if is_segmented and policy == ORACLE else policy
             lines.append(
-                f"| {scenario['name']} | {policy} | {_cell(row['gain_mean'])} | {_cell(row['gain_p10'])} "
+                f"| {scenario['name']} | {label} | {_cell(row['gain_mean'])} | {_cell(row['gain_p10'])} "
                 f"| {by_period} | {_cell(scenario['floor_bound'])} | {row['winner_rate']:.1%} "
                 f"| {_cell(row['late_swing'])} | {_joined_cell(row)} |"
             )
+        if is_segmented:
+            bound = _cell(scenario["floor_bound"])
+            lines.append(f"| {scenario['name']} | {CEILING_LABEL} | {bound} | {bound} | | {bound} | | | |")
+    paired = [s for s in result["scenarios"] if s.get("contextual_minus_blind")]
+    if paired:
+        lines += ["", f"| scenario | {CONTEXTUAL} − {BLIND}, paired by seed (mean) | standard error |"]
+        lines.append("|---|---:|---:|")
+        for s in paired:
+            diff = s["contextual_minus_blind"]
+            lines.append(f"| {s['name']} | {diff['mean']:+.4f} | {diff['se']:.4f} |")
     return "\n".join(lines)
+
+
+def _contextual_minus_blind(
+    by_key: dict[tuple[str, str], list[Outcome]], name: str
+) -> dict[str, float] | None:
+    if (name, CONTEXTUAL) not in by_key or (name, BLIND) not in by_key:
+        return None
+    return paired_difference(by_key[(name, CONTEXTUAL)], by_key[(name, BLIND)])
 
 
 def pooled_gain_by_period(outcomes: list[Outcome]) -> list[float | None]:

@@ -9,16 +9,28 @@ its own best.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
 from copyloom.engine import DelayModel
-from copyloom.simulation.simulate import Scenario, Segment
+from copyloom.simulation.simulate import Outcome, Scenario, Segment
 
 CONTEXTUAL: Literal["thompson_segments"] = "thompson_segments"
 """Not a policy of its own: `thompson` with the cohorts' segments passed to `allocate` and each segment
 served its own weights (`Allocation.segments`)."""
+
+BLIND: Literal["thompson"] = "thompson"
+"""The contextual policy's reference: the same policy blind to the segments, what copyloom does without."""
+CEILING_LABEL = "knows each segment's best (floors kept)"
+"""The table's row of the segment-aware ceiling: each segment always served its best wording, every other
+wording at its floor (the scenario's `floor_bound`); not a learner, a bound no policy keeping the floors
+can pass."""
+LEARNING_ORACLE_LABEL = "oracle (told the rates as a set, learns each segment alone)"
+"""The table's label of `ORACLE` on a segmented scenario: told each segment's rates but not which wording
+has which, it learns every segment from that segment's clicks alone, so pooling can beat it."""
 
 _HOUR_S = 3_600.0
 _COUNTRIES = ("country=GB", "country=DE", "country=FR")
@@ -94,3 +106,20 @@ def _twelve() -> tuple[Segment, ...]:
         rates = tuple(round(0.022 * base * lift, 6) for lift in lifts)
         segments.append(Segment(f"segment={i + 1:02d}", share, rates))
     return tuple(segments)
+
+
+def paired_difference(entrant: Sequence[Outcome], reference: Sequence[Outcome]) -> dict[str, float] | None:
+    """The entrant's gain captured minus the reference's, seed by seed (both lists in the order of the
+    seeds): the mean and its paired standard error. On a segmented scenario both faced the same world on
+    each seed (the simulator's common random numbers), so this error is far below that of the two means.
+
+    Returns:
+        {"mean", "se"} rounded to 4 places, or None with fewer than two seeds or nothing to gain.
+    """
+    differences = np.array(
+        [a.gain_captured - b.gain_captured for a, b in zip(entrant, reference, strict=True)]
+    )
+    if differences.size < 2 or np.isnan(differences).any():
+        return None
+    se = float(differences.std(ddof=1)) / math.sqrt(differences.size)
+    return {"mean": round(float(differences.mean()), 4), "se": round(se, 4)}

@@ -152,9 +152,11 @@ def refine_delay_model(
     shares = normal_cdf((log_age[None, :] - np.log(medians)[:, None]) / sigmas[:, None])
     shares = np.maximum(np.where(ages_s[None, :] <= 0, 0.0, shares), 1e-12)
     per_variant = np.bincount(columns, weights=clicks)
-    one_hot = np.zeros((ages_s.size, per_variant.size))
-    one_hot[np.arange(ages_s.size), columns] = 1.0
-    exposure = (shares * sends[None, :]) @ one_hot
+    # Summed per column by bincount, not a one-hot product: with a column per segment x variant the
+    # one-hot matrix would be cohorts x columns (24,000 x 2,000 at 200 segments of 10 variants).
+    exposure = np.stack(
+        [np.bincount(columns, weights=row, minlength=per_variant.size) for row in shares * sends[None, :]]
+    )
     has_clicks = per_variant > 0
     # Profile log-likelihood: sum c log F - sum_v O_v log(sum s F), the rates at their MLE.
     scores = np.log(shares) @ clicks - np.log(exposure[:, has_clicks]) @ per_variant[has_clicks]

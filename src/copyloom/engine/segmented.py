@@ -36,6 +36,11 @@ from copyloom.engine.values import Cohort, SegmentId
 
 POOLED_POLICIES = frozenset({"thompson", "thompson_naive"})
 """The policies whose segments share a pooled posterior; the others run on each segment alone."""
+SEGMENT_DRAW_BUDGET = 1_000_000
+"""Beta draws per look over every segment (segments x variants x samples): at the default 10,000 samples,
+10 segments of 10 variants keep them all, 50 x 10 get 2,000 and 200 x 10 `MIN_SEGMENT_SAMPLES`."""
+MIN_SEGMENT_SAMPLES = 500
+"""The fewest samples a segment's P(best) is estimated from, whatever the number of segments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,10 @@ def propose_per_segment(
 ) -> dict[SegmentId, Proposal]:
     """Each segment's proposal (shares, P(best), winner, reason) before floor, holdout and caps.
 
+    The cost is bounded: each segment draws `segment_samples` posterior samples (fewer than
+    `config.samples` when segments x variants is large), and the segments without a cohort, whose
+    pooled posteriors are all the same, share one proposal.
+
     Args:
         problem: the checked inputs, every cohort (segmented or not).
         segments: the segments to allocate, unique.
@@ -66,34 +75,51 @@ def propose_per_segment(
     Returns:
         segment -> proposal, in the order of `segments`.
     """
+    by_segment = _cohorts_by_segment(problem.cohorts, segments)
     if problem.config.policy not in POOLED_POLICIES:
-        return {s: POLICIES[problem.config.policy](_segment_problem(problem, s), rng) for s in segments}
+        return {
+            s: POLICIES[problem.config.policy](replace(problem, cohorts=by_segment[s]), rng) for s in segments
+        }
     is_delay_aware = problem.config.policy == "thompson"
     problem = _with_refined_delay(problem) if is_delay_aware else problem
     pooled = _totals(problem, problem.cohorts, is_delay_aware)
-    cells = _segment_cells(problem, segments, is_delay_aware)
+    cells = _segment_cells(problem, segments, by_segment, is_delay_aware)
     config = problem.config
     pooled_rates = posterior_mean(pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta)
     ratios = base_ratios(cells.clicks, cells.exposure, pooled_rates)
     weights = kappa_weights(cells.clicks, cells.exposure, prior_means(pooled_rates, ratios))
+    samples = segment_samples(config.samples, len(segments), len(problem.variants))
     pooled_draws = sample_rates(
-        pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta, samples=config.samples, rng=rng
+        pooled, prior_alpha=config.prior_alpha, prior_beta=config.prior_beta, samples=samples, rng=rng
     )
     # kappa's own uncertainty is carried too: each sample draws it from its posterior on the grid.
-    kappas = rng.choice(KAPPA_GRID, size=config.samples, p=weights)
+    kappas = rng.choice(KAPPA_GRID, size=samples, p=weights)
     # The sharpening follows the experiment's successes, how far the send has gone, in every segment; a
     # segment's own uncertainty is in its P(best) (docs/engine-tuning.md: own successes explored more and
     # lost in the 12-segment scenario).
     successes = float(pooled.clicks.sum())
     warming = sum_cohorts(problem.variants, problem.cohorts).sends < config.min_sends_per_variant
     proposals: dict[SegmentId, Proposal] = {}
+    unseen: Proposal | None = None
     for i, segment in enumerate(segments):
+        if not by_segment[segment] and unseen is not None:
+            proposals[segment] = unseen
+            continue
         draws = sample_segment_rates(
             cells.clicks[i], cells.exposure[i], pooled_draws, ratio=float(ratios[i]), kappa=kappas, rng=rng
         )
-        segment_problem = _segment_problem(problem, segment)
+        segment_problem = replace(problem, cohorts=by_segment[segment])
         proposals[segment] = _matching(segment_problem, draws, warming, successes)
+        if not by_segment[segment]:
+            unseen = proposals[segment]
     return proposals
+
+
+def segment_samples(samples: int, segments: int, variants: int) -> int:
+    """Posterior samples per segment: `samples`, cut so that segments x variants x samples stays within
+    `SEGMENT_DRAW_BUDGET`, never below `MIN_SEGMENT_SAMPLES` (P(best) to about +-0.02, enough to split a
+    segment's traffic; the overall allocation keeps every sample)."""
+    return min(samples, max(MIN_SEGMENT_SAMPLES, SEGMENT_DRAW_BUDGET // max(segments * variants, 1)))
 
 
 def _matching(problem: Problem, draws: FloatArray, warming: NDArray[np.bool_], successes: float) -> Proposal:
@@ -136,21 +162,28 @@ def _winner(problem: Problem, draws: FloatArray, p_best: FloatArray) -> int | No
     return leader if is_significant else None
 
 
-def _segment_problem(problem: Problem, segment: SegmentId) -> Problem:
-    cohorts = tuple(c for c in problem.cohorts if c.segment == segment)
-    return replace(problem, cohorts=cohorts)
+def _cohorts_by_segment(
+    cohorts: Sequence[Cohort], segments: tuple[SegmentId, ...]
+) -> dict[SegmentId, tuple[Cohort, ...]]:
+    grouped: dict[SegmentId, list[Cohort]] = {s: [] for s in segments}
+    for cohort in cohorts:
+        if cohort.segment in grouped:
+            grouped[cohort.segment].append(cohort)
+    return {s: tuple(group) for s, group in grouped.items()}
 
 
-def _segment_cells(problem: Problem, segments: tuple[SegmentId, ...], is_delay_aware: bool) -> _Cells:
+def _segment_cells(
+    problem: Problem,
+    segments: tuple[SegmentId, ...],
+    by_segment: dict[SegmentId, tuple[Cohort, ...]],
+    is_delay_aware: bool,
+) -> _Cells:
     shape = (len(segments), len(problem.variants))
     clicks, exposure = np.zeros(shape), np.zeros(shape)
-    by_segment: dict[SegmentId, list[Cohort]] = {s: [] for s in segments}
-    for cohort in problem.cohorts:
-        if cohort.segment in by_segment:
-            by_segment[cohort.segment].append(cohort)
     for i, segment in enumerate(segments):
-        totals = _totals(problem, by_segment[segment], is_delay_aware)
-        clicks[i], exposure[i] = totals.clicks, totals.sends
+        if by_segment[segment]:
+            totals = _totals(problem, by_segment[segment], is_delay_aware)
+            clicks[i], exposure[i] = totals.clicks, totals.sends
     return _Cells(clicks, exposure)
 
 

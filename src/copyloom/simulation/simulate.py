@@ -5,7 +5,9 @@ Each step (a minute in a broadcast) sends its recipients to the variants by the 
 delay law, from a uniform send time within the step). A triggered scenario may have rhythms: multipliers
 by hour of day and day of week on the volume of sends and on every variant's rate alike, as real
 triggered traffic has. The learner looks at random intervals, sees each
-send-time cohort's sends and the successes that have arrived by then, and sets new weights. Successes are
+send-time cohort's sends and the successes that have arrived by then, and sets new weights. A segmented
+scenario draws each recipient's potential outcomes whatever the policy serves (`world.World.send_paired`),
+so that entrants are compared on common random numbers. Successes are
 counted once per send, as the store does, so at-least-once duplicates upstream play no part here.
 """
 
@@ -23,8 +25,9 @@ from copyloom.engine.allocator import allocate
 from copyloom.engine.config import PolicyConfig
 from copyloom.engine.delay import DelayModel
 from copyloom.engine.posterior import FloatArray
-from copyloom.engine.values import Allocation, Cohort
+from copyloom.engine.values import Allocation
 from copyloom.simulation.oracle import oracle_shares
+from copyloom.simulation.world import World
 
 HOURS_PER_DAY = 24
 DAYS_PER_WEEK = 7
@@ -176,7 +179,9 @@ def simulate(
     Args:
         scenario: the experiment.
         config: the policy settings the learner passes.
-        rng: the only source of randomness, for the simulated world and the engine alike.
+        rng: the only source of randomness, for the simulated world and the engine alike; on a segmented
+            scenario it seeds three streams of their own (world, looks, engine: `World.send_paired`), so
+            every entrant run on the same seed faces the same recipients.
         oracle: the learner is the oracle instead (`oracle.oracle_shares`, told the scenario's rates as a
             set and its delay law, per segment), with `config`'s floor and holdout; it declares no winner.
         contextual: the learner passes the cohorts with their segments and serves each segment its
@@ -194,7 +199,18 @@ def simulate(
     _check_oracle(scenario, oracle)
     table, shares = segment_table(scenario)
     names = tuple(segment.name for segment in scenario.segments)
-    world = _World(scenario, len(shares))
+    world = World(
+        len(scenario.rates),
+        len(shares),
+        duration_s=scenario.duration_s,
+        step_s=scenario.step_s,
+        cohort_s=scenario.cohort_s,
+        delay=scenario.delay,
+    )
+    # Segmented: the world, the looks and the engine each draw from a stream of their own (common random
+    # numbers), so every policy run on a seed faces the same recipients; without segments one stream, as
+    # the benchmark's published figures were made.
+    world_rng, look_rng, engine_rng = _streams(rng) if scenario.segments else (rng, rng, rng)
     steps = round(scenario.duration_s / scenario.step_s)
     per_step = _sends_per_step(scenario, steps)
     count_at_start = len(scenario.rates) - (scenario.join_at_s is not None)
@@ -218,21 +234,28 @@ def simulate(
             else:
                 segments = names if contextual else ()
                 cohorts = world.cohorts(now, names if contextual else None)
-                allocation = allocate(world.variants[:present], cohorts, now, config, rng, segments=segments)
+                allocation = allocate(
+                    world.variants[:present], cohorts, now, config, engine_rng, segments=segments
+                )
                 weights = _served_weights(allocation, world.variants, names)
                 has_winner |= allocation.winner is not None
                 has_winner |= any(s.winner is not None for s in allocation.segments.values())
-            next_look_s = now + rng.uniform(*scenario.look_every_s)
+            next_look_s = now + look_rng.uniform(*scenario.look_every_s)
             if 2 * now >= scenario.duration_s:
                 late_swing = max(late_swing, _swing(weights[:, :present], rates))
         if scenario.join_at_s is not None and joined and math.isnan(to_half) and weights[0, -1] >= 0.5:
             to_half = now - scenario.join_at_s
-        counts = _segment_counts(int(per_step[step]), shares, rng)
-        sends = np.zeros(table.shape, dtype=np.int64)
-        for g, count in enumerate(counts):
-            served = weights[g, :present]
-            sends[g, :present] = rng.multinomial(count, served / served.sum())
-        world.send(now, sends, np.pad(rates, ((0, 0), (0, len(scenario.rates) - present))), rng)
+        padded = np.pad(rates, ((0, 0), (0, len(scenario.rates) - present)))
+        counts = _segment_counts(int(per_step[step]), shares, world_rng)
+        if scenario.segments:
+            served = np.pad(weights[:, :present], ((0, 0), (0, len(scenario.rates) - present)))
+            sends = world.send_paired(now, counts, served, padded, world_rng)
+        else:
+            sends = np.zeros(table.shape, dtype=np.int64)
+            for g, count in enumerate(counts):
+                served = weights[g, :present]
+                sends[g, :present] = rng.multinomial(count, served / served.sum())
+            world.send(now, sends, padded, rng)
         earned[int(now // scenario.period_s)] += [
             sum(float(sends[g, :present] @ rates[g]) for g in range(len(counts))),
             float(counts @ rates.mean(axis=1)),
@@ -297,7 +320,7 @@ def _swing(weights: FloatArray, rates: FloatArray) -> float:
 
 
 def _oracle_weights(
-    scenario: Scenario, table: FloatArray, world: _World, now: float, config: PolicyConfig
+    scenario: Scenario, table: FloatArray, world: World, now: float, config: PolicyConfig
 ) -> FloatArray:
     names: tuple[str | None, ...] = tuple(s.name for s in scenario.segments) or (None,)
     cohorts = world.cohorts(now, names if scenario.segments else None)
@@ -309,6 +332,11 @@ def _oracle_weights(
             apply_floor_and_holdout(shares, floor=config.floor, control=0, holdout=config.control_holdout)
         )
     return np.array(rows)
+
+
+def _streams(rng: np.random.Generator) -> tuple[np.random.Generator, ...]:
+    """Three generators seeded from `rng`'s state: the world's, the looks' and the engine's."""
+    return tuple(np.random.default_rng(seed) for seed in rng.integers(2**63, size=3))
 
 
 def _sends_per_step(scenario: Scenario, steps: int) -> NDArray[np.int64]:
@@ -328,59 +356,3 @@ def _rates_at(scenario: Scenario, table: FloatArray, now: float) -> FloatArray:
     if scenario.rate_rhythm is not None:
         rates *= scenario.rate_rhythm.at(now)
     return rates
-
-
-class _World:
-    """Sends and successes per send-time bucket and segment, and every success's arrival time."""
-
-    def __init__(self, scenario: Scenario, segments: int) -> None:
-        self.scenario = scenario
-        self.variants: list[VariantId] = [f"v{i}" for i in range(len(scenario.rates))]
-        buckets = math.ceil(scenario.duration_s / scenario.cohort_s) + 1
-        self.sends = np.zeros((buckets, segments, len(self.variants)), dtype=np.int64)
-        self.send_time_sum = np.zeros(buckets)
-        self.arrival_s = np.empty(0)
-        self.cohort_of_click = np.empty(0, dtype=np.intp)
-        self.pending: list[tuple[FloatArray, NDArray[np.intp]]] = []
-
-    def send(self, now: float, sends: NDArray[np.int64], rates: FloatArray, rng: np.random.Generator) -> None:
-        """Record one step's sends of shape (segments, variants) and draw their successes."""
-        step_s, delay = self.scenario.step_s, self.scenario.delay
-        bucket = int(now // self.scenario.cohort_s)
-        self.sends[bucket] += sends
-        self.send_time_sum[bucket] += sends.sum() * (now + step_s / 2)
-        successes = rng.binomial(sends, rates).ravel()
-        total = int(successes.sum())
-        if total == 0:
-            return
-        sent_at = now + rng.uniform(0.0, step_s, total)
-        delays = rng.lognormal(math.log(delay.median_s), delay.sigma, total)
-        columns = np.repeat(np.arange(successes.size, dtype=np.intp), successes)
-        self.pending.append((sent_at + delays, bucket * successes.size + columns))
-
-    def cohorts(self, now: float, segments: tuple[str | None, ...] | None = None) -> list[Cohort]:
-        """The cohorts with the successes arrived by `now`: per segment (named `segments`) or, with None,
-        summed over the segments."""
-        if self.pending:
-            self.arrival_s = np.concatenate([self.arrival_s, *(a for a, _ in self.pending)])
-            self.cohort_of_click = np.concatenate([self.cohort_of_click, *(c for _, c in self.pending)])
-            self.pending = []
-        arrived = self.cohort_of_click[self.arrival_s <= now]
-        clicks = np.bincount(arrived, minlength=self.sends.size).reshape(self.sends.shape)
-        # One send time per bucket for all variants, as the store's cohorts have: the bucket's mean.
-        sent_at = self.send_time_sum / np.maximum(self.sends.sum(axis=(1, 2)), 1)
-        if segments is None:
-            sends, clicks, segments = (
-                self.sends.sum(axis=1, keepdims=True),
-                clicks.sum(axis=1, keepdims=True),
-                (None,),
-            )
-        else:
-            sends = self.sends
-        buckets, rows, columns = np.nonzero(sends)
-        return [
-            Cohort(
-                self.variants[v], float(sent_at[b]), int(sends[b, g, v]), int(clicks[b, g, v]), segments[g]
-            )
-            for b, g, v in zip(buckets.tolist(), rows.tolist(), columns.tolist(), strict=True)
-        ]
