@@ -1,0 +1,135 @@
+"""`copyloom demo --segments`: the definition's country field, and the per-segment figures at the end.
+
+The simulated world (`braze.COUNTRY_SHARES`, `braze.COUNTRY_RATES`) knows raw countries only; the
+figures map them to the experiment's segments with the `domain.context.segment_of` the content endpoint
+uses, and set the learner's per-segment results (read from the store, which holds segments only) beside
+the truth: each segment's truly best wording, and what the send would have earned in expectation from
+the single best wording served to everyone and from each segment served its own best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+from copyloom.demo.braze import COUNTRY_FIELD, COUNTRY_RATES, TRUE_RATES, Tally
+from copyloom.domain.context import segment_of
+from copyloom.domain.values import ContextField, SegmentId
+from copyloom.services.experiments import ExperimentReport
+from copyloom.services.segments import SegmentFigures, experiment_segments
+from copyloom.storage.db import Store
+
+CATEGORIES = ("GB", "DE")
+"""The declared categories: FR and US map to `other`, recipients without a country to `unknown`."""
+CONTEXT = [{"name": COUNTRY_FIELD, "braze": "${country}", "categories": list(CATEGORIES)}]
+"""The definition's `context` with `--segments`, as a brand would write it."""
+
+
+def mixed_rates(countries: Mapping[str, float]) -> dict[str, float]:
+    """Each variant's true rate over recipients in these proportions (or counts) by country."""
+    total = sum(countries.values()) or 1.0
+    return {v: sum(n * COUNTRY_RATES[c][v] for c, n in countries.items()) / total for v in TRUE_RATES}
+
+
+def countries_by_segment(
+    fields: tuple[ContextField, ...], countries: Mapping[str, int]
+) -> dict[SegmentId, dict[str, int]]:
+    """The recipients by raw country, grouped by the segment the content endpoint maps each country to."""
+    grouped: dict[SegmentId, dict[str, int]] = {}
+    for country, n in countries.items():
+        grouped.setdefault(segment_of(fields, {COUNTRY_FIELD: country}), {})[country] = n
+    return grouped
+
+
+def segments_result(store: Store, report: ExperimentReport, tally: Tally, clicks: int) -> dict[str, Any]:
+    """The per-segment figures of the finished send, with the clicks gained by choosing per segment.
+
+    `clicks_gained_by_choosing_per_segment` is the counted `clicks` minus what the single best wording
+    served to everyone would have earned in expectation; `clicks_served_expected` is the expectation of
+    the wordings actually served in each segment (the counted clicks without their chance);
+    `incremental_estimate` is the reports' own estimate of the gain, from the counted data alone
+    (`services.segments`).
+    """
+    experiment = report.experiment
+    breakdown = experiment_segments(store, experiment.experiment_id, report.leader)
+    grouped = countries_by_segment(experiment.definition.context, tally.countries)
+    truth = {segment: mixed_rates(members) for segment, members in grouped.items()}
+    overall = mixed_rates(tally.countries)
+    single = max(overall, key=lambda v: overall[v])
+    single_expected = sum(tally.countries.values()) * overall[single]
+    best_expected = sum(sum(members.values()) * max(truth[s].values()) for s, members in grouped.items())
+    figures = breakdown.segments if breakdown else ()
+    served_expected = sum(
+        v.sends * truth.get(s.segment, {}).get(v.variant_id, 0.0) for s in figures for v in s.variants
+    )
+    return {
+        "field": COUNTRY_FIELD,
+        "context_calls": tally.context_calls,
+        "recipients_by_country": dict(sorted(tally.countries.items())),
+        "segments": [_segment_json(s, truth.get(s.segment, {})) for s in figures],
+        "single_best_variant": single,
+        "clicks_served_expected": round(served_expected, 1),
+        "clicks_single_best_expected": round(single_expected, 1),
+        "clicks_per_segment_best_expected": round(best_expected, 1),
+        "clicks_gained_by_choosing_per_segment": round(clicks - single_expected, 1),
+        "incremental_estimate": round(breakdown.incremental, 1) if breakdown else 0.0,
+    }
+
+
+def _segment_json(s: SegmentFigures, true_rates: Mapping[str, float]) -> dict[str, Any]:
+    return {
+        "segment": s.segment,
+        "sends": s.sends,
+        "clicks": sum(v.clicks for v in s.variants),
+        "true_rates": {v: round(r, 4) for v, r in true_rates.items()},
+        "weights": {v.variant_id: None if v.weight is None else round(v.weight, 4) for v in s.variants},
+        "p_best": {v.variant_id: None if v.p_best is None else round(v.p_best, 4) for v in s.variants},
+        "leader": s.leader,
+        "truly_best": max(true_rates, key=lambda v: true_rates[v]) if true_rates else None,
+    }
+
+
+def segments_table(segments: dict[str, Any]) -> Table:
+    """The per-segment figures as a terminal table: sends, clicks, final weights, leader and truly best."""
+    table = Table(title=f"per segment ({segments['field']})")
+    for column in ("segment", "sends", "clicks", *TRUE_RATES, "leader", "truly best"):
+        table.add_column(column, justify="right")
+    for s in segments["segments"]:
+        weights = [s["weights"].get(v) for v in TRUE_RATES]
+        table.add_row(
+            s["segment"],
+            f"{s['sends']:,}",
+            f"{s['clicks']:,}",
+            *("-" if w is None else f"{w:.1%}" for w in weights),
+            s["leader"] or "-",
+            f"{s['truly_best']}{'' if s['leader'] == s['truly_best'] else ' (differs)'}",
+        )
+    return table
+
+
+def segments_text(result: dict[str, Any]) -> str:
+    """How many of the clicks gained over an even split came from choosing per segment."""
+    segments = result["segments"]
+    return (
+        f"of the {result['clicks_gained_vs_even_split']:+,.0f} clicks gained, "
+        f"{segments['clicks_gained_by_choosing_per_segment']:+,.0f} come from choosing per segment: "
+        f"{segments['single_best_variant']} (the best single\nwording) served to everyone would have earned "
+        f"{segments['clicks_single_best_expected']:,.0f} clicks in expectation; the wordings served, "
+        f"{segments['clicks_served_expected']:,.0f};\neach segment's own best from the first send, "
+        f"{segments['clicks_per_segment_best_expected']:,.0f} (the report estimates "
+        f"{segments['incremental_estimate']:+,.0f} from its own counts)\n"
+        f"{segments['context_calls']:,} content calls carried ctx_{segments['field']}; the store holds the "
+        f"segments only: {', '.join(s['segment'] for s in segments['segments'])}"
+    )
+
+
+def leaders_line(store: Store, experiment_id: str) -> str:
+    """Each segment's leader and its weight in force, for the progress lines (empty before any send)."""
+    breakdown = experiment_segments(store, experiment_id, None)
+    leaders = []
+    for s in breakdown.segments if breakdown else ():
+        weight = next((v.weight for v in s.variants if v.variant_id == s.leader), None)
+        leaders.append(f"{s.segment} {s.leader}{'' if weight is None else f' {weight:.0%}'}")
+    return "by segment  " + "  ".join(leaders) if leaders else ""
