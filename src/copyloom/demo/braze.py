@@ -39,8 +39,8 @@ COUNTRY_FIELD = "country"
 COUNTRY_SHARES = {"GB": 0.60, "DE": 0.30, "FR": 0.03, "US": 0.02, "": 0.05}
 """With `--segments`, the recipients' `${country}` as Braze fills it ("": none on the profile)."""
 COUNTRY_RATES = {
-    "GB": {"control": 0.030, "urgency": 0.032, "benefit": 0.055, "question": 0.036},
-    "DE": {"control": 0.032, "urgency": 0.058, "benefit": 0.030, "question": 0.036},
+    "GB": {"control": 0.030, "urgency": 0.028, "benefit": 0.060, "question": 0.034},
+    "DE": {"control": 0.030, "urgency": 0.070, "benefit": 0.024, "question": 0.034},
     **dict.fromkeys(("FR", "US", ""), TRUE_RATES),
 }
 """With `--segments`, the true click rates by country: `benefit` is best in GB, `urgency` in DE."""

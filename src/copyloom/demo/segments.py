@@ -79,13 +79,23 @@ def segments_result(store: Store, report: ExperimentReport, tally: Tally, clicks
 
 
 def _segment_json(s: SegmentFigures, true_rates: Mapping[str, float]) -> dict[str, Any]:
+    """One segment as the result's top-level figures give the experiment: per variant its true rate,
+    sends, clicks, weight and P(best) (None before the learner has allocated the segment)."""
     return {
         "segment": s.segment,
         "sends": s.sends,
         "clicks": sum(v.clicks for v in s.variants),
-        "true_rates": {v: round(r, 4) for v, r in true_rates.items()},
-        "weights": {v.variant_id: None if v.weight is None else round(v.weight, 4) for v in s.variants},
-        "p_best": {v.variant_id: None if v.p_best is None else round(v.p_best, 4) for v in s.variants},
+        "variants": [
+            {
+                "variant_id": v.variant_id,
+                "true_rate": round(true_rates.get(v.variant_id, 0.0), 6),
+                "sends": v.sends,
+                "clicks": v.clicks,
+                "weight": None if v.weight is None else round(v.weight, 4),
+                "p_best": None if v.p_best is None else round(v.p_best, 4),
+            }
+            for v in s.variants
+        ],
         "leader": s.leader,
         "truly_best": max(true_rates, key=lambda v: true_rates[v]) if true_rates else None,
     }
@@ -97,7 +107,8 @@ def segments_table(segments: dict[str, Any]) -> Table:
     for column in ("segment", "sends", "clicks", *TRUE_RATES, "leader", "truly best"):
         table.add_column(column, justify="right")
     for s in segments["segments"]:
-        weights = [s["weights"].get(v) for v in TRUE_RATES]
+        weight = {v["variant_id"]: v["weight"] for v in s["variants"]}
+        weights = [weight.get(v) for v in TRUE_RATES]
         table.add_row(
             s["segment"],
             f"{s['sends']:,}",
