@@ -72,7 +72,7 @@ def test_demo_with_segments_sends_context_and_learns_each_segments_best() -> Non
     assert isinstance(segments["clicks_gained_by_choosing_per_segment"], float)
 
 
-def test_recipient_countries_follow_the_shares_and_leave_the_other_draws_alone() -> None:
+def test_recipient_countries_follow_the_shares_exactly_shuffled() -> None:
     countries = recipient_countries(1000, seed=7)
 
     assert {c: countries.count(c) for c in COUNTRY_SHARES} == {

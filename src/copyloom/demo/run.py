@@ -192,8 +192,9 @@ def _log_progress(
         hours = min(6.0, (setup.clock() - setup.clock.start) / 3600)
         weights = "  ".join(f"{v.variant_id} {v.weight:5.1%}" for v in report.variants)
         console.print(f"{hours:4.1f} h  sent {sum(v.sends for v in report.variants):>7,}  weights  {weights}")
-        if setup.segments:
-            console.print(f"{'':6}{demo_segments.leaders_line(store, setup.experiment_id)}", highlight=False)
+        leaders = demo_segments.leaders_line(store, setup.experiment_id) if setup.segments else ""
+        if leaders:
+            console.print(f"{'':6}{leaders}", highlight=False)
 
 
 def _progress_table(

@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 
 from copyloom.demo.braze import COUNTRY_FIELD, COUNTRY_RATES, TRUE_RATES, Tally
-from copyloom.domain.context import segment_of
+from copyloom.domain.context import all_segments, parse_context, segment_of
 from copyloom.domain.values import ContextField, SegmentId
 from copyloom.services.experiments import ExperimentReport
 from copyloom.services.segments import SegmentFigures, experiment_segments
@@ -54,27 +54,47 @@ def segments_result(store: Store, report: ExperimentReport, tally: Tally, clicks
     """
     experiment = report.experiment
     breakdown = experiment_segments(store, experiment.experiment_id, report.leader)
-    grouped = countries_by_segment(experiment.definition.context, tally.countries)
-    truth = {segment: mixed_rates(members) for segment, members in grouped.items()}
-    overall = mixed_rates(tally.countries)
-    single = max(overall, key=lambda v: overall[v])
-    single_expected = sum(tally.countries.values()) * overall[single]
-    best_expected = sum(sum(members.values()) * max(truth[s].values()) for s, members in grouped.items())
+    truth = segment_rates(experiment.definition.context, tally.countries)
     figures = breakdown.segments if breakdown else ()
     served_expected = sum(
         v.sends * truth.get(s.segment, {}).get(v.variant_id, 0.0) for s in figures for v in s.variants
     )
+    expected = expected_clicks(experiment.definition.context, tally.countries)
     return {
         "field": COUNTRY_FIELD,
         "context_calls": tally.context_calls,
         "recipients_by_country": dict(sorted(tally.countries.items())),
         "segments": [_segment_json(s, truth.get(s.segment, {})) for s in figures],
-        "single_best_variant": single,
+        "single_best_variant": expected.pop("single_best_variant"),
         "clicks_served_expected": round(served_expected, 1),
-        "clicks_single_best_expected": round(single_expected, 1),
-        "clicks_per_segment_best_expected": round(best_expected, 1),
-        "clicks_gained_by_choosing_per_segment": round(clicks - single_expected, 1),
+        **{name: round(value, 1) for name, value in expected.items()},
+        "clicks_gained_by_choosing_per_segment": round(clicks - expected["clicks_single_best_expected"], 1),
         "incremental_estimate": round(breakdown.incremental, 1) if breakdown else 0.0,
+    }
+
+
+def segment_rates(
+    fields: tuple[ContextField, ...], countries: Mapping[str, int]
+) -> dict[SegmentId, dict[str, float]]:
+    """Each segment's true rates: those of its countries, weighted by their recipients."""
+    return {
+        segment: mixed_rates(members) for segment, members in countries_by_segment(fields, countries).items()
+    }
+
+
+def expected_clicks(fields: tuple[ContextField, ...], countries: Mapping[str, int]) -> dict[str, Any]:
+    """What these recipients would have clicked in expectation, from the known rates: with the single best
+    wording (`single_best_variant`) served to everyone, and with each segment served its own best from
+    the first send (the ceiling of choosing per segment)."""
+    overall = mixed_rates(countries)
+    single = max(overall, key=lambda v: overall[v])
+    by_segment = countries_by_segment(fields, countries)
+    return {
+        "single_best_variant": single,
+        "clicks_single_best_expected": sum(countries.values()) * overall[single],
+        "clicks_per_segment_best_expected": sum(
+            sum(members.values()) * max(mixed_rates(members).values()) for members in by_segment.values()
+        ),
     }
 
 
@@ -121,26 +141,33 @@ def segments_table(segments: dict[str, Any]) -> Table:
 
 
 def segments_text(result: dict[str, Any]) -> str:
-    """How many of the clicks gained over an even split came from choosing per segment."""
+    """How many of the clicks gained over an even split came from choosing per segment, against what the
+    single best wording, the wordings served and each segment's own best would have earned."""
     segments = result["segments"]
+    single = segments["single_best_variant"]
     return (
-        f"of the {result['clicks_gained_vs_even_split']:+,.0f} clicks gained, "
-        f"{segments['clicks_gained_by_choosing_per_segment']:+,.0f} come from choosing per segment: "
-        f"{segments['single_best_variant']} (the best single\nwording) served to everyone would have earned "
-        f"{segments['clicks_single_best_expected']:,.0f} clicks in expectation; the wordings served, "
-        f"{segments['clicks_served_expected']:,.0f};\neach segment's own best from the first send, "
-        f"{segments['clicks_per_segment_best_expected']:,.0f} (the report estimates "
-        f"{segments['incremental_estimate']:+,.0f} from its own counts)\n"
-        f"{segments['context_calls']:,} content calls carried ctx_{segments['field']}; the store holds the "
-        f"segments only: {', '.join(s['segment'] for s in segments['segments'])}"
+        f"clicks gained by choosing per segment: {segments['clicks_gained_by_choosing_per_segment']:+,.0f} "
+        f"of the {result['clicks_gained_vs_even_split']:+,.0f} (expected: "
+        f"{segments['clicks_single_best_expected']:,.0f}\nserving {single}, the best single wording, to "
+        f"everyone; {segments['clicks_served_expected']:,.0f} from the wordings served; "
+        f"{segments['clicks_per_segment_best_expected']:,.0f} from each\nsegment's own best from the first "
+        f"send; the report's estimate from its own counts: {segments['incremental_estimate']:+,.0f})\n"
+        f"{segments['context_calls']:,} content calls carried ctx_{segments['field']}; stored segments: "
+        f"{', '.join(s['segment'] for s in segments['segments'])}"
     )
 
 
 def leaders_line(store: Store, experiment_id: str) -> str:
-    """Each segment's leader and its weight in force, for the progress lines (empty before any send)."""
+    """Each segment's leader and its weight in force, in declaration order, for the progress lines
+    (empty before any send): `by country  GB benefit 97%  DE urgency 97%  other …`."""
     breakdown = experiment_segments(store, experiment_id, None)
+    found = {s.segment: s for s in breakdown.segments} if breakdown else {}
     leaders = []
-    for s in breakdown.segments if breakdown else ():
+    for segment in all_segments(parse_context(CONTEXT)):
+        s = found.get(segment)
+        if s is None or s.leader is None:
+            continue
         weight = next((v.weight for v in s.variants if v.variant_id == s.leader), None)
-        leaders.append(f"{s.segment} {s.leader}{'' if weight is None else f' {weight:.0%}'}")
-    return "by segment  " + "  ".join(leaders) if leaders else ""
+        value = segment.partition("=")[2]  # the demo declares one field: its value names the segment
+        leaders.append(f"{value} {s.leader}{'' if weight is None else f' {weight:.0%}'}")
+    return f"by {COUNTRY_FIELD}  " + "  ".join(leaders) if leaders else ""
