@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from copyloom.domain.context import CONTEXT_PARAM_PREFIX
+
 SEND_SPAN_S = 6 * 3600.0
 LEARN_EVERY_SIM_S = 300.0
 CLICK_DELAY_MEDIAN_S = 3600.0
@@ -32,6 +34,16 @@ CONCURRENCY = 24
 DEMO_CAMPAIGN = "demo-campaign"
 """The simulated campaign's Braze API id: the demo's definition names it; its calls and events carry it."""
 TRUE_RATES = {"control": 0.030, "urgency": 0.035, "benefit": 0.050, "question": 0.038}
+COUNTRY_FIELD = "country"
+"""With `--segments`, the definition's context field: Braze fills `${country}` into `ctx_country`."""
+COUNTRY_SHARES = {"GB": 0.60, "DE": 0.30, "FR": 0.03, "US": 0.02, "": 0.05}
+"""With `--segments`, the recipients' `${country}` as Braze fills it ("": none on the profile)."""
+COUNTRY_RATES = {
+    "GB": {"control": 0.030, "urgency": 0.028, "benefit": 0.060, "question": 0.034},
+    "DE": {"control": 0.030, "urgency": 0.070, "benefit": 0.024, "question": 0.034},
+    **dict.fromkeys(("FR", "US", ""), TRUE_RATES),
+}
+"""With `--segments`, the true click rates by country: `benefit` is best in GB, `urgency` in DE."""
 
 
 def _shared_seconds() -> Synchronized[float]:
@@ -86,16 +98,28 @@ class Tally:
     http_errors: int = 0
     events_posted: int = 0
     last_send_after_s: float = 0.0  # simulated seconds from the start of the send to its last call
+    context_calls: int = 0
+    """Content calls that carried `ctx_<name>` parameters (with `--segments`: all of them)."""
+    countries: dict[str, int] = dataclasses.field(default_factory=dict)
+    """With `--segments`, the recipients sent to, by `${country}` as Braze filled it."""
 
 
 class _Simulation:
     """A simulated Braze: sends through Connected Content, opens through the pixel, clicks via Currents."""
 
-    def __init__(self, client: httpx.AsyncClient, experiment_id: str, clock: SimClock, seed: int) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        experiment_id: str,
+        clock: SimClock,
+        seed: int,
+        countries: list[str] | None = None,
+    ) -> None:
         self.client = client
         self.experiment_id = experiment_id
         self.clock = clock
         self.rng = np.random.default_rng(seed)
+        self.countries = countries
         self.tally = Tally(sends=dict.fromkeys(TRUE_RATES, 0), clicks=dict.fromkeys(TRUE_RATES, 0))
         self.dispatch_id = uuid.uuid4().hex[:24]
         self.events: list[tuple[float, int, dict[str, Any]]] = []  # heap of (due sim time, tiebreak, event)
@@ -115,39 +139,51 @@ class _Simulation:
                 await asyncio.sleep(wait)
             await gate.acquire()
             self.clock.hold_at(due)  # late (a busy machine): simulated time waits for the send
-            task = asyncio.create_task(self._send_one(f"braze-user-{i:07d}"))
+            country = None if self.countries is None else self.countries[i]
+            task = asyncio.create_task(self._send_one(f"braze-user-{i:07d}", country))
             task.add_done_callback(lambda _t: gate.release())
             tasks.append(task)
         await asyncio.gather(*tasks)
 
-    async def _send_one(self, user: str) -> None:
+    async def _send_one(self, user: str, country: str | None) -> None:
+        """One recipient; `country` (with `--segments`) goes in `ctx_country` and sets the true rates."""
         draws = self.rng.random(4)
         delay_s = float(CLICK_DELAY_MEDIAN_S * np.exp(CLICK_DELAY_SIGMA * self.rng.standard_normal()))
         params = {"recipient": user, "dispatch": self.dispatch_id, "source": DEMO_CAMPAIGN}
+        rates = TRUE_RATES
+        if country is not None:
+            # As the snippet's `&ctx_country={{${country} | url_param_escape}}`: empty when none is set.
+            params[f"{CONTEXT_PARAM_PREFIX}{COUNTRY_FIELD}"] = country
+            rates = COUNTRY_RATES[country]
         called_at = self.clock()
-        response = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
-        self.tally.renders += 1
+        response = await self._content_call(params)
         if response.status_code != 200:
             self.tally.http_errors += 1
             return
         body = response.json()
         variant = body["variant_id"]
         if draws[0] < RERENDER_SHARE:  # the plain-text part renders separately and must agree
-            again = await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
-            self.tally.renders += 1
+            again = await self._content_call(params)
             if again.status_code != 200 or again.json()["variant_id"] != variant:
                 self.tally.sticky_mismatches += 1
         self.tally.sends[variant] += 1
+        if country is not None:
+            self.tally.countries[country] = self.tally.countries.get(country, 0) + 1
         now = self.clock()
         self.tally.last_send_after_s = max(self.tally.last_send_after_s, called_at - self.clock.start)
         if draws[1] < OPEN_RATE:
             self._push(self.pixels, now + delay_s / 2, body["pixel_url"])
-        if draws[2] < TRUE_RATES[variant]:
+        if draws[2] < rates[variant]:
             self.tally.clicks[variant] += 1
             event = _click_event(user, self.dispatch_id, int(now + delay_s))
             self._push(self.events, now + delay_s, event)
             if draws[3] < DUPLICATE_SHARE:  # Currents may deliver the same event again, later
                 self._push(self.events, now + delay_s + 600, event)
+
+    async def _content_call(self, params: dict[str, str]) -> httpx.Response:
+        self.tally.renders += 1
+        self.tally.context_calls += any(name.startswith(CONTEXT_PARAM_PREFIX) for name in params)
+        return await self._request("GET", f"/v1/content/{self.experiment_id}", params=params)
 
     def _push(self, heap: list[tuple[float, int, Any]], due: float, item: Any) -> None:
         self._sequence += 1
@@ -192,6 +228,8 @@ class BrazeSetup:
     recipients: int
     clock: SimClock
     seed: int
+    segments: bool = False
+    """Each recipient has a country (`COUNTRY_SHARES`), sent as context, with its own true rates."""
 
 
 def braze_main(setup: BrazeSetup, results: multiprocessing.queues.Queue[Tally]) -> None:
@@ -202,11 +240,24 @@ async def _simulate(setup: BrazeSetup) -> Tally:
     headers = {"Authorization": f"Bearer {setup.token}"}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=setup.url, headers=headers, limits=limits, timeout=30) as client:
-        simulation = _Simulation(client, setup.experiment_id, setup.clock, setup.seed)
+        countries = recipient_countries(setup.recipients, setup.seed) if setup.segments else None
+        simulation = _Simulation(client, setup.experiment_id, setup.clock, setup.seed, countries)
         sender = asyncio.create_task(simulation.send_all(setup.recipients))
         await simulation.ship_events(sender)
         await sender
     return simulation.tally
+
+
+def recipient_countries(recipients: int, seed: int) -> list[str]:
+    """Each recipient's `${country}`, in `COUNTRY_SHARES` (rounded down; the rest are GB), shuffled.
+
+    Drawn from a generator of its own, so the send's other draws are those of a send without segments.
+    """
+    counts = {c: int(share * recipients) for c, share in COUNTRY_SHARES.items()}
+    counts["GB"] += recipients - sum(counts.values())
+    countries = [c for c, n in counts.items() for _ in range(n)]
+    order = np.random.default_rng([seed, 1]).permutation(recipients)
+    return [countries[i] for i in order]
 
 
 def _click_event(user: str, dispatch_id: str, at: int) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from copyloom.demo import segments as demo_segments
 from copyloom.demo.braze import (
+    COUNTRY_SHARES,
     DEMO_CAMPAIGN,
     LEARN_EVERY_SIM_S,
     SEND_SPAN_S,
@@ -53,12 +55,20 @@ TEXTS = {
 
 
 def run_demo(
-    *, recipients: int, seed: int, quiet: bool, duration_s: float, serve: bool = False
+    *,
+    recipients: int,
+    seed: int,
+    quiet: bool,
+    duration_s: float,
+    serve: bool = False,
+    segments: bool = False,
 ) -> dict[str, Any]:
     """Run the demo and return its result (also printed as a table unless `quiet`).
 
     With `serve`, the server keeps running after the send, with a dashboard password for the demo's
-    tenant, until Ctrl-C (or SIGINT).
+    tenant, until Ctrl-C (or SIGINT). With `segments`, the experiment declares the recipients' country
+    as context, the true rates differ by country, and the result adds the per-segment figures
+    (`demo.segments`) under "segments".
     """
     console = Console(stderr=quiet, quiet=quiet)
     if not console.is_terminal:
@@ -67,7 +77,7 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="copyloom-demo-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'demo.db'}")
         migrate.upgrade(store)
-        token, experiment_id = _set_up(store)
+        token, experiment_id = _set_up(store, segments)
         clock = SimClock(start=time.time(), scale=SEND_SPAN_S / duration_s)
         port = free_port()
         settings = load_settings({}).replace(
@@ -83,14 +93,21 @@ def run_demo(
             console.print(
                 f"copyloom demo: API on {server.url}, experiment {experiment_id}, {recipients:,} recipients"
             )
-            setup = BrazeSetup(server.url, token, experiment_id, recipients, clock, seed)
+            setup = BrazeSetup(server.url, token, experiment_id, recipients, clock, seed, segments)
             tally = _run_braze(setup, store, console)
             learn_once(store, clock(), np.random.default_rng(seed), settings.learn_samples)
             report = experiment_service.experiment_report(store, experiment_id)
-            result = _result(report, tally, recipients)
+            # With segments, the overall true rates are the countries' mixed over this send's recipients.
+            true_rates = demo_segments.mixed_rates(tally.countries) if segments else TRUE_RATES
+            result = _result(report, tally, recipients, true_rates)
+            if segments:
+                result["segments"] = demo_segments.segments_result(store, report, tally, result["clicks"])
             if not quiet:
-                console.print(_summary_table(report, tally))
+                console.print(_summary_table(report, true_rates))
                 console.print(_summary_text(result, tally))
+                if segments:
+                    console.print(demo_segments.segments_table(result["segments"]))
+                    console.print(demo_segments.segments_text(result), highlight=False)
             if serve:
                 clock.run_at_real_speed()
                 _serve_dashboard(store, server.url, experiment_id, Console(stderr=quiet))
@@ -115,21 +132,21 @@ def _serve_dashboard(store: Store, url: str, experiment_id: str, console: Consol
         console.print("stopping the demo server", highlight=False)
 
 
-def _set_up(store: Store) -> tuple[str, str]:
+def _set_up(store: Store, segments: bool) -> tuple[str, str]:
     _tenant, tokens = tenant_service.create_tenant(store, TENANT, time.time())
     token = tokens.serving
-    definition = parse_experiment_definition(
-        {
-            "name": "Winter sale subject line",
-            "mode": "broadcast",
-            "metric": "click",
-            "campaign_ids": [DEMO_CAMPAIGN],
-            "variants": [
-                {"id": v, "control": v == "control", "subject": s, "preheader": p}
-                for v, (s, p) in TEXTS.items()
-            ],
-        }
-    )
+    raw: dict[str, Any] = {
+        "name": "Winter sale subject line",
+        "mode": "broadcast",
+        "metric": "click",
+        "campaign_ids": [DEMO_CAMPAIGN],
+        "variants": [
+            {"id": v, "control": v == "control", "subject": s, "preheader": p} for v, (s, p) in TEXTS.items()
+        ],
+    }
+    if segments:
+        raw["context"] = demo_segments.CONTEXT
+    definition = parse_experiment_definition(raw)
     experiment_id = experiment_service.create_experiment(store, TENANT, definition, time.time())
     experiment_service.change_status(store, experiment_id, "start", time.time())
     return token, experiment_id
@@ -142,7 +159,10 @@ def _run_braze(setup: BrazeSetup, store: Store, console: Console) -> Tally:
     braze = context.Process(target=braze_main, args=(setup, results), name="simulated-braze", daemon=True)
     braze.start()
     if console.is_terminal:
-        progress = functools.partial(_progress_table, store, setup.experiment_id, setup.clock)
+        rates = demo_segments.mixed_rates(COUNTRY_SHARES) if setup.segments else TRUE_RATES
+        progress = functools.partial(
+            _progress_table, store, setup.experiment_id, setup.clock, rates, setup.segments
+        )
         with Live(progress(), console=console, refresh_per_second=2) as live:
             while braze.is_alive() and results.empty():
                 time.sleep(0.5)
@@ -172,20 +192,26 @@ def _log_progress(
         hours = min(6.0, (setup.clock() - setup.clock.start) / 3600)
         weights = "  ".join(f"{v.variant_id} {v.weight:5.1%}" for v in report.variants)
         console.print(f"{hours:4.1f} h  sent {sum(v.sends for v in report.variants):>7,}  weights  {weights}")
+        leaders = demo_segments.leaders_line(store, setup.experiment_id) if setup.segments else ""
+        if leaders:
+            console.print(f"{'':6}{leaders}", highlight=False)
 
 
-def _progress_table(store: Store, experiment_id: str, clock: SimClock) -> Table:
+def _progress_table(
+    store: Store, experiment_id: str, clock: SimClock, true_rates: dict[str, float], segments: bool
+) -> Table:
     report = experiment_service.experiment_report(store, experiment_id)
     elapsed_h = min(6.0, max(0.0, (clock() - clock.start) / 3600))
     sent = sum(v.sends for v in report.variants)
-    table = Table(title=f"simulated send: {elapsed_h:4.1f} h of 6 h, {sent:,} sent")
+    caption = demo_segments.leaders_line(store, experiment_id) if segments else None
+    table = Table(title=f"simulated send: {elapsed_h:4.1f} h of 6 h, {sent:,} sent", caption=caption)
     for column in ("variant", "true rate", "sends", "clicks (counted)", "weight", "P(best)"):
         table.add_column(column, justify="right")
     for v in report.variants:
         bar = "█" * round(v.weight * 30)
         table.add_row(
             v.variant_id,
-            f"{TRUE_RATES[v.variant_id]:.1%}",
+            f"{true_rates[v.variant_id]:.1%}",
             f"{v.sends:,}",
             f"{v.clicks:,}",
             f"{v.weight:5.1%} {bar}",
@@ -194,14 +220,14 @@ def _progress_table(store: Store, experiment_id: str, clock: SimClock) -> Table:
     return table
 
 
-def _summary_table(report: ExperimentReport, tally: Tally) -> Table:
+def _summary_table(report: ExperimentReport, true_rates: dict[str, float]) -> Table:
     table = Table(title="final allocation")
     for column in ("variant", "true rate", "sends", "clicks", "final weight", "P(best)"):
         table.add_column(column, justify="right")
     for v in report.variants:
         table.add_row(
             v.variant_id,
-            f"{TRUE_RATES[v.variant_id]:.1%}",
+            f"{true_rates[v.variant_id]:.1%}",
             f"{v.sends:,}",
             f"{v.clicks:,}",
             f"{v.weight:.1%}",
@@ -210,16 +236,18 @@ def _summary_table(report: ExperimentReport, tally: Tally) -> Table:
     return table
 
 
-def _result(report: ExperimentReport, tally: Tally, recipients: int) -> dict[str, Any]:
-    even_expected = recipients * float(np.mean(list(TRUE_RATES.values())))
+def _result(
+    report: ExperimentReport, tally: Tally, recipients: int, true_rates: dict[str, float]
+) -> dict[str, Any]:
+    even_expected = recipients * float(np.mean(list(true_rates.values())))
     clicks = sum(v.clicks for v in report.variants)
-    best = max(TRUE_RATES, key=lambda v: TRUE_RATES[v])
+    best = max(true_rates, key=lambda v: true_rates[v])
     return {
         "recipients": recipients,
         "variants": [
             {
                 "variant_id": v.variant_id,
-                "true_rate": TRUE_RATES[v.variant_id],
+                "true_rate": round(true_rates[v.variant_id], 6),
                 "sends": v.sends,
                 "clicks": v.clicks,
                 "weight": round(v.weight, 4),
