@@ -73,11 +73,14 @@ def gather_evidence(problem: Problem, rng: np.random.Generator, *, is_delay_awar
     )
     p_best = probability_best(draws)
     warming_up = is_warming_up(raw.sends, config.min_sends_per_variant)
-    winner = None if warming_up else _winner(draws, p_best, problem)
+    winner = None if warming_up else decided_winner(draws, p_best, problem)
     return Evidence(totals, raw.sends, draws, p_best, warming_up, winner)
 
 
-def _winner(draws: FloatArray, p_best: FloatArray, problem: Problem) -> int | None:
+def decided_winner(draws: FloatArray, p_best: FloatArray, problem: Problem) -> int | None:
+    """The column the decision rule declares the winner on these draws, else None: the leader by P(best)
+    and expected loss (`find_winner`), if it also beats every other variant in the sequential test on
+    the problem's own cohorts (`beats_every_other`)."""
     config = problem.config
     leader = find_winner(
         draws, p_best, win_probability=config.win_probability, max_expected_loss=config.max_expected_loss

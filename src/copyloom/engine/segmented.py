@@ -17,9 +17,9 @@ from numpy.typing import NDArray
 
 from copyloom.engine.allocation import even_shares, winner_shares
 from copyloom.engine.config import PolicyConfig
-from copyloom.engine.decision import beats_every_other, find_winner
 from copyloom.engine.delay import refine_delay_model
-from copyloom.engine.exposure import cohort_arrays, effective_totals
+from copyloom.engine.evidence import decided_winner
+from copyloom.engine.exposure import effective_totals
 from copyloom.engine.policies import POLICIES
 from copyloom.engine.policies.thompson import broadcast_shares, late_warm_up_shares
 from copyloom.engine.pooling import KAPPA_GRID, base_ratios, kappa_weights, prior_means, sample_segment_rates
@@ -128,7 +128,9 @@ def _matching(problem: Problem, draws: FloatArray, warming: NDArray[np.bool_], s
     p_best = probability_best(draws)
     if warming.all():
         return Proposal(even_shares(count), p_best, None, "warm_up")
-    winner = None if warming.any() else _winner(problem, draws, p_best)
+    # The sequential test reads only the segment's own cohorts: pooling may guide traffic, but a segment's
+    # winner must beat the others on its own recipients.
+    winner = None if warming.any() else decided_winner(draws, p_best, problem)
     if winner is not None and config.mode == "broadcast":
         return Proposal(winner_shares(count, winner), p_best, winner, "winner")
     shares = p_best
@@ -137,29 +139,6 @@ def _matching(problem: Problem, draws: FloatArray, warming: NDArray[np.bool_], s
     if warming.any():
         return Proposal(late_warm_up_shares(shares, warming), p_best, None, "warm_up")
     return Proposal(shares, p_best, winner, "probability_matching")
-
-
-def _winner(problem: Problem, draws: FloatArray, p_best: FloatArray) -> int | None:
-    # The sequential test reads only the segment's own cohorts: pooling may guide traffic, but a segment's
-    # winner must beat the others on its own recipients.
-    config = problem.config
-    leader = find_winner(
-        draws, p_best, win_probability=config.win_probability, max_expected_loss=config.max_expected_loss
-    )
-    if leader is None:
-        return None
-    arrays = cohort_arrays(problem.variants, problem.cohorts)
-    is_significant = beats_every_other(
-        arrays.sent_at,
-        arrays.sends,
-        arrays.clicks,
-        arrays.columns,
-        leader,
-        count=len(problem.variants),
-        false_winner_rate=config.false_winner_rate,
-        expected_lift=config.expected_lift,
-    )
-    return leader if is_significant else None
 
 
 def _cohorts_by_segment(
