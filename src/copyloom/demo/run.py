@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -125,6 +126,9 @@ def _serve_dashboard(store: Store, url: str, experiment_id: str, console: Consol
         highlight=False,
         soft_wrap=True,
     )
+    # A process started with SIGINT ignored (a background job of a shell script, a test runner's child)
+    # inherits that, and Python then never raises KeyboardInterrupt: Ctrl-C and SIGINT must stop it anyway.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)
