@@ -43,7 +43,7 @@ def test_demo_runs_the_whole_loop_and_reports_json() -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_demo_with_segments_sends_context_stores_segments_and_learns_gb_and_des_best() -> None:
+def test_demo_with_segments_sends_context_and_stores_segments_only() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "copyloom", "demo", "--segments", "--json", "--recipients", "6000",
          "--duration-s", "15", "--seed", "7"],
@@ -65,11 +65,9 @@ def test_demo_with_segments_sends_context_stores_segments_and_learns_gb_and_des_
     assert stored["country=other"]["sends"] == countries["FR"] + countries["US"]
     assert stored["country=unknown"]["sends"] == countries[""]
     assert stored["country=GB"]["truly_best"] != stored["country=DE"]["truly_best"]
-    # The declared countries have the sends to learn their own best; `other` and `unknown` (300 recipients
-    # each) mostly follow the pooled leader, which the wall-clock learner does not settle the same way
-    # every run at this size.
-    for name in ("country=GB", "country=DE"):
-        assert stored[name]["leader"] == stored[name]["truly_best"], stored[name]
+    # Which wording each country ends on is not asserted: on a send this small the wall-clock learner does
+    # not settle it the same way every run (docs/engine-tuning.md, "a starved cell");
+    # tests/system/test_braze_context.py checks that segments learn their own winners on fixed evidence.
     assert all(segment["leader"] for segment in stored.values())
     assert sum(segment["clicks"] for segment in stored.values()) == report["clicks"]
     assert segments["clicks_per_segment_best_expected"] > segments["clicks_single_best_expected"]
