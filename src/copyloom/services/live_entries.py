@@ -27,20 +27,23 @@ class LiveEntry:
     """An experiment as served: its variants and current weights, prepared once per refresh."""
 
     experiment: Experiment
-    weights: tuple[float, ...]
+    overall: Weights
     allocated_at: float | None
     variant_ids: tuple[VariantId, ...]
-    cumulative: tuple[float, ...]
     variants: Mapping[VariantId, Variant]
     checks: tuple[tuple[str, str], ...] = ()  # (health check, verdict) of the learner's latest look
     by_segment: Mapping[SegmentId, Weights] | None = None
     """The weights of each segment the learner allocated (an experiment with context): at most one per
     declared segment (`domain.context.MAX_SEGMENTS`)."""
 
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return self.overall.weights
+
     def weights_for(self, segment: SegmentId) -> Weights:
         """The weights a recipient of `segment` is drawn on: the segment's, else the overall ones."""
         found = self.by_segment.get(segment) if self.by_segment else None
-        return found or Weights(self.weights, self.cumulative)
+        return found or self.overall
 
 
 def live_entry(experiment: Experiment, allocation: StoredAllocation | None) -> LiveEntry:
@@ -57,10 +60,9 @@ def live_entry(experiment: Experiment, allocation: StoredAllocation | None) -> L
         }
     return LiveEntry(
         experiment,
-        weights,
+        _weights(weights),
         allocation.computed_at if allocation else None,
         experiment.variant_ids,
-        cumulative_weights(weights),
         {v.variant_id: v for v in experiment.definition.variants},
         tuple((c.name, c.verdict) for c in found),
         by_segment,
